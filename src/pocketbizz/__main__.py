@@ -1,0 +1,3 @@
+from pocketbizz.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Auth at /auth/v1 (GoTrue-compatible): accounts, sessions, rotating refresh tokens, JWTs."""

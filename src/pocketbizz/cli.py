@@ -1,0 +1,135 @@
+"""The `pocketbizz` command: serve, migrate, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from pocketbizz.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+class _Database:
+    """The owner DSN: DATABASE_URL, or the embedded server under the data dir."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedded: Any = None
+
+    def __enter__(self) -> str:
+        if self.settings.database_url:
+            return self.settings.database_url
+        from pocketbizz.db.embedded import EmbeddedPostgres
+
+        self.embedded = EmbeddedPostgres(self.settings.data_dir / "pgdata")
+        return self.embedded.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def _migrate(settings: Settings, dsn: str) -> list[str]:
+    from pocketbizz.db import apply_migrations
+
+    return asyncio.run(
+        apply_migrations(dsn, authenticator_password=settings.authenticator_secret)
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with _Database(settings) as dsn:
+        applied = _migrate(settings, dsn)
+    print(json.dumps({"applied": applied}))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from pocketbizz.gateway.tokens import api_keys
+
+    settings = _settings(args)
+    payload = {"url": settings.url, **api_keys(settings.secret)}
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        for key, value in payload.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from pocketbizz.app import create_app, runtime_database
+    from pocketbizz.logging import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _ = settings.secret  # create the JWT secret on first start, before serving
+    with _Database(settings) as dsn:
+        _migrate(settings, dsn)
+        app = create_app(settings, runtime_database(settings, dsn))
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            ws="websockets",
+            proxy_headers=False,
+        )
+        server = uvicorn.Server(config)
+        # uvicorn turns SIGTERM/SIGINT into a graceful shutdown; the embedded database is
+        # stopped when this block exits.
+        with suppress(KeyboardInterrupt):
+            server.run()
+    return 0 if server.started else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="pocketbizz", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, default=None,
+                       help="where the embedded database, secrets and files live "
+                            "(default ./.pocketbizz)")
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    common(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply pending migrations and exit")
+    common(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="print the URL and API keys of this instance")
+    keys.add_argument("--json", action="store_true")
+    keys.add_argument("--host", default=None)
+    keys.add_argument("--port", type=int, default=None)
+    common(keys)
+    keys.set_defaults(func=cmd_keys)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("PB_LOG_LEVEL", "INFO").upper(), stream=sys.stderr)
+    sys.exit(args.func(args))

@@ -1,0 +1,133 @@
+"""The connection pool and the one-transaction-per-request model (DESIGN.md §2).
+
+Every request runs inside ``Database.transaction(identity)``: the role and the JWT claims are
+set with ``set_config(..., true)`` so they die with the transaction, which keeps the server
+correct behind PgBouncer in transaction mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+# Roles a request may switch to; anything else is refused before reaching SQL.
+REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role", "pb_auth"})
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a request runs as: a database role plus the JWT claims policies read."""
+
+    role: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> UUID | None:
+        sub = self.claims.get("sub")
+        try:
+            return UUID(str(sub)) if sub else None
+        except ValueError:
+            return None
+
+    @property
+    def claims_json(self) -> str:
+        return orjson.dumps(dict(self.claims)).decode()
+
+
+ANON = Identity("anon", {"role": "anon"})
+SERVICE = Identity("service_role", {"role": "service_role"})
+AUTH_ADMIN = Identity("pb_auth", {"role": "pb_auth"})
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+_SET_CONTEXT = """
+select set_config('role', $1, true),
+       set_config('request.jwt.claims', $2, true),
+       set_config('statement_timeout', $3, true)
+"""
+
+
+class Database:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        min_size: int = 2,
+        max_size: int = 20,
+        statement_cache_size: int = 1024,
+        statement_timeout: str = "8s",
+    ) -> None:
+        self._dsn = dsn
+        self._user = user
+        self._password = password
+        self._min_size = min_size
+        self._max_size = max_size
+        self._statement_cache_size = statement_cache_size
+        self.statement_timeout = statement_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("database pool is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        kwargs: dict[str, Any] = {}
+        if self._user:
+            kwargs["user"] = self._user
+        if self._password:
+            kwargs["password"] = self._password
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            statement_cache_size=self._statement_cache_size,
+            init=_init_connection,
+            server_settings={"application_name": "pocketbizz"},
+            **kwargs,
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def transaction(self, identity: Identity) -> AsyncIterator[asyncpg.Connection]:
+        """One pooled connection, one transaction, the caller's role and claims inside it.
+
+        The transaction commits when the block exits normally — before the handler builds
+        its response — and rolls back on any exception.
+        """
+        if identity.role not in REQUEST_ROLES:
+            raise ValueError(f"refusing to switch to role {identity.role!r}")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                _SET_CONTEXT, identity.role, identity.claims_json, self.statement_timeout
+            )
+            yield conn
+
+    def pool_stats(self) -> tuple[int, int]:
+        """(connections in use, pool size)."""
+        if self._pool is None:
+            return (0, 0)
+        size = self._pool.get_size()
+        return (size - self._pool.get_idle_size(), size)

@@ -1,0 +1,1 @@
+"""The PocketBizz domain: sales, stock, analytics, receipts."""

@@ -1,0 +1,191 @@
+"""The error family and its mapping to each protocol's error shape — in one place.
+
+Handlers raise ``ApiError`` (or a subclass); each service mount renders it in its protocol's
+shape: GoTrue for /auth, PostgREST for /rest, Storage for /storage, Functions for /functions.
+Gateway-level errors (no API key, body too large, rate limited) use a body that every official
+client parses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+import orjson
+from starlette.responses import Response
+
+AUTH_API_VERSION = "2024-01-01"
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        details: Any = None,
+        hint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.details = details
+        self.hint = hint
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unprocessable(ApiError):
+    status = 422
+    code = "validation_failed"
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "over_request_rate_limit"
+
+
+def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers=dict(headers or {}),
+    )
+
+
+def universal_response(exc: ApiError) -> Response:
+    """A body every official client parses: GoTrue, PostgREST, Storage and Functions keys."""
+    body = {
+        "code": exc.code,
+        "error_code": exc.code,
+        "msg": exc.message,
+        "message": exc.message,
+        "error": exc.message,
+        "statusCode": str(exc.status),
+        "details": exc.details,
+        "hint": exc.hint,
+    }
+    headers = {"X-Supabase-Api-Version": AUTH_API_VERSION, **exc.headers}
+    return _json(exc.status, body, headers)
+
+
+def auth_response(exc: ApiError) -> Response:
+    body: dict[str, Any] = {
+        "code": exc.code,
+        "error_code": exc.code,
+        "msg": exc.message,
+        "message": exc.message,
+        **exc.extra,
+    }
+    headers = {"X-Supabase-Api-Version": AUTH_API_VERSION, **exc.headers}
+    return _json(exc.status, body, headers)
+
+
+def postgrest_response(exc: ApiError) -> Response:
+    body = {"code": exc.code, "details": exc.details, "hint": exc.hint, "message": exc.message}
+    return _json(exc.status, body, exc.headers)
+
+
+def storage_response(exc: ApiError) -> Response:
+    body = {
+        "statusCode": str(exc.status),
+        "error": exc.extra.get("error", exc.code),
+        "message": exc.message,
+        "code": exc.code,
+    }
+    return _json(exc.status, body, exc.headers)
+
+
+def functions_response(exc: ApiError) -> Response:
+    body: dict[str, Any] = {"error": exc.message, "code": exc.code}
+    if exc.details is not None:
+        body["details"] = exc.details
+    return _json(exc.status, body, exc.headers)
+
+
+# SQLSTATE → HTTP status, as PostgREST maps them.
+_SQLSTATE_STATUS = {
+    "23505": 409,  # unique_violation
+    "23503": 409,  # foreign_key_violation
+    "23502": 400,  # not_null_violation
+    "23514": 400,  # check_violation
+    "22P02": 400,  # invalid_text_representation
+    "22003": 400,  # numeric_value_out_of_range
+    "22001": 400,  # string_data_right_truncation
+    "22007": 400,  # invalid_datetime_format
+    "22008": 400,  # datetime_field_overflow
+    "22023": 400,  # invalid_parameter_value
+    "P0001": 400,  # raise_exception
+    "42883": 404,  # undefined_function
+    "42P01": 404,  # undefined_table
+    "42703": 400,  # undefined_column
+    "57014": 400,  # query_canceled (statement timeout) — not 503, the client would retry
+    "40001": 409,  # serialization_failure
+    "40P01": 409,  # deadlock_detected
+    "25006": 405,  # read_only_sql_transaction
+}
+
+
+def from_postgres(exc: asyncpg.PostgresError, *, anonymous: bool) -> ApiError:
+    """Turn a database error into an ApiError carrying its SQLSTATE, PostgREST-style."""
+    sqlstate = getattr(exc, "sqlstate", None) or "XX000"
+    if sqlstate == "42501":
+        status = 401 if anonymous else 403
+    elif sqlstate in _SQLSTATE_STATUS:
+        status = _SQLSTATE_STATUS[sqlstate]
+    elif sqlstate.startswith("PT") and sqlstate[2:].isdigit():
+        # RAISE ... USING ERRCODE = 'PT409' sets the HTTP status, as in PostgREST.
+        status = int(sqlstate[2:])
+    elif sqlstate.startswith(("22", "23")):
+        status = 400
+    else:
+        status = 500
+    message = getattr(exc, "message", None) or str(exc)
+    return ApiError(
+        message,
+        status=status,
+        code=sqlstate,
+        details=getattr(exc, "detail", None),
+        hint=getattr(exc, "hint", None),
+    )

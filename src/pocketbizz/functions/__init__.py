@@ -1,0 +1,1 @@
+"""Functions at /functions/v1: Python functions run as the caller."""

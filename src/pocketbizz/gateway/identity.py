@@ -1,0 +1,88 @@
+"""Who is calling: the `apikey` names the project and its default role; a user JWT in
+`Authorization: Bearer` narrows it to `authenticated` with that user's claims."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from pocketbizz.db import Identity
+from pocketbizz.errors import Unauthorized
+from pocketbizz.state import app_state
+from pocketbizz.gateway.tokens import TokenError, decode_token
+
+_KEY_ROLES = frozenset({"anon", "service_role"})
+_TOKEN_ROLES = frozenset({"anon", "authenticated", "service_role"})
+
+
+def _looks_like_jwt(value: str) -> bool:
+    return value.count(".") == 2
+
+
+def _key_identity(apikey: str | None, secret: str) -> Identity:
+    if not apikey:
+        raise Unauthorized("No API key found in request", code="no_api_key")
+    try:
+        claims = decode_token(apikey, secret)
+    except TokenError as exc:
+        raise Unauthorized("Invalid API key", code="invalid_api_key") from exc
+    role = claims.get("role")
+    if role not in _KEY_ROLES:
+        raise Unauthorized("Invalid API key", code="invalid_api_key")
+    return Identity(str(role), claims)
+
+
+def identify(
+    headers: Mapping[str, str], query: Mapping[str, str], secret: str
+) -> Identity:
+    """Resolve the caller's role and claims, or raise 401 (PGRST301/PGRST303 codes)."""
+    apikey = headers.get("apikey") or query.get("apikey")
+    key_identity = _key_identity(apikey, secret)
+    bearer = _bearer(headers.get("authorization"))
+    # The clients send the key itself as the bearer until a user signs in.
+    if bearer is None or bearer == apikey or not _looks_like_jwt(bearer):
+        return key_identity
+    try:
+        claims: dict[str, Any] = decode_token(bearer, secret)
+    except TokenError as exc:
+        if exc.expired:
+            raise Unauthorized("JWT expired", code="PGRST303") from exc
+        raise Unauthorized(str(exc), code="PGRST301") from exc
+    role = claims.get("role")
+    if role not in _TOKEN_ROLES:
+        raise Unauthorized("JWT role is not allowed", code="PGRST301")
+    if role == "authenticated" and not claims.get("sub"):
+        raise Unauthorized("JWT has no subject", code="PGRST301")
+    return Identity(str(role), claims)
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    return _bearer(conn.headers.get("authorization"))
+
+
+def key_identity(conn: HTTPConnection) -> Identity:
+    """The role of the project key alone, ignoring any bearer (auth endpoints need this)."""
+    apikey = conn.headers.get("apikey") or conn.query_params.get("apikey")
+    return _key_identity(apikey, app_state(conn).settings.secret)
+
+
+def request_identity(conn: HTTPConnection) -> Identity:
+    """The identity of a Starlette request or WebSocket, computed once and cached on it."""
+    cached = conn.scope.get("pb.identity")
+    if isinstance(cached, Identity):
+        return cached
+    secret = app_state(conn).settings.secret
+    identity = identify(conn.headers, conn.query_params, secret)
+    conn.scope["pb.identity"] = identity
+    return identity

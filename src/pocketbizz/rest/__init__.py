@@ -1,0 +1,1 @@
+"""The data API at /rest/v1 (PostgREST-compatible)."""

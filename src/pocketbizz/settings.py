@@ -1,0 +1,87 @@
+"""All runtime configuration, in one typed place (environment prefix ``PB_``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PB_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The URL clients use to reach this server; defaults to http://host:port.
+    public_url: str | None = None
+    data_dir: Path = Path(".pocketbizz")
+
+    # Owner/superuser DSN used for migrations; the runtime pool logs in as `authenticator`.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "PB_DATABASE_URL")
+    )
+    authenticator_password: str | None = None
+    pool_min_size: int = 2
+    pool_max_size: int = 20
+    # 0 disables asyncpg's prepared-statement cache (needed behind PgBouncer in transaction mode).
+    statement_cache_size: int = 1024
+    statement_timeout: str = "8s"
+
+    jwt_secret: str | None = None
+    jwt_expiry_seconds: int = 3600
+    refresh_token_reuse_interval_seconds: int = 10
+    password_min_length: int = 6
+
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    rest_max_rows: int = 1000
+
+    rate_limit_per_minute: int = 100
+    rate_limit_sign_in_per_minute: int = 30
+    rate_limit_sign_up_per_minute: int = 10
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "PB_REDIS_URL")
+    )
+
+    log_level: str = "info"
+    log_json: bool = True
+
+    @property
+    def url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @cached_property
+    def secret(self) -> str:
+        """The JWT secret: from PB_JWT_SECRET, or generated once and kept in the data dir."""
+        if self.jwt_secret:
+            if self.environment == "production" and len(self.jwt_secret) < 32:
+                raise ValueError("PB_JWT_SECRET must be at least 32 characters in production")
+            return self.jwt_secret
+        return _read_or_create_secret(self.data_dir / "jwt_secret")
+
+    @cached_property
+    def authenticator_secret(self) -> str:
+        if self.authenticator_password:
+            return self.authenticator_password
+        return _read_or_create_secret(self.data_dir / "authenticator_password")
+
+
+def _read_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: if two processes race on first start, one wins and the other reads its value.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value

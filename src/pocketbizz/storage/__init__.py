@@ -1,0 +1,1 @@
+"""Storage at /storage/v1 (Supabase Storage-compatible)."""
