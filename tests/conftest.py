@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 import pgserver
 import pytest
+from harness import ServerProcess
 from supabase import Client, create_client
 
-from harness import ServerProcess
 from pocketbizz.db import apply_migrations
 
 

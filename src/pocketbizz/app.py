@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -39,7 +39,7 @@ async def ready(request: Request) -> Response:
     state = app_state(request)
     try:
         async with state.db.pool.acquire() as conn:
-            pending = await pending_migrations(conn)
+            pending = await pending_migrations(cast(asyncpg.Connection, conn))
     except (OSError, asyncpg.PostgresError) as exc:
         return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
     if pending:

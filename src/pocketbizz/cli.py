@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from contextlib import suppress
 from pathlib import Path
@@ -37,7 +38,7 @@ class _Database:
         from pocketbizz.db.embedded import EmbeddedPostgres
 
         self.embedded = EmbeddedPostgres(self.settings.data_dir / "pgdata")
-        return self.embedded.start()
+        return str(self.embedded.start())
 
     def __exit__(self, *exc: object) -> None:
         if self.embedded is not None:
@@ -47,9 +48,7 @@ class _Database:
 def _migrate(settings: Settings, dsn: str) -> list[str]:
     from pocketbizz.db import apply_migrations
 
-    return asyncio.run(
-        apply_migrations(dsn, authenticator_password=settings.authenticator_secret)
-    )
+    return asyncio.run(apply_migrations(dsn, authenticator_password=settings.authenticator_secret))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -97,11 +96,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             proxy_headers=False,
         )
         server = uvicorn.Server(config)
-        # uvicorn turns SIGTERM/SIGINT into a graceful shutdown; the embedded database is
-        # stopped when this block exits.
-        with suppress(KeyboardInterrupt):
+        # uvicorn turns SIGTERM/SIGINT into a graceful shutdown and then re-raises the signal
+        # to the handler it found; this one turns it into a normal exit so the block below
+        # still stops the embedded database.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        with suppress(KeyboardInterrupt, SystemExit):
             server.run()
     return 0 if server.started else 1
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,9 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", type=Path, default=None,
-                       help="where the embedded database, secrets and files live "
-                            "(default ./.pocketbizz)")
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="where the embedded database, secrets and files live (default ./.pocketbizz)",
+        )
 
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", default=None)

@@ -121,8 +121,11 @@ def _check_password(state: AppState, password: str | None) -> str:
             extra={"weak_password": {"reasons": ["length"]}},
         )
     if len(password.encode()) > 1024:
-        raise Unprocessable("Password is too long.", code="weak_password",
-                            extra={"weak_password": {"reasons": ["length"]}})
+        raise Unprocessable(
+            "Password is too long.",
+            code="weak_password",
+            extra={"weak_password": {"reasons": ["length"]}},
+        )
     return password
 
 
@@ -148,16 +151,21 @@ async def signup(request: Request) -> Response:
     if body.phone and not body.email:
         raise Unprocessable("Phone signups are disabled", code="phone_provider_disabled")
     if not body.email and not body.password:
-        raise Unprocessable("Anonymous sign-ins are disabled",
-                            code="anonymous_provider_disabled")
+        raise Unprocessable("Anonymous sign-ins are disabled", code="anonymous_provider_disabled")
     email = _normalise_email(body.email)
     password = _check_password(state, body.password)
+    limiter = state.services["rate_limiter"]
+    await limiter.enforce(limiter.sign_up, "signup", "ip", _client(request)[1] or "unknown")
     password_hash = await passwords.hash_password(password)
     user_agent, ip = _client(request)
     async with state.db.transaction(AUTH_ADMIN) as conn:
         issued = await service.sign_up(
-            conn, email=email, password_hash=password_hash, data=body.data or {},
-            user_agent=user_agent, ip=ip,
+            conn,
+            email=email,
+            password_hash=password_hash,
+            data=body.data or {},
+            user_agent=user_agent,
+            ip=ip,
         )
     return _ok(_session_body(state, issued))
 
@@ -185,10 +193,15 @@ async def _password_grant(request: Request, state: AppState, payload: Any) -> Re
         email = _normalise_email(body.email)
     except ApiError:
         email = ""
+    # Sign-in is limited per client IP and per account, against password guessing.
+    limiter = state.services["rate_limiter"]
+    await limiter.enforce(limiter.sign_in, "signin", "ip", _client(request)[1] or "unknown")
+    await limiter.enforce(limiter.sign_in, "signin", "email", email or body.email)
     async with state.db.transaction(AUTH_ADMIN) as conn:
         creds = await service.credentials(conn, email) if email else None
-    ok = await passwords.verify_password(creds["encrypted_password"] if creds else None,
-                                         body.password)
+    ok = await passwords.verify_password(
+        creds["encrypted_password"] if creds else None, body.password
+    )
     if not ok or creds is None:
         raise BadRequest(_INVALID_CREDENTIALS[0], code=_INVALID_CREDENTIALS[1])
     user_agent, ip = _client(request)
@@ -203,7 +216,8 @@ async def _refresh_grant(state: AppState, payload: Any) -> Response:
     async with state.db.transaction(AUTH_ADMIN) as conn:
         try:
             issued = await service.refresh(
-                conn, body.refresh_token,
+                conn,
+                body.refresh_token,
                 reuse_interval=state.settings.refresh_token_reuse_interval_seconds,
             )
         except service.SessionRevoked as exc:
@@ -217,13 +231,13 @@ def _user_claims(request: Request) -> tuple[UUID, UUID | None]:
     bearer = bearer_token(request)
     settings = app_state(request).settings
     if bearer is None or bearer == request.headers.get("apikey"):
-        raise Unauthorized("This endpoint requires a valid Bearer token",
-                           code="no_authorization")
+        raise Unauthorized("This endpoint requires a valid Bearer token", code="no_authorization")
     try:
         claims = decode_token(bearer, settings.secret)
     except TokenError as exc:
-        raise Forbidden(f"invalid JWT: unable to parse or verify signature, {exc}",
-                        code="bad_jwt") from exc
+        raise Forbidden(
+            f"invalid JWT: unable to parse or verify signature, {exc}", code="bad_jwt"
+        ) from exc
     try:
         user_id = UUID(str(claims.get("sub")))
     except ValueError as exc:
@@ -271,13 +285,15 @@ async def logout(request: Request) -> Response:
 
 @auth_endpoint
 async def settings(request: Request) -> Response:
-    return _ok({
-        "external": {"email": True, "phone": False, "anonymous_users": False},
-        "disable_signup": False,
-        "mailer_autoconfirm": True,
-        "phone_autoconfirm": False,
-        "sms_provider": "",
-    })
+    return _ok(
+        {
+            "external": {"email": True, "phone": False, "anonymous_users": False},
+            "disable_signup": False,
+            "mailer_autoconfirm": True,
+            "phone_autoconfirm": False,
+            "sms_provider": "",
+        }
+    )
 
 
 async def health(request: Request) -> Response:

@@ -28,6 +28,12 @@ class IssuedSession:
     refresh_token: str
 
 
+def _one(row: asyncpg.Record | None) -> asyncpg.Record:
+    if row is None:
+        raise RuntimeError("expected a row")
+    return row
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -68,9 +74,7 @@ def user_json(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def session_json(
-    issued: IssuedSession, *, secret: str, issuer: str, expiry: int
-) -> dict[str, Any]:
+def session_json(issued: IssuedSession, *, secret: str, issuer: str, expiry: int) -> dict[str, Any]:
     now = int(time.time())
     user = issued.user
     claims = {
@@ -117,16 +121,20 @@ async def _new_refresh_token(
 async def _start_session(
     conn: asyncpg.Connection, user_id: UUID, user_agent: str | None, ip: str | None
 ) -> IssuedSession:
-    session = await conn.fetchrow(
-        """insert into auth.sessions (user_id, user_agent, ip) values ($1, $2, $3)
+    session = _one(
+        await conn.fetchrow(
+            """insert into auth.sessions (user_id, user_agent, ip) values ($1, $2, $3)
            returning id, created_at""",
-        user_id,
-        user_agent,
-        ip,
+            user_id,
+            user_agent,
+            ip,
+        )
     )
-    user = await conn.fetchrow(
-        f"update auth.users set last_sign_in_at = now() where id = $1 returning {_USER_COLUMNS}",
-        user_id,
+    user = _one(
+        await conn.fetchrow(
+            f"update auth.users set last_sign_in_at = now() where id = $1 returning {_USER_COLUMNS}",
+            user_id,
+        )
     )
     token = await _new_refresh_token(conn, user_id, session["id"], None)
     return IssuedSession(user, session["id"], session["created_at"], token)
@@ -171,9 +179,7 @@ async def sign_in(
 _TOKEN_NOT_FOUND = ("Invalid Refresh Token: Refresh Token Not Found", "refresh_token_not_found")
 
 
-async def refresh(
-    conn: asyncpg.Connection, token: str, *, reuse_interval: int
-) -> IssuedSession:
+async def refresh(conn: asyncpg.Connection, token: str, *, reuse_interval: int) -> IssuedSession:
     """Rotate a refresh token. A spent token replayed within the reuse interval (concurrent
     refreshes from one device) gets the session's current token; later, it revokes the session."""
     row = await conn.fetchrow(
@@ -187,8 +193,9 @@ async def refresh(
     )
     if row is None:
         raise BadRequest(_TOKEN_NOT_FOUND[0], code=_TOKEN_NOT_FOUND[1])
-    user = await conn.fetchrow(f"select {_USER_COLUMNS} from auth.users where id = $1",
-                               row["user_id"])
+    user = _one(
+        await conn.fetchrow(f"select {_USER_COLUMNS} from auth.users where id = $1", row["user_id"])
+    )
     if user["banned_until"] is not None and user["banned_until"] > datetime.now(UTC):
         raise BadRequest("User is banned", code="user_banned")
 
@@ -213,8 +220,9 @@ async def refresh(
                 )
                 return IssuedSession(user, row["session_id"], row["session_created_at"], new_token)
         await conn.execute("delete from auth.sessions where id = $1", row["session_id"])
-        raise _SessionRevoked("Invalid Refresh Token: Already Used",
-                              code="refresh_token_already_used")
+        raise _SessionRevoked(
+            "Invalid Refresh Token: Already Used", code="refresh_token_already_used"
+        )
 
     await conn.execute(
         "update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1",
@@ -249,8 +257,9 @@ async def load_user(
     if row is None:
         raise Forbidden("User from sub claim in JWT does not exist", code="user_not_found")
     if session_id is not None and not row["has_session"]:
-        raise Forbidden("Session from session_id claim in JWT does not exist",
-                        code="session_not_found")
+        raise Forbidden(
+            "Session from session_id claim in JWT does not exist", code="session_not_found"
+        )
     return row
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -105,6 +105,22 @@ class Database:
             **kwargs,
         )
 
+    async def connect_listener(self, application_name: str) -> asyncpg.Connection:
+        """A dedicated connection outside the pool, with the pool's credentials, for LISTEN
+        (a listening session must stay put; pooled connections move between requests)."""
+        kwargs: dict[str, Any] = {}
+        if self._user:
+            kwargs["user"] = self._user
+        if self._password:
+            kwargs["password"] = self._password
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self._dsn,
+            statement_cache_size=self._statement_cache_size,
+            server_settings={"application_name": application_name},
+            **kwargs,
+        )
+        return conn
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
@@ -123,7 +139,7 @@ class Database:
             await conn.execute(
                 _SET_CONTEXT, identity.role, identity.claims_json, self.statement_timeout
             )
-            yield conn
+            yield cast(asyncpg.Connection, conn)
 
     def pool_stats(self) -> tuple[int, int]:
         """(connections in use, pool size)."""

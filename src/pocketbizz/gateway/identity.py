@@ -10,8 +10,8 @@ from starlette.requests import HTTPConnection
 
 from pocketbizz.db import Identity
 from pocketbizz.errors import Unauthorized
-from pocketbizz.state import app_state
 from pocketbizz.gateway.tokens import TokenError, decode_token
+from pocketbizz.state import app_state
 
 _KEY_ROLES = frozenset({"anon", "service_role"})
 _TOKEN_ROLES = frozenset({"anon", "authenticated", "service_role"})
@@ -34,9 +34,7 @@ def _key_identity(apikey: str | None, secret: str) -> Identity:
     return Identity(str(role), claims)
 
 
-def identify(
-    headers: Mapping[str, str], query: Mapping[str, str], secret: str
-) -> Identity:
+def identify(headers: Mapping[str, str], query: Mapping[str, str], secret: str) -> Identity:
     """Resolve the caller's role and claims, or raise 401 (PGRST301/PGRST303 codes)."""
     apikey = headers.get("apikey") or query.get("apikey")
     key_identity = _key_identity(apikey, secret)

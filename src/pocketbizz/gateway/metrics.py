@@ -35,8 +35,12 @@ def route_label(path: str) -> str:
         return f"{service}/{{table}}" if rest and rest[0] else f"{service}/"
     if parts[0] == "storage":
         if rest and rest[0] == "object" and len(rest) > 1:
-            kind = rest[1] if rest[1] in {"sign", "public", "list", "info", "upload", "move",
-                                          "copy", "authenticated"} else "{bucket}"
+            kind = (
+                rest[1]
+                if rest[1]
+                in {"sign", "public", "list", "info", "upload", "move", "copy", "authenticated"}
+                else "{bucket}"
+            )
             return f"{service}/object/{kind}"
         return f"{service}/{rest[0]}" if rest and rest[0] in {"bucket", "object"} else service
     if parts[0] == "functions":

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 import structlog
+from starlette.datastructures import Headers, QueryParams
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pocketbizz.errors import PayloadTooLarge, universal_response
+from pocketbizz.errors import ApiError, PayloadTooLarge, universal_response
+from pocketbizz.gateway.identity import identify
 from pocketbizz.gateway.metrics import REQUEST_LATENCY, route_label
+from pocketbizz.gateway.ratelimit import RateLimiter, Verdict
 from pocketbizz.state import AppState
 
 log = structlog.get_logger("pocketbizz.access")
@@ -20,14 +23,46 @@ class _BodyTooLarge(Exception):
     pass
 
 
+_UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
 class GatewayMiddleware:
     def __init__(self, app: ASGIApp, state: AppState) -> None:
         self.app = app
         self.state = state
+        self.limiter = RateLimiter(state.settings)
+        state.services["rate_limiter"] = self.limiter
+
+    async def _rate_limit(self, scope: Scope) -> Verdict | None:
+        """Count the request against its user (verified JWT subject) or client IP.
+
+        The identity is resolved here once and cached on the scope for the handlers; a bad
+        token is not an error here — the handler answers it in its own protocol's shape."""
+        if scope["path"] in _UNLIMITED_PATHS:
+            return None
+        key = ("ip", scope["client"][0] if scope.get("client") else "unknown")
+        try:
+            identity = identify(
+                Headers(scope=scope),
+                QueryParams(scope.get("query_string", b"")),
+                self.state.settings.secret,
+            )
+        except ApiError:
+            identity = None
+        if identity is not None:
+            scope["pb.identity"] = identity
+            if identity.user_id is not None:
+                key = ("user", str(identity.user_id))
+        return await self.limiter.enforce(self.limiter.general, "api", *key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             scope["pb.state"] = self.state
+            try:
+                await self._rate_limit(scope)
+            except ApiError:
+                await send({"type": "websocket.close", "code": 1008})
+                return
             await self.app(scope, receive, send)
             return
         if scope["type"] != "http":
@@ -41,6 +76,7 @@ class GatewayMiddleware:
         path: str = scope["path"]
         limit = self._body_limit(path)
         status_holder = {"status": 500, "started": False}
+        verdict: Verdict | None = None
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -48,11 +84,21 @@ class GatewayMiddleware:
                 status_holder["started"] = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                if verdict is not None:
+                    names = {name.lower() for name, _ in headers}
+                    for name, value in verdict.headers().items():
+                        if name.lower().encode() not in names:
+                            headers.append((name.lower().encode(), value.encode()))
                 message["headers"] = headers
             await send(message)
 
         declared = _content_length(scope)
         try:
+            try:
+                verdict = await self._rate_limit(scope)
+            except ApiError as exc:
+                await universal_response(exc)(scope, receive, send_wrapper)
+                return
             if declared is not None and declared > limit:
                 raise _BodyTooLarge
             received = 0
@@ -70,11 +116,11 @@ class GatewayMiddleware:
         except _BodyTooLarge:
             if status_holder["started"]:
                 raise
-            exc = PayloadTooLarge(
+            too_large = PayloadTooLarge(
                 f"Request body is larger than the limit of {limit} bytes",
                 code="request_too_large",
             )
-            await universal_response(exc)(scope, receive, send_wrapper)
+            await universal_response(too_large)(scope, receive, send_wrapper)
         except Exception:
             log.exception("unhandled error", request_id=request_id, path=path)
             if status_holder["started"]:
@@ -116,13 +162,11 @@ def _request_id(scope: Scope) -> str:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
             if 0 < len(candidate) <= 64 and candidate.replace("-", "").isalnum():
-                return candidate
+                return str(candidate)
     return str(uuid.uuid4())
 
 
-def _internal_error(request_id: str) -> Any:
-    from pocketbizz.errors import ApiError
-
+def _internal_error(request_id: str) -> Response:
     exc = ApiError(
         f"Internal server error (request id {request_id})", status=500, code="internal_error"
     )
