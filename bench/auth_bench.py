@@ -10,7 +10,6 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -32,9 +31,19 @@ def cold_start() -> list[str]:
             port = 18000 + os.getpid() % 1000
             t0 = time.perf_counter()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "pocketbizz", "serve", "--data-dir", f"{tmp}/pb",
-                 "--port", str(port)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "pocketbizz",
+                    "serve",
+                    "--data-dir",
+                    f"{tmp}/pb",
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             while True:
                 try:
@@ -57,15 +66,22 @@ async def _auth_load(url: str, anon_key: str, duration: float) -> list[str]:
     async with httpx.AsyncClient() as http:
         for _ in range(CONCURRENCY):
             email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
-            res = await http.post(f"{url}/auth/v1/signup", headers=headers,
-                                  json={"email": email, "password": "bench-password"})
+            res = await http.post(
+                f"{url}/auth/v1/signup",
+                headers=headers,
+                json={"email": email, "password": "bench-password"},
+            )
             res.raise_for_status()
             users.append((email, res.json()["refresh_token"]))
 
     def sign_in_worker(email: str) -> object:
         conn = Connection(host, port)
-        req = Request.json("POST", "/auth/v1/token?grant_type=password",
-                           {"email": email, "password": "bench-password"}, headers)
+        req = Request.json(
+            "POST",
+            "/auth/v1/token?grant_type=password",
+            {"email": email, "password": "bench-password"},
+            headers,
+        )
 
         async def op() -> int:
             status, _ = await conn.send(req)
@@ -78,8 +94,12 @@ async def _auth_load(url: str, anon_key: str, duration: float) -> list[str]:
         state = {"token": token}
 
         async def op() -> int:
-            req = Request.json("POST", "/auth/v1/token?grant_type=refresh_token",
-                               {"refresh_token": state["token"]}, headers)
+            req = Request.json(
+                "POST",
+                "/auth/v1/token?grant_type=refresh_token",
+                {"refresh_token": state["token"]},
+                headers,
+            )
             status, body = await conn.send(req)
             if status == 200:
                 state["token"] = orjson.loads(body)["refresh_token"]
@@ -102,8 +122,11 @@ async def _auth_load(url: str, anon_key: str, duration: float) -> list[str]:
 
 def main(duration: float = 20.0) -> list[str]:
     lines = cold_start()
-    env = {"PB_RATE_LIMIT_PER_MINUTE": "100000000", "PB_RATE_LIMIT_SIGN_IN_PER_MINUTE": "100000000",
-           "PB_RATE_LIMIT_SIGN_UP_PER_MINUTE": "100000000"}
+    env = {
+        "PB_RATE_LIMIT_PER_MINUTE": "100000000",
+        "PB_RATE_LIMIT_SIGN_IN_PER_MINUTE": "100000000",
+        "PB_RATE_LIMIT_SIGN_UP_PER_MINUTE": "100000000",
+    }
     with stack(**env) as s:
         lines += asyncio.run(_auth_load(s.server.url, s.server.anon_key, duration))
     lines.append("argon2id: time_cost=2, memory_cost=19456 KiB, parallelism=1")

@@ -54,14 +54,17 @@ from moved m where m.business_owner_id = p.business_owner_id and m.product_id = 
 """
 
 
-async def generate(dsn: str, tenants: int = 10_000, products: int = 50,
-                   customers: int = 5) -> dict[str, float]:
+async def generate(
+    dsn: str, tenants: int = 10_000, products: int = 50, customers: int = 5
+) -> dict[str, float]:
     conn = await asyncpg.connect(dsn)
     timings: dict[str, float] = {}
     try:
-        for label, sql, arg in (("tenants", TENANTS_SQL, tenants),
-                                ("products", PRODUCTS_SQL, products),
-                                ("customers", CUSTOMERS_SQL, customers)):
+        for label, sql, arg in (
+            ("tenants", TENANTS_SQL, tenants),
+            ("products", PRODUCTS_SQL, products),
+            ("customers", CUSTOMERS_SQL, customers),
+        ):
             t0 = time.perf_counter()
             await conn.execute(sql, arg)
             timings[label] = time.perf_counter() - t0
@@ -76,7 +79,9 @@ async def tenant_ids(dsn: str, limit: int) -> list[uuid.UUID]:
     try:
         rows = await conn.fetch(
             "select id from auth.users where email like 'tenant-%@bench.example' "
-            "order by email limit $1", limit)
+            "order by email limit $1",
+            limit,
+        )
     finally:
         await conn.close()
     return [r["id"] for r in rows]
@@ -94,7 +99,14 @@ def user_token(secret: str, user_id: uuid.UUID, lifetime: int = 3600) -> str:
     """An access token as the auth service would issue it (benchmarks skip argon2 sign-ins)."""
     now = int(time.time())
     return jwt.encode(
-        {"sub": str(user_id), "role": "authenticated", "aud": "authenticated",
-         "iat": now, "exp": now + lifetime, "session_id": str(uuid.uuid4())},
-        secret, algorithm="HS256",
+        {
+            "sub": str(user_id),
+            "role": "authenticated",
+            "aud": "authenticated",
+            "iat": now,
+            "exp": now + lifetime,
+            "session_id": str(uuid.uuid4()),
+        },
+        secret,
+        algorithm="HS256",
     )

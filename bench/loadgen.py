@@ -26,8 +26,9 @@ class Request:
 
     @classmethod
     def json(cls, method: str, path: str, payload: object, headers: dict[str, str]) -> Request:
-        return cls(method, path, {**headers, "Content-Type": "application/json"},
-                   orjson.dumps(payload))
+        return cls(
+            method, path, {**headers, "Content-Type": "application/json"}, orjson.dumps(payload)
+        )
 
 
 class Connection:
@@ -97,9 +98,11 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
     def line(self) -> str:
-        return (f"{self.name:<48} {self.rps:9.1f} req/s  p50 {self.pct(50):7.2f} ms  "
-                f"p95 {self.pct(95):7.2f} ms  p99 {self.pct(99):7.2f} ms  "
-                f"n={self.requests} statuses={dict(self.statuses)}")
+        return (
+            f"{self.name:<48} {self.rps:9.1f} req/s  p50 {self.pct(50):7.2f} ms  "
+            f"p95 {self.pct(95):7.2f} ms  p99 {self.pct(99):7.2f} ms  "
+            f"n={self.requests} statuses={dict(self.statuses)}"
+        )
 
 
 async def run_closed_loop(

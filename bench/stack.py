@@ -14,11 +14,12 @@ import pgserver
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from harness import TEST_JWT_SECRET, ServerProcess  # noqa: E402
+from harness import TEST_JWT_SECRET, ServerProcess, free_port
 
-from pocketbizz.db import apply_migrations  # noqa: E402
+from pocketbizz.db import apply_migrations
 
 AUTHENTICATOR_PASSWORD = "bench-authenticator"
+__all__ = ["Stack", "free_port", "stack"]
 
 
 @dataclass

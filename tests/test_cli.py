@@ -12,23 +12,35 @@ from pathlib import Path
 
 import httpx
 import psutil
-from supabase import create_client
-
 from harness import free_port
+from supabase import create_client
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "PB_JWT_SECRET", "PB_DATABASE_URL"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "PB_JWT_SECRET", "PB_DATABASE_URL"}
+    }
     env["PB_LOG_LEVEL"] = "warning"
     return env
 
 
 def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pocketbizz", "serve", "--data-dir", str(data_dir),
-         "--port", str(port)],
-        env=_env(), stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / f"serve-{port}.log", "ab"),  # noqa: SIM115
+        [
+            sys.executable,
+            "-m",
+            "pocketbizz",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+        ],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir.parent / f"serve-{port}.log", "ab"),
     )
 
 
@@ -56,9 +68,22 @@ def _postgres_running(pgdata: Path) -> bool:
 def test_serve_on_fresh_data_dir_stop_and_crash_recovery(tmp_path: Path) -> None:
     data_dir = tmp_path / "pb"
     port = free_port()
-    keys = json.loads(subprocess.check_output(
-        [sys.executable, "-m", "pocketbizz", "keys", "--json", "--data-dir", str(data_dir),
-         "--port", str(port)], env=_env()))
+    keys = json.loads(
+        subprocess.check_output(
+            [
+                sys.executable,
+                "-m",
+                "pocketbizz",
+                "keys",
+                "--json",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+            ],
+            env=_env(),
+        )
+    )
     assert set(keys) == {"url", "anon_key", "service_role_key"}
     assert keys["url"] == f"http://127.0.0.1:{port}"
     assert (data_dir / "jwt_secret").stat().st_mode & 0o777 == 0o600
@@ -66,6 +91,14 @@ def test_serve_on_fresh_data_dir_stop_and_crash_recovery(tmp_path: Path) -> None
     proc = _serve(data_dir, port)
     try:
         _wait_ready(port, proc)
+        # `keys` without --port now reports the port this data dir is served on.
+        reported = json.loads(
+            subprocess.check_output(
+                [sys.executable, "-m", "pocketbizz", "keys", "--json", "--data-dir", str(data_dir)],
+                env=_env(),
+            )
+        )
+        assert reported == keys
         client = create_client(keys["url"], keys["anon_key"])
         res = client.auth.sign_up({"email": "first@example.com", "password": "secret123"})
         assert res.session is not None
@@ -85,7 +118,8 @@ def test_serve_on_fresh_data_dir_stop_and_crash_recovery(tmp_path: Path) -> None
         _wait_ready(port, proc)
         again = create_client(keys["url"], keys["anon_key"])
         signed_in = again.auth.sign_in_with_password(
-            {"email": "first@example.com", "password": "secret123"})
+            {"email": "first@example.com", "password": "secret123"}
+        )
         assert signed_in.user is not None  # data survived both restarts
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -63,7 +63,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from pocketbizz.gateway.tokens import api_keys
 
     settings = _settings(args)
-    payload = {"url": settings.url, **api_keys(settings.secret)}
+    url = settings.url
+    recorded = settings.data_dir / "instance.json"
+    # Without --host/--port, report the URL the last `serve` of this data dir listened on.
+    if args.host is None and args.port is None and not settings.public_url and recorded.exists():
+        url = json.loads(recorded.read_text()).get("url", url)
+    payload = {"url": url, **api_keys(settings.secret)}
     if args.json:
         print(json.dumps(payload))
     else:
@@ -82,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _ = settings.secret  # create the JWT secret on first start, before serving
+    (settings.data_dir / "instance.json").write_text(json.dumps({"url": settings.url}))
     with _Database(settings) as dsn:
         _migrate(settings, dsn)
         app = create_app(settings, runtime_database(settings, dsn))

@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from harness import TEST_JWT_SECRET, ServerProcess
 from supabase import create_client
 from supabase_auth.errors import AuthApiError
-
-from harness import TEST_JWT_SECRET, ServerProcess
 
 
 def _email() -> str:
@@ -21,7 +20,9 @@ def _email() -> str:
 
 
 @pytest.fixture(scope="module")
-def short_reuse_server(owner_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def short_reuse_server(
+    owner_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """A server whose refresh-token reuse interval is 1 s, so the test need not wait 10 s."""
     proc = ServerProcess(
         owner_dsn,
@@ -42,7 +43,11 @@ def test_two_users_full_session_lifecycle(server: ServerProcess) -> None:
         client = create_client(server.url, server.anon_key)
         email, password = _email(), "s3cret-pass"
         res = client.auth.sign_up(
-            {"email": email.upper(), "password": password, "options": {"data": {"full_name": full_name}}}
+            {
+                "email": email.upper(),
+                "password": password,
+                "options": {"data": {"full_name": full_name}},
+            }
         )
         assert res.session is not None and res.user is not None
         assert res.user.email == email  # normalised to lower case
@@ -55,8 +60,12 @@ def test_two_users_full_session_lifecycle(server: ServerProcess) -> None:
 
     signed_in = a.auth.sign_in_with_password({"email": a_email, "password": a_password})
     assert signed_in.user is not None and signed_in.user.id == a_id
-    claims = jwt.decode(signed_in.session.access_token, TEST_JWT_SECRET, algorithms=["HS256"],
-                        audience="authenticated")
+    claims = jwt.decode(
+        signed_in.session.access_token,
+        TEST_JWT_SECRET,
+        algorithms=["HS256"],
+        audience="authenticated",
+    )
     assert claims["sub"] == a_id and claims["role"] == "authenticated"
     assert claims["aal"] == "aal1" and claims["session_id"]
     for key in ("iat", "exp", "email", "app_metadata", "user_metadata", "amr"):
@@ -102,8 +111,10 @@ def test_wrong_password_and_unknown_email_answer_the_same(server: ServerProcess)
     email = _email()
     client.auth.sign_up({"email": email, "password": "right-pass"})
     errors = []
-    for attempt in ({"email": email, "password": "wrong-pass"},
-                    {"email": _email(), "password": "wrong-pass"}):
+    for attempt in (
+        {"email": email, "password": "wrong-pass"},
+        {"email": _email(), "password": "wrong-pass"},
+    ):
         with pytest.raises(AuthApiError) as info:
             create_client(server.url, server.anon_key).auth.sign_in_with_password(attempt)
         errors.append((info.value.status, info.value.code, info.value.message))
@@ -112,9 +123,13 @@ def test_wrong_password_and_unknown_email_answer_the_same(server: ServerProcess)
 
 def test_duplicate_sign_up_is_refused(server: ServerProcess) -> None:
     email = _email()
-    create_client(server.url, server.anon_key).auth.sign_up({"email": email, "password": "pass-one"})
+    create_client(server.url, server.anon_key).auth.sign_up(
+        {"email": email, "password": "pass-one"}
+    )
     with pytest.raises(AuthApiError) as info:
-        create_client(server.url, server.anon_key).auth.sign_up({"email": email, "password": "pass-two"})
+        create_client(server.url, server.anon_key).auth.sign_up(
+            {"email": email, "password": "pass-two"}
+        )
     assert (info.value.status, info.value.code) == (422, "user_already_exists")
 
 
@@ -152,8 +167,10 @@ def test_refresh_rotation_reuse_interval_and_revocation(short_reuse_server: Serv
     # The whole session is gone: its live refresh token and /user both fail now.
     dead = _refresh(server, live_token)
     assert dead.status_code == 400 and dead.json()["code"] == "refresh_token_not_found"
-    user = httpx.get(f"{server.url}/auth/v1/user",
-                     headers={"apikey": server.anon_key, "Authorization": f"Bearer {access}"})
+    user = httpx.get(
+        f"{server.url}/auth/v1/user",
+        headers={"apikey": server.anon_key, "Authorization": f"Bearer {access}"},
+    )
     assert user.status_code == 403 and user.json()["code"] == "session_not_found"
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from harness import ServerProcess
 from supabase import create_client
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
-
-from harness import ServerProcess
 
 
 def _post(server: ServerProcess, path: str, content: bytes | str, **headers: str) -> httpx.Response:
@@ -23,7 +22,12 @@ CASES = [
     ("/signup", b"[1, 2]", 400, "bad_json"),
     ("/signup", b'{"email": "x@example.com"}', 400, "validation_failed"),
     ("/signup", b'{"email": 12, "password": "secret123"}', 400, "validation_failed"),
-    ("/signup", b'{"email": "not-an-email", "password": "secret123"}', 400, "email_address_invalid"),
+    (
+        "/signup",
+        b'{"email": "not-an-email", "password": "secret123"}',
+        400,
+        "email_address_invalid",
+    ),
     ("/signup", b'{"email": "a@b", "password": "secret123"}', 400, "email_address_invalid"),
     ("/signup", b'{"email": "short@example.com", "password": "123"}', 422, "weak_password"),
     ("/signup", b'{"password": "secret123"}', 400, "validation_failed"),
@@ -33,7 +37,12 @@ CASES = [
     ("/token?grant_type=magic", b"{}", 400, "invalid_credentials"),
     ("/token", b"{}", 400, "invalid_credentials"),
     ("/token?grant_type=refresh_token", b"{}", 400, "validation_failed"),
-    ("/token?grant_type=refresh_token", b'{"refresh_token": "nope"}', 400, "refresh_token_not_found"),
+    (
+        "/token?grant_type=refresh_token",
+        b'{"refresh_token": "nope"}',
+        400,
+        "refresh_token_not_found",
+    ),
 ]
 
 
@@ -75,7 +84,9 @@ def test_missing_bearer_and_bad_jwt_on_user(server: ServerProcess) -> None:
 
 
 def test_auth_needs_the_api_key(server: ServerProcess) -> None:
-    res = httpx.post(f"{server.url}/auth/v1/signup", json={"email": "k@example.com", "password": "secret123"})
+    res = httpx.post(
+        f"{server.url}/auth/v1/signup", json={"email": "k@example.com", "password": "secret123"}
+    )
     assert res.status_code == 401
     assert res.json()["code"] == "no_api_key"
     with pytest.raises(AuthApiError):
@@ -86,9 +97,9 @@ def test_auth_needs_the_api_key(server: ServerProcess) -> None:
 
 def test_expired_access_token_is_ignored_by_token_endpoint(server: ServerProcess) -> None:
     """Auto-refresh sends the (expired) old token as bearer; /token must not look at it."""
-    from pocketbizz.gateway.tokens import encode_token
-
     from harness import TEST_JWT_SECRET
+
+    from pocketbizz.gateway.tokens import encode_token
 
     expired = encode_token({"sub": "x", "role": "authenticated", "exp": 1}, TEST_JWT_SECRET)
     client = create_client(server.url, server.anon_key)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
-
 from conftest import acting_as
 
 GLOBAL_TABLES = {"plans"}
@@ -37,36 +36,62 @@ async def _create_tenant(pool: asyncpg.Pool, label: str) -> Tenant:
         )
         product = await conn.fetchval(
             "insert into products (business_owner_id, sku, name, sale_price, cost_price)"
-            " values ($1, 'SKU-1', $2, 5.00, 2.00) returning id", uid, f"{label} kuih")
+            " values ($1, 'SKU-1', $2, 5.00, 2.00) returning id",
+            uid,
+            f"{label} kuih",
+        )
         customer = await conn.fetchval(
             "insert into customers (business_owner_id, name, phone) values ($1, $2, '60123456789')"
-            " returning id", uid, f"{label} customer")
+            " returning id",
+            uid,
+            f"{label} customer",
+        )
         sale = await conn.fetchval(
             "insert into sales (business_owner_id, sale_number, customer_id, total_amount,"
-            " final_amount) values ($1, 'INV-TEST-1', $2, 5.00, 5.00) returning id", uid, customer)
+            " final_amount) values ($1, 'INV-TEST-1', $2, 5.00, 5.00) returning id",
+            uid,
+            customer,
+        )
         item = await conn.fetchval(
             "insert into sale_items (business_owner_id, sale_id, product_id, product_name,"
             " quantity, unit_price, subtotal) values ($1, $2, $3, 'kuih', 1, 5.00, 5.00)"
-            " returning id", uid, sale, product)
+            " returning id",
+            uid,
+            sale,
+            product,
+        )
         await conn.execute(
             "insert into stock_movements (business_owner_id, product_id, reference_type,"
-            " movement_type, quantity) values ($1, $2, 'purchase', 'in', 10)", uid, product)
+            " movement_type, quantity) values ($1, $2, 'purchase', 'in', 10)",
+            uid,
+            product,
+        )
         await _fill_extra_tables(conn, uid, product)
     return Tenant(str(uid), str(product), str(customer), str(sale), str(item))
 
 
 async def _fill_extra_tables(conn: asyncpg.Connection, uid: uuid.UUID, product: uuid.UUID) -> None:
     """Rows for tables added after the core schema, so every table is attacked with data in it."""
-    tables = {r["relname"] for r in await conn.fetch(
-        "select relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-        " where n.nspname = 'public' and relkind = 'r'")}
+    tables = {
+        r["relname"]
+        for r in await conn.fetch(
+            "select relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = 'public' and relkind = 'r'"
+        )
+    }
     if "recipe_items" in tables:
         flour = await conn.fetchval(
             "insert into products (business_owner_id, sku, name, sale_price) values"
-            " ($1, 'FLOUR', 'flour', 0) returning id", uid)
+            " ($1, 'FLOUR', 'flour', 0) returning id",
+            uid,
+        )
         await conn.execute(
             "insert into recipe_items (business_owner_id, product_id, ingredient_id, quantity)"
-            " values ($1, $2, $3, 0.2)", uid, product, flour)
+            " values ($1, $2, $3, 0.2)",
+            uid,
+            product,
+            flour,
+        )
 
 
 @pytest.fixture
@@ -77,7 +102,8 @@ async def tenants(owner_pool: asyncpg.Pool) -> AsyncIterator[tuple[Tenant, Tenan
 async def _tables(pool: asyncpg.Pool) -> list[str]:
     rows = await pool.fetch(
         "select relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-        " where n.nspname = 'public' and relkind = 'r' order by 1")
+        " where n.nspname = 'public' and relkind = 'r' order by 1"
+    )
     return [r["relname"] for r in rows if r["relname"] not in GLOBAL_TABLES]
 
 
@@ -87,7 +113,8 @@ async def test_every_table_has_rows_of_both_tenants(owner_pool, tenants) -> None
     for table in await _tables(owner_pool):
         for tenant in (a, b):
             count = await owner_pool.fetchval(
-                f'select count(*) from public."{table}" where business_owner_id = $1', tenant.id)
+                f'select count(*) from public."{table}" where business_owner_id = $1', tenant.id
+            )
             assert count >= 1, f"no rows in {table}: add it to _fill_extra_tables"
 
 
@@ -97,10 +124,13 @@ async def test_select_update_delete_of_other_tenant_touch_nothing(owner_pool, te
         updatable = await owner_pool.fetchval(
             "select column_name from information_schema.column_privileges"
             " where grantee = 'authenticated' and table_schema = 'public' and table_name = $1"
-            " and privilege_type = 'UPDATE' order by column_name limit 1", table)
+            " and privilege_type = 'UPDATE' order by column_name limit 1",
+            table,
+        )
         async with acting_as(owner_pool, "authenticated", a.id) as conn:
-            seen = await conn.fetchval(f'select count(*) from public."{table}"'
-                                       " where business_owner_id = $1", b.id)
+            seen = await conn.fetchval(
+                f'select count(*) from public."{table}" where business_owner_id = $1', b.id
+            )
             assert seen == 0, table
             own = await conn.fetchval(f'select count(*) from public."{table}"')
             assert own >= 1, table  # A still sees its own rows
@@ -108,30 +138,39 @@ async def test_select_update_delete_of_other_tenant_touch_nothing(owner_pool, te
             async with acting_as(owner_pool, "authenticated", a.id) as conn:
                 status = await conn.execute(
                     f'update public."{table}" set "{updatable}" = "{updatable}"'
-                    " where business_owner_id = $1", b.id)
+                    " where business_owner_id = $1",
+                    b.id,
+                )
                 assert status == "UPDATE 0", table
         else:
             async with acting_as(owner_pool, "authenticated", a.id) as conn:
                 with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                    await conn.execute(f'update public."{table}" set business_owner_id ='
-                                       " business_owner_id where business_owner_id = $1", b.id)
+                    await conn.execute(
+                        f'update public."{table}" set business_owner_id ='
+                        " business_owner_id where business_owner_id = $1",
+                        b.id,
+                    )
         async with acting_as(owner_pool, "authenticated", a.id) as conn:
             try:
                 status = await conn.execute(
-                    f'delete from public."{table}" where business_owner_id = $1', b.id)
+                    f'delete from public."{table}" where business_owner_id = $1', b.id
+                )
                 assert status == "DELETE 0", table
             except asyncpg.InsufficientPrivilegeError:
                 pass  # no delete grant at all: also nothing touched
         remaining = await owner_pool.fetchval(
-            f'select count(*) from public."{table}" where business_owner_id = $1', b.id)
+            f'select count(*) from public."{table}" where business_owner_id = $1', b.id
+        )
         assert remaining >= 1, table
 
 
 async def test_insert_with_other_tenants_owner_id_fails(owner_pool, tenants) -> None:  # type: ignore[no-untyped-def]
     a, b = tenants
     attempts = {
-        "products": ("insert into products (business_owner_id, sku, name, sale_price)"
-                     " values ($1, 'X-1', 'x', 1)"),
+        "products": (
+            "insert into products (business_owner_id, sku, name, sale_price)"
+            " values ($1, 'X-1', 'x', 1)"
+        ),
         "customers": "insert into customers (business_owner_id, name) values ($1, 'x')",
     }
     for table, sql in attempts.items():
@@ -143,8 +182,9 @@ async def test_insert_with_other_tenants_owner_id_fails(owner_pool, tenants) -> 
     for table in ("sales", "sale_items", "stock_movements", "users", "business_profiles"):
         async with acting_as(owner_pool, "authenticated", a.id) as conn:
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await conn.execute(f'insert into public."{table}" (business_owner_id) values ($1)',
-                                   b.id)
+                await conn.execute(
+                    f'insert into public."{table}" (business_owner_id) values ($1)', b.id
+                )
 
 
 async def test_references_to_other_tenants_rows_are_impossible(owner_pool, tenants) -> None:  # type: ignore[no-untyped-def]
@@ -155,20 +195,32 @@ async def test_references_to_other_tenants_rows_are_impossible(owner_pool, tenan
             await conn.execute(
                 "insert into sale_items (business_owner_id, sale_id, product_id, product_name,"
                 " quantity, unit_price, subtotal) values ($1, $2, $3, 'x', 1, 1, 1)",
-                a.id, a.sale, b.product)
+                a.id,
+                a.sale,
+                b.product,
+            )
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await conn.execute(
                 "insert into sale_items (business_owner_id, sale_id, product_id, product_name,"
                 " quantity, unit_price, subtotal) values ($1, $2, $3, 'x', 1, 1, 1)",
-                a.id, b.sale, a.product)
+                a.id,
+                b.sale,
+                a.product,
+            )
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await conn.execute(
                 "insert into sales (business_owner_id, sale_number, customer_id, total_amount,"
-                " final_amount) values ($1, 'X-2', $2, 1, 1)", a.id, b.customer)
+                " final_amount) values ($1, 'X-2', $2, 1, 1)",
+                a.id,
+                b.customer,
+            )
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await conn.execute(
                 "insert into stock_movements (business_owner_id, product_id, reference_type,"
-                " movement_type, quantity) values ($1, $2, 'purchase', 'in', 1)", a.id, b.product)
+                " movement_type, quantity) values ($1, $2, 'purchase', 'in', 1)",
+                a.id,
+                b.product,
+            )
 
 
 async def test_client_cannot_write_protected_columns(owner_pool, tenants) -> None:  # type: ignore[no-untyped-def]
@@ -205,5 +257,6 @@ async def test_stock_ledger_is_append_only_even_for_service_role(owner_pool, ten
     a, _ = tenants
     async with acting_as(owner_pool, "service_role") as conn:
         with pytest.raises(asyncpg.PostgresError, match="append-only"):
-            await conn.execute("update stock_movements set quantity = 1 where business_owner_id = $1",
-                               a.id)
+            await conn.execute(
+                "update stock_movements set quantity = 1 where business_owner_id = $1", a.id
+            )

@@ -28,8 +28,15 @@ async def test_every_public_table_has_forced_rls(owner_pool: asyncpg.Pool) -> No
 
 async def test_tenant_tables_carry_owner_in_keys_and_indexes(owner_pool: asyncpg.Pool) -> None:
     tables = await _tenant_tables(owner_pool)
-    assert {"users", "business_profiles", "customers", "products", "sales", "sale_items",
-            "stock_movements"} <= set(tables)
+    assert {
+        "users",
+        "business_profiles",
+        "customers",
+        "products",
+        "sales",
+        "sale_items",
+        "stock_movements",
+    } <= set(tables)
     problems = []
     for table in tables:
         column = await owner_pool.fetchrow(
@@ -53,8 +60,9 @@ async def test_tenant_tables_carry_owner_in_keys_and_indexes(owner_pool: asyncpg
         if not any(ix["indisprimary"] for ix in indexes):
             problems.append(f"{table}: no primary key")
         for ix in indexes:
-            if (ix["indisprimary"] or ix["indisunique"]) and \
-                    "business_owner_id" not in ix["columns"]:
+            if (ix["indisprimary"] or ix["indisunique"]) and "business_owner_id" not in ix[
+                "columns"
+            ]:
                 problems.append(f"{table}: unique index {ix['name']} lacks business_owner_id")
         if not any(ix["columns"] and ix["columns"][0] == "business_owner_id" for ix in indexes):
             problems.append(f"{table}: no index leading with business_owner_id")
@@ -75,9 +83,11 @@ async def test_tenant_tables_carry_owner_in_keys_and_indexes(owner_pool: asyncpg
                 problems.append(f"{table}: foreign key {fk['conname']} lacks business_owner_id")
         # Every foreign key is backed by an index on its columns (owner first).
         for fk in fks:
-            covered = any(ix["columns"][: len(fk["columns"])] == fk["columns"]
-                          or sorted(ix["columns"][: len(fk["columns"])]) == sorted(fk["columns"])
-                          for ix in indexes)
+            covered = any(
+                ix["columns"][: len(fk["columns"])] == fk["columns"]
+                or sorted(ix["columns"][: len(fk["columns"])]) == sorted(fk["columns"])
+                for ix in indexes
+            )
             if not covered:
                 problems.append(f"{table}: foreign key {fk['conname']} has no index")
     assert problems == []
@@ -108,7 +118,11 @@ async def test_runtime_role_has_no_rights_of_its_own(owner_pool: asyncpg.Pool) -
     )
     assert role is not None
     assert (role["rolsuper"], role["rolbypassrls"], role["rolinherit"], role["rolcanlogin"]) == (
-        False, False, False, True)
+        False,
+        False,
+        False,
+        True,
+    )
     granted = await owner_pool.fetch(
         "select table_schema, table_name from information_schema.role_table_grants "
         "where grantee = 'authenticator' and table_schema <> 'pb_internal'"
@@ -116,7 +130,8 @@ async def test_runtime_role_has_no_rights_of_its_own(owner_pool: asyncpg.Pool) -
     assert granted == []
     for name in ("anon", "authenticated"):
         flags = await owner_pool.fetchrow(
-            "select rolsuper, rolbypassrls from pg_roles where rolname = $1", name)
+            "select rolsuper, rolbypassrls from pg_roles where rolname = $1", name
+        )
         assert flags is not None and not flags["rolsuper"] and not flags["rolbypassrls"]
 
 
@@ -138,8 +153,11 @@ async def test_security_definer_functions_pin_search_path(owner_pool: asyncpg.Po
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace
            where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')"""
     )
-    unpinned = [r["name"] for r in rows
-                if not any(c.startswith("search_path=") for c in (r["proconfig"] or []))]
+    unpinned = [
+        r["name"]
+        for r in rows
+        if not any(c.startswith("search_path=") for c in (r["proconfig"] or []))
+    ]
     assert unpinned == []
 
 
@@ -149,7 +167,10 @@ async def test_views_run_as_the_caller(owner_pool: asyncpg.Pool) -> None:
            join pg_namespace n on n.oid = c.relnamespace
            where n.nspname = 'public' and c.relkind = 'v'"""
     )
-    definer_views = [r["relname"] for r in rows
-                     if "security_invoker=true" not in (r["reloptions"] or [])
-                     and "security_invoker=on" not in (r["reloptions"] or [])]
+    definer_views = [
+        r["relname"]
+        for r in rows
+        if "security_invoker=true" not in (r["reloptions"] or [])
+        and "security_invoker=on" not in (r["reloptions"] or [])
+    ]
     assert definer_views == []

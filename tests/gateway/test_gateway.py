@@ -7,18 +7,23 @@ import time
 import httpx
 import jwt
 import pytest
-
 from harness import TEST_JWT_SECRET, ServerProcess
+
+from pocketbizz.errors import Unauthorized
 from pocketbizz.gateway import identify
 from pocketbizz.gateway.tokens import api_keys, encode_token
-from pocketbizz.errors import Unauthorized
 
 KEYS = api_keys(TEST_JWT_SECRET)
 
 
 def _user_token(**overrides: object) -> str:
-    claims = {"sub": "11111111-1111-1111-1111-111111111111", "role": "authenticated",
-              "aud": "authenticated", "exp": int(time.time()) + 60, **overrides}
+    claims = {
+        "sub": "11111111-1111-1111-1111-111111111111",
+        "role": "authenticated",
+        "aud": "authenticated",
+        "exp": int(time.time()) + 60,
+        **overrides,
+    }
     return encode_token(claims, TEST_JWT_SECRET)
 
 
@@ -27,18 +32,25 @@ def test_key_alone_gives_its_role() -> None:
     service = identify({"apikey": KEYS["service_role_key"]}, {}, TEST_JWT_SECRET)
     assert service.role == "service_role"
     # The key as bearer, or a bearer that is not a JWT, means the key's role.
-    same = identify({"apikey": KEYS["anon_key"], "authorization": f"Bearer {KEYS['anon_key']}"},
-                    {}, TEST_JWT_SECRET)
+    same = identify(
+        {"apikey": KEYS["anon_key"], "authorization": f"Bearer {KEYS['anon_key']}"},
+        {},
+        TEST_JWT_SECRET,
+    )
     assert same.role == "anon"
-    plain = identify({"apikey": KEYS["anon_key"], "authorization": "Bearer plain"}, {},
-                     TEST_JWT_SECRET)
+    plain = identify(
+        {"apikey": KEYS["anon_key"], "authorization": "Bearer plain"}, {}, TEST_JWT_SECRET
+    )
     assert plain.role == "anon"
     assert identify({}, {"apikey": KEYS["anon_key"]}, TEST_JWT_SECRET).role == "anon"
 
 
 def test_user_token_gives_authenticated_with_claims() -> None:
-    who = identify({"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token()}"}, {},
-                   TEST_JWT_SECRET)
+    who = identify(
+        {"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token()}"},
+        {},
+        TEST_JWT_SECRET,
+    )
     assert who.role == "authenticated"
     assert str(who.user_id) == "11111111-1111-1111-1111-111111111111"
 
@@ -48,25 +60,43 @@ def test_user_token_gives_authenticated_with_claims() -> None:
     [
         ({}, "no_api_key"),
         ({"apikey": "not-a-key"}, "invalid_api_key"),
-        ({"apikey": encode_token({"role": "anon", "exp": 4102444800}, "another-secret")},
-         "invalid_api_key"),
+        (
+            {"apikey": encode_token({"role": "anon", "exp": 4102444800}, "another-secret")},
+            "invalid_api_key",
+        ),
         # a user token is not an API key
         ({"apikey": _user_token()}, "invalid_api_key"),
-        ({"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token(exp=1)}"},
-         "PGRST303"),
-        ({"apikey": KEYS["anon_key"],
-          "authorization": "Bearer " + jwt.encode(
-              {"sub": "x", "role": "authenticated", "exp": 4102444800}, "wrong-secret",
-              algorithm="HS256")},
-         "PGRST301"),
-        ({"apikey": KEYS["anon_key"],
-          "authorization": "Bearer " + jwt.encode(
-              {"sub": "x", "role": "service_role", "exp": 4102444800}, None, algorithm="none")},
-         "PGRST301"),
-        ({"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token(role='postgres')}"},
-         "PGRST301"),
-        ({"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token(aud='other')}"},
-         "PGRST301"),
+        ({"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token(exp=1)}"}, "PGRST303"),
+        (
+            {
+                "apikey": KEYS["anon_key"],
+                "authorization": "Bearer "
+                + jwt.encode(
+                    {"sub": "x", "role": "authenticated", "exp": 4102444800},
+                    "wrong-secret",
+                    algorithm="HS256",
+                ),
+            },
+            "PGRST301",
+        ),
+        (
+            {
+                "apikey": KEYS["anon_key"],
+                "authorization": "Bearer "
+                + jwt.encode(
+                    {"sub": "x", "role": "service_role", "exp": 4102444800}, None, algorithm="none"
+                ),
+            },
+            "PGRST301",
+        ),
+        (
+            {"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token(role='postgres')}"},
+            "PGRST301",
+        ),
+        (
+            {"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token(aud='other')}"},
+            "PGRST301",
+        ),
     ],
 )
 def test_refused_credentials(headers: dict[str, str], code: str) -> None:
@@ -83,11 +113,13 @@ def test_request_id_health_ready_metrics(server: ServerProcess) -> None:
     assert echoed.headers["x-request-id"] == "abc-123"
     assert httpx.get(f"{server.url}/ready").json() == {"status": "ready"}
 
-    httpx.post(f"{server.url}/auth/v1/token?grant_type=password",
-               json={"email": "m@example.com", "password": "x"},
-               headers={"apikey": KEYS["anon_key"]})
+    httpx.post(
+        f"{server.url}/auth/v1/token?grant_type=password",
+        json={"email": "m@example.com", "password": "x"},
+        headers={"apikey": KEYS["anon_key"]},
+    )
     metrics = httpx.get(f"{server.url}/metrics").text
-    assert 'pocketbizz_http_request_duration_seconds_bucket{' in metrics
+    assert "pocketbizz_http_request_duration_seconds_bucket{" in metrics
     assert 'route="/auth/v1/token"' in metrics and 'status="400"' in metrics
     assert 'pocketbizz_db_pool_connections{state="in_use"}' in metrics
 
