@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ from typing import Any
 import asyncpg
 import pgserver
 import pytest
-from harness import ServerProcess
+from harness import ServerProcess, acting_as  # noqa: F401  (re-exported for tests)
 from supabase import Client, create_client
 
 from pocketbizz.db import apply_migrations
@@ -85,27 +83,6 @@ async def owner_pool(owner_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(owner_dsn, min_size=1, max_size=4)
     yield pool
     await pool.close()
-
-
-@asynccontextmanager
-async def acting_as(
-    pool: asyncpg.Pool, role: str, user_id: str | None = None
-) -> AsyncIterator[asyncpg.Connection]:
-    """A transaction switched to `role` with `user_id` as the JWT subject, as the server does.
-    Rolled back at the end so tests leave nothing behind."""
-    claims = {"role": role, **({"sub": str(user_id)} if user_id else {})}
-    async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            await conn.execute(
-                "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-                role,
-                json.dumps(claims),
-            )
-            yield conn
-        finally:
-            await tx.rollback()
 
 
 @pytest.fixture

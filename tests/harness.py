@@ -5,14 +5,18 @@ Nothing is mocked: tests talk HTTP/WebSocket to the server and SQL to the databa
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from pocketbizz.gateway.tokens import api_keys
@@ -101,3 +105,24 @@ class ServerProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+@asynccontextmanager
+async def acting_as(
+    pool: asyncpg.Pool, role: str, user_id: str | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction switched to `role` with `user_id` as the JWT subject, as the server does.
+    Rolled back at the end so tests leave nothing behind."""
+    claims = {"role": role, **({"sub": str(user_id)} if user_id else {})}
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute(
+                "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+                role,
+                json.dumps(claims),
+            )
+            yield conn
+        finally:
+            await tx.rollback()

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "PB_REDIS_URL")
     )
 
+    # Storage: object bytes on local disk under the data dir, or in an S3-compatible bucket.
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_dir: Path | None = None
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+
     log_level: str = "info"
     log_json: bool = True
 

@@ -1,5 +1,71 @@
-"""Routes of the data API. (Filled in by the data-API work.)"""
+"""Routes of Functions at /functions/v1/{name}: JSON in, JSON out, errors as {"error": ...}."""
 
+from __future__ import annotations
+
+from decimal import Decimal
 from typing import Any
 
-routes: list[Any] = []
+import asyncpg
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pocketbizz.errors import (
+    ApiError,
+    BadRequest,
+    NotFound,
+    Unauthorized,
+    from_postgres,
+    functions_response,
+)
+from pocketbizz.functions.context import FunctionContext, RawJson
+from pocketbizz.functions.registry import FUNCTIONS
+from pocketbizz.gateway import request_identity
+from pocketbizz.state import app_state
+
+
+def _encode(value: Any) -> str:
+    """What orjson cannot encode: Decimal money as its exact string, asyncpg's UUID as text."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("The request body must be valid JSON", code="invalid_json") from exc
+
+
+async def invoke(request: Request) -> Response:
+    try:
+        identity = request_identity(request)
+        name = request.path_params["name"]
+        function = FUNCTIONS.get(name)
+        if function is None:
+            raise NotFound(f"Function {name!r} not found", code="not_found")
+        body = await _json_body(request)
+        if function.requires_user and identity.user_id is None:
+            raise Unauthorized("This function needs a signed-in user", code="no_user")
+        state = app_state(request)
+        try:
+            async with state.db.transaction(identity) as conn:
+                ctx = FunctionContext(conn, identity, body, request.query_params, state.settings)
+                result = await function.handler(ctx)
+        except asyncpg.PostgresError as exc:
+            raise from_postgres(exc, anonymous=identity.role == "anon") from exc
+    except ApiError as exc:
+        return functions_response(exc)
+    if isinstance(result, RawJson):
+        content = result.text.encode()
+    else:
+        content = orjson.dumps(result, default=_encode)
+    return Response(content, media_type="application/json")
+
+
+routes = [Route("/{name}", invoke, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]

@@ -1,0 +1,21 @@
+"""The functions served at /functions/v1/{name}, by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pocketbizz.functions import analytics, receipt
+from pocketbizz.functions.context import FunctionHandler
+
+
+@dataclass(frozen=True)
+class RegisteredFunction:
+    handler: FunctionHandler
+    # Most functions read a tenant's data: anon callers get a 401 before any SQL runs.
+    requires_user: bool = True
+
+
+FUNCTIONS: dict[str, RegisteredFunction] = {
+    "analytics": RegisteredFunction(analytics.run),
+    "receipt": RegisteredFunction(receipt.run),
+}

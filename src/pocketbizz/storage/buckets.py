@@ -1,0 +1,117 @@
+"""Bucket handlers: list and read for everyone; create, update, empty, delete by service_role
+(the database refuses the rest: buckets have no write grant for clients)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pocketbizz.gateway import request_identity
+from pocketbizz.state import app_state
+from pocketbizz.storage import paths, service
+from pocketbizz.storage.backend import object_key
+from pocketbizz.storage.http import endpoint, json_body, json_response, object_store
+
+
+def _size_limit(value: Any) -> int | None:
+    """`file_size_limit` as a byte count: an integer, or a string such as "5MB"."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise service.invalid_request("file_size_limit must be a size")
+    if isinstance(value, int):
+        number, unit = value, ""
+    else:
+        text = str(value).strip().upper().replace(" ", "")
+        digits = text.rstrip("KMGB")
+        unit = text[len(digits) :]
+        if not digits.isdigit() or unit not in ("", "B", "KB", "MB", "GB"):
+            raise service.invalid_request("file_size_limit must be a size such as 5MB")
+        number = int(digits)
+    size = number * {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[unit]
+    if size <= 0:
+        raise service.invalid_request("file_size_limit must be positive")
+    return size
+
+
+def _mime_types(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise service.invalid_request("allowed_mime_types must be a list of strings")
+    return value
+
+
+@endpoint
+async def list_buckets(request: Request) -> Response:
+    identity = request_identity(request)
+    async with app_state(request).db.transaction(identity) as conn:
+        buckets = await service.list_buckets(conn)
+    return json_response([b.as_json() for b in buckets])
+
+
+@endpoint
+async def get_bucket(request: Request) -> Response:
+    identity = request_identity(request)
+    bucket_id = paths.bucket_id(request.path_params["bucket"])
+    async with app_state(request).db.transaction(identity) as conn:
+        bucket = await service.get_bucket(conn, bucket_id)
+    return json_response(bucket.as_json())
+
+
+@endpoint
+async def create_bucket(request: Request) -> Response:
+    identity = request_identity(request)
+    body = await json_body(request)
+    bucket_id = paths.bucket_id(body.get("id") or body.get("name"))
+    name = body.get("name") or bucket_id
+    if not isinstance(name, str):
+        raise service.invalid_request("name must be a string")
+    async with app_state(request).db.transaction(identity) as conn:
+        await service.create_bucket(
+            conn,
+            bucket_id,
+            name,
+            bool(body.get("public", False)),
+            _size_limit(body.get("file_size_limit")),
+            _mime_types(body.get("allowed_mime_types")),
+        )
+    return json_response({"name": bucket_id})
+
+
+@endpoint
+async def update_bucket(request: Request) -> Response:
+    identity = request_identity(request)
+    bucket_id = paths.bucket_id(request.path_params["bucket"])
+    body = await json_body(request)
+    changes: dict[str, Any] = {}
+    if "public" in body:
+        changes["public"] = bool(body["public"])
+    if "file_size_limit" in body:
+        changes["file_size_limit"] = _size_limit(body["file_size_limit"])
+    if "allowed_mime_types" in body:
+        changes["allowed_mime_types"] = _mime_types(body["allowed_mime_types"])
+    async with app_state(request).db.transaction(identity) as conn:
+        await service.update_bucket(conn, bucket_id, changes)
+    return json_response({"message": "Successfully updated"})
+
+
+@endpoint
+async def empty_bucket(request: Request) -> Response:
+    identity = request_identity(request)
+    bucket_id = paths.bucket_id(request.path_params["bucket"])
+    async with app_state(request).db.transaction(identity) as conn:
+        versions = await service.empty_bucket(conn, bucket_id)
+    await object_store(request).delete(object_key(bucket_id, v) for v in versions)
+    return json_response({"message": "Successfully emptied"})
+
+
+@endpoint
+async def delete_bucket(request: Request) -> Response:
+    identity = request_identity(request)
+    bucket_id = paths.bucket_id(request.path_params["bucket"])
+    async with app_state(request).db.transaction(identity) as conn:
+        await service.delete_bucket(conn, bucket_id)
+    return json_response({"message": "Successfully deleted"})

@@ -1,0 +1,91 @@
+"""Plumbing shared by the Storage handlers: JSON replies, request bodies, the error shape."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pocketbizz.db import Identity
+from pocketbizz.errors import ApiError, Unauthorized, from_postgres, storage_response
+from pocketbizz.state import app_state
+from pocketbizz.storage import paths, service
+from pocketbizz.storage.backend import ObjectMissing, ObjectStore
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    # default=str: asyncpg returns its own UUID type, which orjson does not know.
+    return Response(
+        orjson.dumps(body, default=str), status_code=status, media_type="application/json"
+    )
+
+
+def object_store(request: Request) -> ObjectStore:
+    store: ObjectStore = app_state(request).services["storage"]
+    return store
+
+
+def _storage_error(exc: asyncpg.PostgresError, identity: Identity | None) -> ApiError:
+    sqlstate = getattr(exc, "sqlstate", "")
+    if sqlstate == "42501":
+        message = getattr(exc, "message", None) or "new row violates row-level security policy"
+        return ApiError(message, status=403, code="AccessDenied", extra={"error": "Unauthorized"})
+    if sqlstate == "23505":
+        return service.duplicate()
+    if sqlstate == "23503":
+        return service.bucket_not_found()
+    error = from_postgres(exc, anonymous=identity is None or identity.role == "anon")
+    error.extra = {"error": "Invalid Input" if error.status == 400 else "DatabaseError"}
+    return error
+
+
+def endpoint(handler: Handler) -> Handler:
+    """Render every failure in Storage's error shape ({statusCode, error, message})."""
+
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            if isinstance(exc, Unauthorized) and "error" not in exc.extra:
+                # Storage names token problems InvalidJWT; the status stays the gateway's 401.
+                exc.extra["error"] = "InvalidJWT" if exc.code.startswith("PGRST") else exc.code
+            return storage_response(exc)
+        except ObjectMissing:
+            return storage_response(service.object_not_found())
+        except asyncpg.PostgresError as exc:
+            identity = request.scope.get("pb.identity")
+            return storage_response(
+                _storage_error(exc, identity if isinstance(identity, Identity) else None)
+            )
+
+    return run
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The JSON object body; an empty body reads as {} (DELETE and POST may send none)."""
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise service.invalid_request("The request body must be JSON") from exc
+    if not isinstance(body, dict):
+        raise service.invalid_request("The request body must be a JSON object")
+    return body
+
+
+def target(request: Request) -> tuple[str, str]:
+    """The validated (bucket, object name) of a `/{bucket}/{path}` route."""
+    return (
+        paths.bucket_id(request.path_params["bucket"]),
+        paths.object_name(request.path_params["path"]),
+    )
