@@ -99,7 +99,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,
             lifespan="on",
             ws="websockets",
-            proxy_headers=False,
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
         )
         server = uvicorn.Server(config)
         # uvicorn turns SIGTERM/SIGINT into a graceful shutdown and then re-raises the signal

@@ -44,7 +44,10 @@ class Settings(BaseSettings):
 
     rate_limit_per_minute: int = 100
     rate_limit_sign_in_per_minute: int = 30
-    rate_limit_sign_up_per_minute: int = 10
+    rate_limit_sign_up_per_minute: int = 30
+    # Comma-separated proxy addresses whose X-Forwarded-For is trusted for the client IP
+    # (rate limits per IP would otherwise see only the load balancer).
+    trusted_proxies: str = ""
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "PB_REDIS_URL")
     )
