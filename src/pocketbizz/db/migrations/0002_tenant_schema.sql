@@ -222,6 +222,8 @@ create trigger sales_touch before update on public.sales
 
 -- ---------------------------------------------------------------------------------------------
 -- Row level security: enabled and forced, the seed's four policies on every tenant table.
+-- Policies apply to every role (no TO clause, as in the seed): SECURITY DEFINER functions run as
+-- the migration owner, which is subject to them too when it is not a superuser (FORCE).
 do $$
 declare
     t text;
@@ -231,14 +233,14 @@ begin
     loop
         execute format('alter table public.%I enable row level security', t);
         execute format('alter table public.%I force row level security', t);
-        execute format('create policy %I on public.%I for select to authenticated '
+        execute format('create policy %I on public.%I for select '
                        'using (business_owner_id = (select auth.uid()))', t || '_select_own', t);
-        execute format('create policy %I on public.%I for insert to authenticated '
+        execute format('create policy %I on public.%I for insert '
                        'with check (business_owner_id = (select auth.uid()))', t || '_insert_own', t);
-        execute format('create policy %I on public.%I for update to authenticated '
+        execute format('create policy %I on public.%I for update '
                        'using (business_owner_id = (select auth.uid())) '
                        'with check (business_owner_id = (select auth.uid()))', t || '_update_own', t);
-        execute format('create policy %I on public.%I for delete to authenticated '
+        execute format('create policy %I on public.%I for delete '
                        'using (business_owner_id = (select auth.uid()))', t || '_delete_own', t);
     end loop;
 end
@@ -246,7 +248,7 @@ $$;
 
 alter table public.plans enable row level security;
 alter table public.plans force row level security;
-create policy plans_read_all on public.plans for select to anon, authenticated using (is_active);
+create policy plans_read_all on public.plans for select using (is_active);
 
 -- ---------------------------------------------------------------------------------------------
 -- Grants: what each API role may touch. Stock, totals and subscriptions change only through
