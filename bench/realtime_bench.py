@@ -241,6 +241,7 @@ async def run(
 
 
 def main(argv: list[str] | None = None) -> list[str]:
+    """Run with command-line arguments; returns the result lines (the caller prints them)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--anon-key", required=True)
@@ -261,10 +262,9 @@ def main(argv: list[str] | None = None) -> list[str]:
             duration=args.duration,
         )
     )
-    for line in lines:
-        print(line)
     return lines
 
 
 if __name__ == "__main__":
-    main()
+    for result in main():
+        print(result)

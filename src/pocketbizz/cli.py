@@ -98,7 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,
             lifespan="on",
-            ws="websockets",
+            ws="websockets-sansio",
             proxy_headers=bool(settings.trusted_proxies),
             forwarded_allow_ips=settings.trusted_proxies or None,
         )

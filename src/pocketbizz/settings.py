@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "PB_REDIS_URL")
     )
 
+    # Realtime: workers that check and deliver row changes (a tenant's changes stay in order).
+    realtime_workers: int = 4
+
     # Storage: object bytes on local disk under the data dir, or in an S3-compatible bucket.
     storage_backend: Literal["local", "s3"] = "local"
     storage_dir: Path | None = None

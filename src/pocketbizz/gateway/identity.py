@@ -21,7 +21,7 @@ def _looks_like_jwt(value: str) -> bool:
     return value.count(".") == 2
 
 
-def _key_identity(apikey: str | None, secret: str) -> Identity:
+def api_key_identity(apikey: str | None, secret: str) -> Identity:
     if not apikey:
         raise Unauthorized("No API key found in request", code="no_api_key")
     try:
@@ -37,7 +37,7 @@ def _key_identity(apikey: str | None, secret: str) -> Identity:
 def identify(headers: Mapping[str, str], query: Mapping[str, str], secret: str) -> Identity:
     """Resolve the caller's role and claims, or raise 401 (PGRST301/PGRST303 codes)."""
     apikey = headers.get("apikey") or query.get("apikey")
-    key_identity = _key_identity(apikey, secret)
+    key_identity = api_key_identity(apikey, secret)
     bearer = _bearer(headers.get("authorization"))
     # The clients send the key itself as the bearer until a user signs in.
     if bearer is None or bearer == apikey or not _looks_like_jwt(bearer):
@@ -72,7 +72,7 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 def key_identity(conn: HTTPConnection) -> Identity:
     """The role of the project key alone, ignoring any bearer (auth endpoints need this)."""
     apikey = conn.headers.get("apikey") or conn.query_params.get("apikey")
-    return _key_identity(apikey, app_state(conn).settings.secret)
+    return api_key_identity(apikey, app_state(conn).settings.secret)
 
 
 def request_identity(conn: HTTPConnection) -> Identity:

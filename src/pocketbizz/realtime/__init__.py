@@ -1,1 +1,19 @@
-"""Realtime at /realtime/v1 (Phoenix channels, protocol 1.0.0)."""
+"""Realtime at /realtime/v1 (Phoenix channels, protocol 1.0.0).
+
+Triggers announce row changes with NOTIFY (migration 0005); each server process LISTENs on
+one connection (`listener`), and the `hub` delivers a change to a subscriber only after
+reading the row as that subscriber, so RLS decides who sees what.
+"""
+
+from __future__ import annotations
+
+from pocketbizz.realtime import service
+from pocketbizz.state import AppState
+
+
+async def startup(state: AppState) -> None:
+    await service.start(state)
+
+
+async def shutdown(state: AppState) -> None:
+    await service.stop(state)
