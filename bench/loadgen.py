@@ -41,8 +41,20 @@ class Connection:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
     async def send(self, req: Request) -> tuple[int, bytes]:
-        if self.writer is None:
+        """One request; an idle keep-alive connection the server closed is reopened once."""
+        fresh = self.writer is None
+        if fresh:
             await self._open()
+        try:
+            return await self._exchange(req)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if fresh:
+                raise
+            self.close()
+            await self._open()
+            return await self._exchange(req)
+
+    async def _exchange(self, req: Request) -> tuple[int, bytes]:
         assert self.reader is not None and self.writer is not None
         lines = [f"{req.method} {req.path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{k}: {v}" for k, v in req.headers.items()]
@@ -77,6 +89,7 @@ class Connection:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        self.reader = self.writer = None
 
 
 @dataclass

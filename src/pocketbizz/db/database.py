@@ -8,7 +8,7 @@ correct behind PgBouncer in transaction mode.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 from uuid import UUID
@@ -55,11 +55,27 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-_SET_CONTEXT = """
-select set_config('role', $1, true),
-       set_config('request.jwt.claims', $2, true),
-       set_config('statement_timeout', $3, true)
-"""
+def _literal(value: str) -> str:
+    """A standard SQL string literal (standard_conforming_strings is on: only ' is special)."""
+    if "\x00" in value:
+        raise ValueError("NUL byte in a session setting")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _begin_sql(identity: Identity, statement_timeout: str) -> str:
+    # BEGIN and the settings travel in one simple-protocol round trip. The role comes from a
+    # fixed allowlist and the claims from a verified token; both are quoted as literals anyway.
+    return (
+        "begin; select set_config('role', " + _literal(identity.role) + ", true), "
+        "set_config('request.jwt.claims', " + _literal(identity.claims_json) + ", true), "
+        "set_config('statement_timeout', " + _literal(statement_timeout) + ", true)"
+    )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook. asyncpg has already rolled back any open transaction; nothing in a
+    request changes session state (every setting is transaction-local), so skip the default
+    RESET ALL round trip."""
 
 
 class Database:
@@ -101,7 +117,8 @@ class Database:
             max_size=self._max_size,
             statement_cache_size=self._statement_cache_size,
             init=_init_connection,
-            server_settings={"application_name": "pocketbizz"},
+            reset=_keep_session,
+            server_settings={"application_name": "pocketbizz", "standard_conforming_strings": "on"},
             **kwargs,
         )
 
@@ -135,11 +152,17 @@ class Database:
         """
         if identity.role not in REQUEST_ROLES:
             raise ValueError(f"refusing to switch to role {identity.role!r}")
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                _SET_CONTEXT, identity.role, identity.claims_json, self.statement_timeout
-            )
-            yield cast(asyncpg.Connection, conn)
+        async with self.pool.acquire() as conn:
+            await conn.execute(_begin_sql(identity, self.statement_timeout))
+            try:
+                yield cast(asyncpg.Connection, conn)
+            except BaseException:
+                if not conn.is_closed():
+                    # If this fails too, the pool's release rolls back or drops the connection.
+                    with suppress(Exception):
+                        await conn.execute("rollback")
+                raise
+            await conn.execute("commit")
 
     def pool_stats(self) -> tuple[int, int]:
         """(connections in use, pool size)."""

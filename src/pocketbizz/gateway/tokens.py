@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import jwt
@@ -22,14 +23,38 @@ def encode_token(claims: dict[str, Any], secret: str) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"typ": "JWT"})
 
 
+# Verified tokens by their exact text: a client sends the same key and access token on every
+# request, and verification (base64 + HMAC + claim checks) is a large share of a cheap request.
+_VERIFIED: dict[str, tuple[str, dict[str, Any]]] = {}
+_VERIFIED_MAX = 20_000
+_LEEWAY = 5
+
+
 def decode_token(token: str, secret: str) -> dict[str, Any]:
+    cached = _VERIFIED.get(token)
+    if cached is not None and cached[0] == secret:
+        claims = cached[1]
+        if claims["exp"] + _LEEWAY < time.time():
+            _VERIFIED.pop(token, None)
+            raise TokenError("JWT expired", expired=True)
+        return dict(claims)
+    claims = _verify(token, secret)
+    if not isinstance(claims.get("exp"), int | float):
+        raise TokenError("invalid JWT: exp must be a number")
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.pop(next(iter(_VERIFIED)))  # drop the oldest entry
+    _VERIFIED[token] = (secret, claims)
+    return dict(claims)
+
+
+def _verify(token: str, secret: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
             options={"require": ["exp", "role"], "verify_aud": False},
-            leeway=5,
+            leeway=_LEEWAY,
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("JWT expired", expired=True) from exc

@@ -1,5 +1,454 @@
-"""Routes of the data API. (Filled in by the data-API work.)"""
+"""Routes of the data API: thin handlers — identity, one transaction, one statement, response.
 
+Errors are rendered in PostgREST's shape; database errors keep their SQLSTATE as `code`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
-routes: list[Any] = []
+import asyncpg
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pocketbizz.db import Identity
+from pocketbizz.errors import ApiError, from_postgres, postgrest_response
+from pocketbizz.gateway import request_identity
+from pocketbizz.rest import responses, rpc, sql
+from pocketbizz.rest.openapi import openapi_document
+from pocketbizz.rest.query import Preferences, Query, parse_prefer, parse_query
+from pocketbizz.rest.schema_cache import SCHEMA, Function, SchemaCache, Table
+from pocketbizz.rest.service import SERVICE_KEY, RestService
+from pocketbizz.state import app_state
+
+
+class _Rollback(Exception):
+    """`Prefer: tx=rollback`: answer as if committed, then roll back."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _service(request: Request) -> RestService:
+    service = app_state(request).services.get(SERVICE_KEY)
+    if not isinstance(service, RestService):
+        raise ApiError("The data API is not ready", status=500, code="PGRST002")
+    return service
+
+
+def _check_profile(request: Request) -> None:
+    for header in ("accept-profile", "content-profile"):
+        profile = request.headers.get(header)
+        if profile and profile != SCHEMA:
+            raise ApiError(
+                f"The schema must be one of the following: {SCHEMA}",
+                status=406,
+                code="PGRST106",
+            )
+
+
+def _table(cache: SchemaCache, name: str) -> Table:
+    table = cache.tables.get(name)
+    if table is None:
+        raise ApiError(
+            f"Could not find the table '{SCHEMA}.{name}' in the schema cache",
+            status=404,
+            code="PGRST205",
+        )
+    return table
+
+
+def _database_error(exc: asyncpg.PostgresError, identity: Identity, *, rpc: bool) -> ApiError:
+    error = from_postgres(exc, anonymous=identity.role == "anon")
+    # Bad input that reached the database (a wrong operator for a type, an ON CONFLICT naming
+    # no key, …) is the caller's mistake: 400, never 5xx, which the client would retry.
+    if error.status >= 500 and error.code[:2] in ("42", "22", "23", "21", "0A", "2F", "44", "54"):
+        error.status = 400
+    if error.code == "42883" and not rpc:
+        error.status = 400
+    return error
+
+
+Handler = Callable[[Request, Identity], Awaitable[Response]]
+
+
+async def _guarded(request: Request, handler: Handler, *, rpc: bool = False) -> Response:
+    identity: Identity | None = None
+    try:
+        _check_profile(request)
+        identity = request_identity(request)
+        return await handler(request, identity)
+    except _Rollback as done:
+        return done.response
+    except ApiError as exc:
+        return postgrest_response(exc)
+    except asyncpg.PostgresError as exc:
+        assert identity is not None
+        return postgrest_response(_database_error(exc, identity, rpc=rpc))
+    except asyncpg.exceptions.DataError as exc:
+        return postgrest_response(ApiError(str(exc), status=400, code="22P02"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Request details
+
+
+def _params(request: Request) -> list[tuple[str, str]]:
+    query_string: bytes = request.scope.get("query_string", b"")
+    return parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+async def _json_body(request: Request) -> tuple[Any, bytes]:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw or b"{}"), raw
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(
+            "Empty or invalid json", status=400, code="PGRST102", details=str(exc)
+        ) from None
+
+
+async def _planned_count(
+    conn: asyncpg.Connection,
+    cache: SchemaCache,
+    table: Table,
+    source: str,
+    query: Query,
+) -> int:
+    b = sql.Builder(cache)
+    statement = sql.count_plan_statement(b, table, source, query)
+    plan = await conn.fetchval(statement, *b.params)
+    if isinstance(plan, str):
+        plan = orjson.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables and views
+
+
+async def _read(request: Request, identity: Identity) -> Response:
+    service = _service(request)
+    cache = service.cache
+    name = request.path_params["table"]
+    table = _table(cache, name)
+    accept = responses.accept_of(request)
+    prefs = parse_prefer(request.headers.getlist("prefer"))
+    exact = prefs.count == "exact"
+    cap = service.max_rows + 1 if prefs.count == "estimated" else None
+    strip = responses.strips_nulls(request)
+    key = (name, request.scope.get("query_string", b""), prefs.count, strip)
+    plan = service.plans.get(key)
+    query: Query | None = None
+    if plan is None or prefs.count in ("planned", "estimated"):
+        query = parse_query(_params(request))
+        limit = min(query.limit, service.max_rows) if query.limit is not None else service.max_rows
+        b = sql.Builder(cache)
+        statement = sql.rows_statement(
+            b,
+            table,
+            table.sql_name,
+            query,
+            limit=limit,
+            exact_count=exact,
+            strip_nulls=strip,
+            count_cap=cap,
+        )
+        plan = (statement, b.params)
+        service.remember(key, plan, cache)
+        offset = query.offset or 0
+    else:
+        offset = _offset(request)
+    async with app_state(request).db.transaction(identity) as conn:
+        row = await _fetch_one(conn, plan[0], *plan[1])
+        total: int | None = row["total"]
+        if query is not None and (
+            prefs.count == "planned"
+            or (prefs.count == "estimated" and total is not None and total > service.max_rows)
+        ):
+            total = await _planned_count(conn, cache, table, table.sql_name, query)
+    n: int = row["n"]
+    if accept == responses.OBJECT and n != 1:
+        raise responses.single_error(n)
+    status, content_range = responses.read_range(offset, n, total)
+    headers = {"Content-Range": content_range, **responses.applied(prefs)}
+    return responses.render(row["body"], n, accept, status, headers, head=request.method == "HEAD")
+
+
+async def _fetch_one(conn: asyncpg.Connection, statement: str, *params: Any) -> asyncpg.Record:
+    row = await conn.fetchrow(statement, *params)
+    assert row is not None  # every statement here aggregates: exactly one row
+    return row
+
+
+def _offset(request: Request) -> int:
+    value = request.query_params.get("offset")
+    return int(value) if value and value.isdigit() else 0
+
+
+async def _insert(request: Request, identity: Identity) -> Response:
+    cache = _service(request).cache
+    table = _table(cache, request.path_params["table"])
+    query = parse_query(_params(request))
+    prefs = parse_prefer(request.headers.getlist("prefer"))
+    accept = responses.accept_of(request)
+    payload, raw = await _json_body(request)
+    if isinstance(payload, dict):
+        rows, rows_json = [payload], b"[" + raw + b"]"
+    elif isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
+        rows, rows_json = payload, raw
+    else:
+        raise ApiError(
+            "Empty or invalid json",
+            status=400,
+            code="PGRST102",
+            details="Expected a JSON object or an array of objects",
+        )
+    columns = query.columns if query.columns is not None else _keys(rows)
+    representation = prefs.ret == "representation"
+    b = sql.Builder(cache)
+    with_sql = sql.insert_statement(
+        b,
+        table,
+        rows_json.decode(),
+        columns,
+        query,
+        missing_default=prefs.missing_default,
+        resolution=prefs.resolution,
+        returning=representation,
+    )
+    statement = sql.mutation_result(
+        b,
+        table,
+        with_sql,
+        query,
+        representation=representation,
+        strip_nulls=responses.strips_nulls(request),
+    )
+    return await _mutate(request, identity, statement, b.params, prefs, accept, kind="insert")
+
+
+def _whole_rows_only(query: Query) -> None:
+    """Limited updates and deletes are not supported: refuse rather than change every match."""
+    if query.limit is not None or query.offset is not None or query.order:
+        raise ApiError(
+            "limit, offset and order are not supported on PATCH and DELETE",
+            status=400,
+            code="PGRST100",
+            hint="Narrow the rows with filters, e.g. id=eq.<id>.",
+        )
+
+
+def _keys(rows: list[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        for k in row:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+async def _update(request: Request, identity: Identity) -> Response:
+    cache = _service(request).cache
+    table = _table(cache, request.path_params["table"])
+    query = parse_query(_params(request))
+    _whole_rows_only(query)
+    prefs = parse_prefer(request.headers.getlist("prefer"))
+    payload, raw = await _json_body(request)
+    if not isinstance(payload, dict):
+        raise ApiError(
+            "Empty or invalid json",
+            status=400,
+            code="PGRST102",
+            details="PATCH takes one JSON object",
+        )
+    representation = prefs.ret == "representation"
+    accept = responses.accept_of(request)
+    if not payload:
+        return responses.render(
+            "[]" if representation else None,
+            0,
+            responses.JSON,
+            200 if representation else 204,
+            {"Content-Range": "*/*"},
+        )
+    b = sql.Builder(cache)
+    with_sql = sql.update_statement(
+        b, table, raw.decode(), list(payload), query, returning=representation
+    )
+    statement = sql.mutation_result(
+        b,
+        table,
+        with_sql,
+        query,
+        representation=representation,
+        strip_nulls=responses.strips_nulls(request),
+    )
+    return await _mutate(request, identity, statement, b.params, prefs, accept, kind="update")
+
+
+async def _delete(request: Request, identity: Identity) -> Response:
+    cache = _service(request).cache
+    table = _table(cache, request.path_params["table"])
+    query = parse_query(_params(request))
+    _whole_rows_only(query)
+    prefs = parse_prefer(request.headers.getlist("prefer"))
+    representation = prefs.ret == "representation"
+    b = sql.Builder(cache)
+    with_sql = sql.delete_statement(b, table, query, returning=representation)
+    statement = sql.mutation_result(
+        b,
+        table,
+        with_sql,
+        query,
+        representation=representation,
+        strip_nulls=responses.strips_nulls(request),
+    )
+    return await _mutate(
+        request, identity, statement, b.params, prefs, responses.accept_of(request), kind="delete"
+    )
+
+
+async def _mutate(
+    request: Request,
+    identity: Identity,
+    statement: str,
+    params: list[Any],
+    prefs: Preferences,
+    accept: str,
+    *,
+    kind: str,
+) -> Response:
+    async with app_state(request).db.transaction(identity) as conn:
+        row = await _fetch_one(conn, statement, *params)
+        n: int = row["n"]
+        # Checks that fail raise inside the transaction, so nothing is written.
+        if prefs.strict and prefs.max_affected is not None and n > prefs.max_affected:
+            raise ApiError(
+                "Query result exceeds max-affected preference constraint",
+                status=400,
+                code="PGRST124",
+                details=f"The query affects {n} rows",
+            )
+        if accept == responses.OBJECT and n != 1:
+            raise responses.single_error(n)
+        response = responses.mutation_response(row["body"], n, prefs, accept, kind)
+        if prefs.rollback:
+            raise _Rollback(response)
+    return response
+
+
+async def table_endpoint(request: Request) -> Response:
+    handlers: dict[str, Handler] = {
+        "GET": _read,
+        "HEAD": _read,
+        "POST": _insert,
+        "PATCH": _update,
+        "DELETE": _delete,
+    }
+    return await _guarded(request, handlers[request.method])
+
+
+# ---------------------------------------------------------------------------------------------
+# RPC
+
+
+async def _rpc_arguments(
+    request: Request, candidates: list[Function]
+) -> tuple[Query, dict[str, Any], str | None]:
+    """POST: named arguments in a JSON object (or the whole body for a single json argument);
+    GET/HEAD: arguments among the query parameters, the rest being filters."""
+    if request.method != "POST":
+        arg_names = frozenset(a.name for f in candidates for a in f.args)
+        query = parse_query(_params(request), arg_names=arg_names)
+        return query, dict(query.extra), None
+    payload, raw = await _json_body(request)
+    query = parse_query(_params(request))
+    raw_text = raw.decode() if raw else "{}"
+    single_json = any(len(f.args) == 1 and not f.args[0].name for f in candidates)
+    if isinstance(payload, dict) and not (single_json and not _named_match(candidates, payload)):
+        return query, payload, raw_text
+    if single_json:
+        return query, {}, raw_text
+    raise ApiError(
+        "Empty or invalid json",
+        status=400,
+        code="PGRST102",
+        details="RPC arguments are a JSON object",
+    )
+
+
+def _named_match(candidates: list[Function], payload: dict[str, Any]) -> bool:
+    given = set(payload)
+    return any(f.args and f.args[0].name and f.required <= given <= f.arg_names for f in candidates)
+
+
+async def _rpc(request: Request, identity: Identity) -> Response:
+    service = _service(request)
+    cache = service.cache
+    name = request.path_params["function"]
+    prefs = parse_prefer(request.headers.getlist("prefer"))
+    accept = responses.accept_of(request)
+    query, args, raw_text = await _rpc_arguments(request, cache.functions.get(name, []))
+    fn = rpc.resolve_function(cache, name, set(args))
+    if request.method != "POST" and fn.volatility == "v":
+        raise ApiError(
+            f"function {name} is volatile and cannot be called with {request.method}",
+            status=405,
+            code="25006",
+            hint="Call it with POST.",
+        )
+    b = sql.Builder(cache)
+    call = rpc.call_expression(b, fn, args, raw_text)
+    async with app_state(request).db.transaction(identity) as conn:
+        if fn.is_void:
+            await conn.execute(f"select {call}", *b.params)
+            if prefs.rollback:
+                raise _Rollback(Response(status_code=204))
+            return Response(status_code=204)
+        statement = rpc.result_statement(
+            b, cache, fn, call, query, max_rows=service.max_rows, count=prefs.count is not None
+        )
+        row = await _fetch_one(conn, statement, *b.params)
+        if prefs.rollback:
+            raise _Rollback(Response(status_code=200))
+    body: str = row["body"]
+    n: int = row["n"]
+    if not fn.returns_set:
+        if rpc.function_table(cache, fn) is not None:
+            # One composite value: an object (or null), not an array.
+            body = body[1:-1] if n == 1 else "null"
+        accept = responses.JSON if accept == responses.OBJECT else accept
+    elif accept == responses.OBJECT and n != 1:
+        raise responses.single_error(n)
+    headers: dict[str, str] = {}
+    if fn.returns_set:
+        _, headers["Content-Range"] = responses.read_range(query.offset or 0, n, row["total"])
+    return responses.render(body, n, accept, 200, headers, head=request.method == "HEAD")
+
+
+async def rpc_endpoint(request: Request) -> Response:
+    return await _guarded(request, _rpc, rpc=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAPI
+
+
+async def _openapi(request: Request, identity: Identity) -> Response:
+    document = openapi_document(_service(request).cache, str(request.base_url))
+    return Response(orjson.dumps(document), media_type="application/openapi+json")
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    return await _guarded(request, _openapi)
+
+
+routes: list[Any] = [
+    Route("/", openapi_endpoint, methods=["GET", "HEAD"]),
+    Route("/rpc/{function}", rpc_endpoint, methods=["GET", "HEAD", "POST"]),
+    Route("/{table}", table_endpoint, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"]),
+]

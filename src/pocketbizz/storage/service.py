@@ -315,18 +315,15 @@ async def check_can_create(
     conn: asyncpg.Connection, bucket_id: str, name: str, upsert: bool
 ) -> None:
     """Would the caller be allowed to upload `name`? Tried for real, then rolled back."""
+    # A savepoint inside the request's transaction (which Database opened with a plain BEGIN).
+    await conn.execute("savepoint can_create")
     try:
-        async with conn.transaction():  # a savepoint inside the request's transaction
-            await save_object(
-                conn, bucket_id, name, UUID(int=0), {}, None, mode="upsert" if upsert else "create"
-            )
-            raise _RollBack
-    except _RollBack:
-        pass
-
-
-class _RollBack(Exception):
-    pass
+        await save_object(
+            conn, bucket_id, name, UUID(int=0), {}, None, mode="upsert" if upsert else "create"
+        )
+    finally:
+        await conn.execute("rollback to savepoint can_create")
+        await conn.execute("release savepoint can_create")
 
 
 async def delete_objects(

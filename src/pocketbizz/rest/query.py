@@ -1,0 +1,526 @@
+"""The PostgREST query language, parsed into plain values: `select` trees with embeds,
+filter trees (`or=(…)`, `and=(…)`, `not.`), `order`, `limit`/`offset`, and `Prefer`.
+
+Nothing here touches SQL or the schema; `sql.py` checks every name against the schema cache.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pocketbizz.errors import ApiError
+
+# Operators and the SQL they become (`%s` is the column expression, `{}` the value).
+OPERATORS = frozenset(
+    {
+        "eq",
+        "neq",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "like",
+        "ilike",
+        "match",
+        "imatch",
+        "in",
+        "is",
+        "isdistinct",
+        "cs",
+        "cd",
+        "ov",
+        "sl",
+        "sr",
+        "nxl",
+        "nxr",
+        "adj",
+        "fts",
+        "plfts",
+        "phfts",
+        "wfts",
+    }
+)
+IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
+RESERVED_PARAMS = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict"})
+# Casts allowed in `select=col::type`: a short list, never free text.
+CASTS = frozenset(
+    {
+        "text",
+        "varchar",
+        "int",
+        "int2",
+        "int4",
+        "int8",
+        "integer",
+        "smallint",
+        "bigint",
+        "numeric",
+        "real",
+        "float4",
+        "float8",
+        "double precision",
+        "boolean",
+        "bool",
+        "date",
+        "time",
+        "timestamp",
+        "timestamptz",
+        "json",
+        "jsonb",
+        "uuid",
+    }
+)
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$ ]*$")
+_JSON_STEP = re.compile(r"(->>?)")
+
+
+def parse_error(message: str, details: str | None = None) -> ApiError:
+    return ApiError(message, status=400, code="PGRST100", details=details)
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """A column, optionally followed by a JSON path: `data->a->>b`."""
+
+    name: str
+    json_path: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def output_name(self) -> str:
+        return self.json_path[-1][1] if self.json_path else self.name
+
+
+@dataclass(frozen=True)
+class SelectField:
+    ref: FieldRef
+    alias: str | None = None
+    cast: str | None = None
+
+    @property
+    def output_name(self) -> str:
+        return self.alias or self.ref.output_name
+
+
+@dataclass
+class Embed:
+    target: str
+    alias: str | None
+    hint: str | None
+    inner: bool
+    select: list[SelectItem]
+    filters: list[FilterNode] = field(default_factory=list)
+    order: list[OrderTerm] = field(default_factory=list)
+    limit: int | None = None
+    offset: int | None = None
+
+    @property
+    def output_name(self) -> str:
+        return self.alias or self.target
+
+
+SelectItem = SelectField | Embed
+
+
+@dataclass(frozen=True)
+class Condition:
+    ref: FieldRef
+    op: str
+    negated: bool
+    value: str | None  # None only for `in`
+    values: tuple[str | None, ...] = ()  # `in.(…)` elements; None is SQL null
+    modifier: str | None = None  # the fts language: `fts(english).cat`
+
+
+@dataclass
+class Logic:
+    op: str  # 'and' | 'or'
+    negated: bool
+    children: list[FilterNode]
+
+
+FilterNode = Condition | Logic
+
+
+@dataclass(frozen=True)
+class OrderTerm:
+    ref: FieldRef
+    desc: bool = False
+    nulls: str | None = None  # 'first' | 'last'
+
+
+@dataclass
+class Query:
+    """Everything a request's query string says, before it is checked against the schema."""
+
+    select: list[SelectItem]
+    filters: list[FilterNode] = field(default_factory=list)
+    order: list[OrderTerm] = field(default_factory=list)
+    limit: int | None = None
+    offset: int | None = None
+    columns: list[str] | None = None
+    on_conflict: list[str] | None = None
+    # Parameters addressed at an embedded level, by path of output names.
+    nested: dict[tuple[str, ...], NestedParams] = field(default_factory=dict)
+    # Parameters not recognised as filters (RPC arguments on GET).
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class NestedParams:
+    filters: list[FilterNode] = field(default_factory=list)
+    order: list[OrderTerm] = field(default_factory=list)
+    limit: int | None = None
+    offset: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenising helpers
+
+
+def split_top(text: str, sep: str = ",") -> list[str]:
+    """Split on `sep` outside parentheses and double quotes (with backslash escapes)."""
+    parts: list[str] = []
+    depth = 0
+    quoted = False
+    escaped = False
+    start = 0
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise parse_error("unbalanced parentheses", text)
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if quoted or depth != 0:
+        raise parse_error("unbalanced parentheses or quotes", text)
+    parts.append(text[start:])
+    return parts
+
+
+def _unquote(token: str) -> str:
+    if len(token) >= 2 and token[0] == '"' and token[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", token[1:-1])
+    return token
+
+
+def _strip_spaces(text: str) -> str:
+    """Drop whitespace outside double quotes, as PostgREST does for `select`."""
+    out: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if quoted or not ch.isspace():
+            out.append(ch)
+    return "".join(out)
+
+
+def _identifier(token: str, what: str = "identifier") -> str:
+    name = _unquote(token)
+    if not name or (token == name and not _IDENT.match(name)):
+        raise parse_error(f"invalid {what}", token)
+    # Aliases reach SQL quoted; control characters (NUL above all) never belong in one.
+    if len(name) > 63 or any(ord(ch) < 32 for ch in name):
+        raise parse_error(f"invalid {what}", token)
+    return name
+
+
+def parse_field_ref(text: str) -> FieldRef:
+    pieces = _JSON_STEP.split(text)
+    name = _identifier(pieces[0], "column name")
+    path: list[tuple[str, str]] = []
+    for i in range(1, len(pieces), 2):
+        key = _unquote(pieces[i + 1])
+        if not key:
+            raise parse_error("invalid json path", text)
+        path.append((pieces[i], key))
+    return FieldRef(name, tuple(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# select=
+
+
+def parse_select(text: str) -> list[SelectItem]:
+    text = _strip_spaces(text)
+    if not text:
+        return [SelectField(FieldRef("*"))]
+    return [_select_item(item) for item in split_top(text)]
+
+
+def _split_alias(item: str) -> tuple[str | None, str]:
+    i = 0
+    quoted = False
+    while i < len(item):
+        ch = item[i]
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == ":":
+            if item[i + 1 : i + 2] == ":":
+                return None, item  # a cast comes first: no alias
+            return _identifier(item[:i], "alias"), item[i + 1 :]
+        elif not quoted and ch in "(-!":
+            break
+        i += 1
+    return None, item
+
+
+def _select_item(item: str) -> SelectItem:
+    if not item:
+        raise parse_error("empty select item")
+    if item.startswith("..."):
+        raise parse_error("spread embeds are not supported", item)
+    alias, rest = _split_alias(item)
+    paren = rest.find("(")
+    if paren > 0 and rest.endswith(")"):
+        head, inner = rest[:paren], rest[paren + 1 : -1]
+        names = head.split("!")
+        target = _identifier(names[0], "relation name")
+        hint: str | None = None
+        inner_join = False
+        for mod in names[1:]:
+            if mod == "inner":
+                inner_join = True
+            elif mod == "left":
+                inner_join = False
+            elif mod:
+                hint = _identifier(mod, "embed hint")
+        children: list[SelectItem] = parse_select(inner) if inner else [SelectField(FieldRef("*"))]
+        return Embed(target, alias, hint, inner_join, children)
+    if "(" in rest or ")" in rest:
+        raise parse_error("failed to parse select parameter", item)
+    cast: str | None = None
+    if "::" in rest:
+        rest, cast = rest.split("::", 1)
+        if cast.lower() not in CASTS:
+            raise parse_error(f"unsupported cast '{cast}'", item)
+        cast = cast.lower()
+    if rest == "*":
+        if alias or cast:
+            raise parse_error("'*' takes no alias or cast", item)
+        return SelectField(FieldRef("*"))
+    return SelectField(parse_field_ref(rest), alias, cast)
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters
+
+
+def parse_filter(ref_text: str, expr: str) -> Condition:
+    """`col` + `[not.]op[(mod)].value` → Condition."""
+    ref = parse_field_ref(ref_text)
+    negated = False
+    if expr.startswith("not."):
+        negated, expr = True, expr[4:]
+    op, dot, value = expr.partition(".")
+    modifier: str | None = None
+    if "(" in op and op.endswith(")"):
+        op, modifier = op[:-1].split("(", 1)
+        if op not in ("fts", "plfts", "phfts", "wfts") or not _IDENT.match(modifier):
+            raise parse_error(f"failed to parse filter ({expr})")
+    if not dot or op not in OPERATORS:
+        raise parse_error(f"failed to parse filter ({expr})", f"unknown operator '{op}'")
+    if op == "in":
+        return Condition(ref, op, negated, None, parse_in_list(value))
+    if op == "is" and value.lower() not in IS_VALUES:
+        raise parse_error(f"failed to parse filter ({expr})", "is. takes null, true or false")
+    return Condition(ref, op, negated, value, modifier=modifier)
+
+
+def parse_in_list(text: str) -> tuple[str | None, ...]:
+    if len(text) < 2 or text[0] != "(" or text[-1] != ")":
+        raise parse_error(f"failed to parse filter (in.{text})", "in. takes a list like (1,2)")
+    inner = text[1:-1]
+    if not inner:
+        return ()
+    items: list[str | None] = []
+    for token in split_top(inner):
+        if token == "null":
+            items.append(None)
+        elif token.startswith('"'):
+            if not token.endswith('"') or len(token) < 2:
+                raise parse_error(f"failed to parse filter (in.{text})")
+            items.append(_unquote(token))
+        else:
+            items.append(token)
+    return tuple(items)
+
+
+def parse_logic(op: str, negated: bool, text: str) -> Logic:
+    if len(text) < 2 or text[0] != "(" or text[-1] != ")":
+        raise parse_error(f"failed to parse logic tree ({text})", "expected (…)")
+    children: list[FilterNode] = []
+    for item in split_top(text[1:-1]):
+        if not item:
+            raise parse_error(f"failed to parse logic tree ({text})")
+        neg = item.startswith("not.")
+        body = item[4:] if neg else item
+        for logic in ("and", "or"):
+            if body.startswith(logic + "("):
+                children.append(parse_logic(logic, neg, body[len(logic) :]))
+                break
+        else:
+            col, dot, expr = item.partition(".")
+            if not dot:
+                raise parse_error(f"failed to parse logic tree ({text})", item)
+            condition = parse_filter(col, expr)
+            if condition.op != "in" and condition.value is not None:
+                condition = Condition(
+                    condition.ref,
+                    condition.op,
+                    condition.negated,
+                    _unquote(condition.value),
+                    modifier=condition.modifier,
+                )
+            children.append(condition)
+    return Logic(op, negated, children)
+
+
+# ---------------------------------------------------------------------------------------------
+# order=, limit=, offset=
+
+
+def parse_order(text: str) -> list[OrderTerm]:
+    terms: list[OrderTerm] = []
+    for item in split_top(text):
+        parts = item.split(".")
+        ref = parse_field_ref(parts[0])
+        desc = False
+        nulls: str | None = None
+        for mod in parts[1:]:
+            if mod in ("asc", "desc"):
+                desc = mod == "desc"
+            elif mod in ("nullsfirst", "nullslast"):
+                nulls = mod[5:]
+            else:
+                raise parse_error(f"failed to parse order ({text})", f"unknown modifier '{mod}'")
+        terms.append(OrderTerm(ref, desc, nulls))
+    return terms
+
+
+def parse_count(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise parse_error(f"failed to parse {name} ({text})") from None
+    if value < 0:
+        raise parse_error(f"{name} must be a non-negative integer ({text})")
+    return value
+
+
+def parse_columns(text: str) -> list[str]:
+    return [_identifier(c, "column name") for c in split_top(_strip_spaces(text)) if c]
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole query string
+
+
+def parse_query(params: list[tuple[str, str]], *, arg_names: frozenset[str] = frozenset()) -> Query:
+    """Parse `parse_qsl` pairs; `arg_names` are RPC arguments (GET), kept aside in `extra`."""
+    query = Query(select=[SelectField(FieldRef("*"))])
+    for key, value in params:
+        if key == "apikey":
+            continue
+        if key in arg_names:
+            query.extra[key] = value
+            continue
+        path, _, last = key.rpartition(".")
+        negated_logic = False
+        if (
+            last in ("or", "and")
+            and path.endswith("not")
+            and (path == "not" or path.endswith(".not"))
+        ):
+            negated_logic = True
+            path = path[:-4] if path != "not" else ""
+        where = tuple(path.split(".")) if path else ()
+        if where and last in ("select", "columns", "on_conflict"):
+            raise parse_error(f"'{key}' is not a valid parameter")
+        if not where:
+            if key == "select":
+                query.select = parse_select(value)
+                continue
+            if key == "columns":
+                query.columns = parse_columns(value)
+                continue
+            if key == "on_conflict":
+                query.on_conflict = parse_columns(value)
+                continue
+        target = query.nested.setdefault(where, NestedParams()) if where else None
+        if last == "order":
+            terms = parse_order(value)
+            if target is None:
+                query.order = terms
+            else:
+                target.order = terms
+        elif last in ("limit", "offset"):
+            count = parse_count(last, value)
+            holder = target if target is not None else query
+            setattr(holder, last, count)
+        elif last in ("or", "and"):
+            node = parse_logic(last, negated_logic, value)
+            (query.filters if target is None else target.filters).append(node)
+        else:
+            condition = parse_filter(last, value)
+            (query.filters if target is None else target.filters).append(condition)
+    return query
+
+
+# ---------------------------------------------------------------------------------------------
+# Prefer
+
+
+@dataclass
+class Preferences:
+    ret: str = "minimal"  # representation | minimal | headers-only
+    ret_given: bool = False
+    count: str | None = None  # exact | planned | estimated
+    resolution: str | None = None  # merge-duplicates | ignore-duplicates
+    missing_default: bool = False
+    strict: bool = False
+    max_affected: int | None = None
+    rollback: bool = False
+    applied: list[str] = field(default_factory=list)
+
+
+def parse_prefer(values: list[str]) -> Preferences:
+    prefs = Preferences()
+    for header in values:
+        for token in header.split(","):
+            token = token.strip()
+            name, _, value = token.partition("=")
+            name, value = name.strip(), value.strip()
+            if name == "return" and value in ("representation", "minimal", "headers-only"):
+                prefs.ret, prefs.ret_given = value, True
+            elif name == "count" and value in ("exact", "planned", "estimated"):
+                prefs.count = value
+            elif name == "resolution" and value in ("merge-duplicates", "ignore-duplicates"):
+                prefs.resolution = value
+            elif name == "missing" and value == "default":
+                prefs.missing_default = True
+            elif name == "handling":
+                prefs.strict = value == "strict"
+            elif name == "max-affected":
+                try:
+                    prefs.max_affected = int(value)
+                except ValueError:
+                    continue
+            elif name == "tx" and value in ("commit", "rollback"):
+                prefs.rollback = value == "rollback"
+            else:
+                continue
+            prefs.applied.append(token)
+    return prefs

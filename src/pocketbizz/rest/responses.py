@@ -1,0 +1,113 @@
+"""How the data API answers: media types (JSON array, single object, CSV, nulls stripped),
+`Content-Range`, `Preference-Applied`, and PostgREST's status codes for each outcome."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pocketbizz.errors import ApiError
+from pocketbizz.rest.query import Preferences
+
+JSON = "application/json; charset=utf-8"
+OBJECT = "application/vnd.pgrst.object+json"
+CSV = "text/csv"
+
+
+def accept_of(request: Request) -> str:
+    accept = request.headers.get("accept") or "*/*"
+    if OBJECT in accept:
+        return OBJECT
+    if CSV in accept:
+        return CSV
+    if any(
+        m in accept
+        for m in ("*/*", "application/json", "application/*", "application/vnd.pgrst.array+json")
+    ):
+        return JSON
+    raise ApiError(
+        "None of these media types are available: " + accept, status=406, code="PGRST107"
+    )
+
+
+def strips_nulls(request: Request) -> bool:
+    return "nulls=stripped" in (request.headers.get("accept") or "")
+
+
+def single_error(n: int) -> ApiError:
+    return ApiError(
+        "Cannot coerce the result to a single JSON object",
+        status=406,
+        code="PGRST116",
+        details=f"The result contains {n} rows",
+    )
+
+
+def render(
+    body: str | None,
+    n: int,
+    accept: str,
+    status: int,
+    headers: dict[str, str],
+    *,
+    head: bool = False,
+) -> Response:
+    if head or body is None:
+        return Response(status_code=status, headers=headers, media_type=None)
+    if accept == OBJECT:
+        # json_agg of exactly one row: the object is the array minus its brackets.
+        return Response(body[1:-1], status, headers, media_type=f"{OBJECT}; charset=utf-8")
+    if accept == CSV:
+        return Response(_csv(body), status, headers, media_type="text/csv; charset=utf-8")
+    return Response(body, status, headers, media_type=JSON)
+
+
+def _csv(body: str) -> str:
+    rows = orjson.loads(body)
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return value
+
+
+def applied(prefs: Preferences) -> dict[str, str]:
+    return {"Preference-Applied": ", ".join(prefs.applied)} if prefs.applied else {}
+
+
+def read_range(offset: int, n: int, total: int | None) -> tuple[int, str]:
+    total_text = "*" if total is None else str(total)
+    if n == 0:
+        return 200, f"*/{total_text}"
+    status = 206 if total is not None and n < total else 200
+    return status, f"{offset}-{offset + n - 1}/{total_text}"
+
+
+def mutation_response(
+    body: str | None, n: int, prefs: Preferences, accept: str, kind: str
+) -> Response:
+    counted = prefs.count is not None
+    if kind == "insert":
+        content_range = f"*/{n if counted else '*'}"
+        status = 200 if prefs.resolution and n == 0 else 201
+    else:
+        total = str(n) if counted else "*"
+        content_range = f"0-{n - 1}/{total}" if n else f"*/{total}"
+        status = 200
+    headers = {"Content-Range": content_range, **applied(prefs)}
+    if prefs.ret != "representation":
+        return Response(status_code=201 if kind == "insert" else 204, headers=headers)
+    return render(body, n, accept, status, headers)

@@ -1,0 +1,101 @@
+"""RPC: find the function a call means (by name and argument names), call it with named
+arguments as bind parameters, and shape its result — scalar, composite, set or void — as JSON
+in the same single statement the table endpoints use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from pocketbizz.errors import ApiError
+from pocketbizz.rest.query import Query
+from pocketbizz.rest.schema_cache import Function, SchemaCache, Table, quote
+from pocketbizz.rest.sql import Builder, rows_statement
+
+
+def resolve_function(cache: SchemaCache, name: str, given: set[str]) -> Function:
+    candidates = cache.functions.get(name, [])
+    for fn in candidates:
+        if fn.required <= given <= fn.arg_names:
+            return fn
+    for fn in candidates:  # a single unnamed json argument takes the whole body
+        if len(fn.args) == 1 and not fn.args[0].name:
+            return fn
+    if not given:
+        for fn in candidates:
+            if not fn.required:
+                return fn
+    args = ", ".join(sorted(given))
+    raise ApiError(
+        f"Could not find the function public.{name}({args}) in the schema cache",
+        status=404,
+        code="PGRST202",
+        hint="Check the function's name and argument names.",
+    )
+
+
+def call_expression(b: Builder, fn: Function, args: dict[str, Any], raw_body: str | None) -> str:
+    """`public.fn(a => $1::text::int, …)`; values travel as text (JSON text for json args)."""
+    name = f"public.{quote(fn.name)}"
+    if len(fn.args) == 1 and not fn.args[0].name:
+        return f"{name}({b.param(raw_body or '{}')}::text::{fn.args[0].type})"
+    rendered = []
+    for arg in fn.args:
+        if arg.name not in args:
+            continue
+        value = args[arg.name]
+        text = _arg_text(value, arg.type)
+        if arg.is_array and isinstance(value, list):
+            expr = (
+                f"array(select jsonb_array_elements_text({b.param(text)}::text::jsonb))::{arg.type}"
+            )
+        else:
+            expr = f"{b.param(text)}::text::{arg.type}"
+        rendered.append(f"{quote(arg.name)} => {expr}")
+    return f"{name}({', '.join(rendered)})"
+
+
+def _arg_text(value: Any, typ: str) -> str | None:
+    if value is None:
+        return None
+    if typ in ("json", "jsonb") or isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def function_table(cache: SchemaCache, fn: Function) -> Table | None:
+    """The row shape of a composite result, for `select`/filters on it."""
+    if fn.return_table is not None:
+        return cache.tables[fn.return_table]
+    if fn.out_columns:
+        return Table(fn.name, True, {c.name: c for c in fn.out_columns})
+    return None
+
+
+def result_statement(
+    b: Builder,
+    cache: SchemaCache,
+    fn: Function,
+    call: str,
+    query: Query,
+    *,
+    max_rows: int,
+    count: bool,
+) -> str:
+    """`(total, n, body)` for a non-void function: rows as for a table when the result has
+    columns (so `select`, filters and order apply), else the plain JSON value(s)."""
+    shape = function_table(cache, fn)
+    if shape is not None:
+        limit: int | None = None
+        if fn.returns_set:
+            limit = min(query.limit, max_rows) if query.limit is not None else max_rows
+        return rows_statement(b, shape, call, query, limit=limit, exact_count=count)
+    if fn.returns_set:
+        return (
+            "select null::bigint as total, count(*) as n, "
+            f"coalesce(json_agg(_r.v), '[]'::json)::text as body from {call} as _r(v)"
+        )
+    return f"select null::bigint as total, 1 as n, to_json({call})::text as body"

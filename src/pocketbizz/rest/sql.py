@@ -1,0 +1,495 @@
+"""One SQL statement per request, producing the response JSON inside PostgreSQL.
+
+Reads select into a subquery and aggregate it with `json_agg`; embeds are correlated subqueries
+joined on every column of their foreign key; writes are data-modifying CTEs whose rows feed the
+same read builder. Identifiers come only from the schema cache (quoted); every value is a bind
+parameter, sent as text and cast to the column's type by PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pocketbizz.errors import ApiError
+from pocketbizz.rest.query import (
+    Condition,
+    Embed,
+    FieldRef,
+    FilterNode,
+    NestedParams,
+    OrderTerm,
+    Query,
+    SelectField,
+    SelectItem,
+)
+from pocketbizz.rest.schema_cache import (
+    OWNER_COLUMN,
+    Relationship,
+    SchemaCache,
+    Table,
+    quote,
+)
+
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
+_COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_TEXT_MATCH = {"like": "like", "ilike": "ilike", "match": "~", "imatch": "~*"}
+_ARRAY_OPS = {
+    "cs": "@>",
+    "cd": "<@",
+    "ov": "&&",
+    "sl": "<<",
+    "sr": ">>",
+    "nxl": "&<",
+    "nxr": "&>",
+    "adj": "-|-",
+}
+_FTS = {
+    "fts": "to_tsquery",
+    "plfts": "plainto_tsquery",
+    "phfts": "phraseto_tsquery",
+    "wfts": "websearch_to_tsquery",
+}
+_IS = {
+    "null": "is null",
+    "not_null": "is not null",
+    "true": "is true",
+    "false": "is false",
+    "unknown": "is unknown",
+}
+
+
+def unknown_column(table: str, column: str) -> ApiError:
+    return ApiError(f"column {table}.{column} does not exist", status=400, code="42703")
+
+
+def unknown_write_column(table: str, column: str) -> ApiError:
+    return ApiError(
+        f"Could not find the '{column}' column of '{table}' in the schema cache",
+        status=400,
+        code="PGRST204",
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Builder:
+    """Accumulates bind parameters and fresh table aliases while SQL is assembled."""
+
+    def __init__(self, cache: SchemaCache) -> None:
+        self.cache = cache
+        self.params: list[Any] = []
+        self._aliases = 0
+
+    def param(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def alias(self) -> str:
+        self._aliases += 1
+        return f"t{self._aliases}"
+
+    # -- expressions ----------------------------------------------------------------------
+
+    def column(self, table: Table, alias: str, ref: FieldRef) -> tuple[str, str]:
+        """The SQL for a column (with its JSON path) and the type values compare as."""
+        col = table.columns.get(ref.name)
+        if col is None:
+            raise unknown_column(table.name, ref.name)
+        expr = f"{alias}.{quote(col.name)}"
+        typ = col.type
+        for arrow, key in ref.json_path:
+            step = key if _is_int(key) else f"{self.param(key)}::text"
+            expr = f"({expr}{arrow}{step})"
+            typ = "text" if arrow == "->>" else "jsonb"
+        return expr, typ
+
+    def value(self, text: str, typ: str) -> str:
+        return f"{self.param(text)}::text::{typ}"
+
+    def condition(self, table: Table, alias: str, cond: Condition) -> str:
+        expr, typ = self.column(table, alias, cond.ref)
+        op = cond.op
+        value = cond.value or ""
+        if op in _COMPARE:
+            sql = f"{expr} {_COMPARE[op]} {self.value(value, typ)}"
+        elif op in _TEXT_MATCH:
+            if op in ("like", "ilike"):
+                value = value.replace("*", "%")
+            sql = f"{expr}::text {_TEXT_MATCH[op]} {self.param(value)}::text"
+        elif op == "in":
+            if typ.endswith("[]"):
+                raise ApiError("in. is not supported on array columns", code="PGRST100")
+            if not cond.values:
+                sql = "false"
+            else:
+                sql = f"{expr} = any({self.param(list(cond.values))}::text[]::{typ}[])"
+        elif op == "is":
+            sql = f"{expr} {_IS[value.lower()]}"
+        elif op == "isdistinct":
+            sql = f"{expr} is distinct from {self.value(value, typ)}"
+        elif op in _ARRAY_OPS:
+            sql = f"{expr} {_ARRAY_OPS[op]} {self.value(value, typ)}"
+        else:
+            config = f"{self.param(cond.modifier)}::regconfig, " if cond.modifier else ""
+            vector = expr if typ == "tsvector" else f"to_tsvector({config}{expr}::text)"
+            sql = f"{vector} @@ {_FTS[op]}({config}{self.param(value)}::text)"
+        return f"not ({sql})" if cond.negated else sql
+
+    def where(self, table: Table, alias: str, nodes: list[FilterNode]) -> list[str]:
+        return [self.node(table, alias, n) for n in nodes]
+
+    def node(self, table: Table, alias: str, node: FilterNode) -> str:
+        if isinstance(node, Condition):
+            return self.condition(table, alias, node)
+        parts = [self.node(table, alias, child) for child in node.children]
+        joined = f" {node.op} ".join(f"({p})" for p in parts) if parts else "true"
+        return f"not ({joined})" if node.negated else f"({joined})"
+
+    def order(self, table: Table, alias: str, terms: list[OrderTerm]) -> str:
+        rendered = []
+        for term in terms:
+            expr, _ = self.column(table, alias, term.ref)
+            nulls = f" nulls {term.nulls}" if term.nulls else ""
+            rendered.append(f"{expr} {'desc' if term.desc else 'asc'}{nulls}")
+        return " order by " + ", ".join(rendered) if rendered else ""
+
+    # -- select lists and embeds -------------------------------------------------------------
+
+    def select_list(
+        self,
+        table: Table,
+        alias: str,
+        items: list[SelectItem],
+        nested: NestedLookup,
+        path: tuple[str, ...],
+    ) -> tuple[str, list[str]]:
+        """The select list, plus `exists` conditions that `!inner` embeds add to the parent."""
+        columns: list[str] = []
+        inner: list[str] = []
+        for item in items:
+            if isinstance(item, SelectField):
+                if item.ref.name == "*":
+                    columns.append(f"{alias}.*")
+                    continue
+                expr, _ = self.column(table, alias, item.ref)
+                cast = f"::{item.cast}" if item.cast else ""
+                columns.append(f"{expr}{cast} as {quote(item.output_name)}")
+            else:
+                sub, exists = self.embed(table, alias, item, nested, (*path, item.output_name))
+                columns.append(f"{sub} as {quote(item.output_name)}")
+                if exists:
+                    inner.append(exists)
+        return ", ".join(columns) or "", inner
+
+    def embed(
+        self,
+        parent: Table,
+        parent_alias: str,
+        embed: Embed,
+        nested: NestedLookup,
+        path: tuple[str, ...],
+    ) -> tuple[str, str | None]:
+        rel = self.relationship(parent, embed)
+        target = self.cache.tables[rel.target]
+        level = nested.apply(path, embed)
+        alias = self.alias()
+        join = [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
+        cols, inner = self.select_list(target, alias, embed.select, nested, path)
+        conds = join + self.where(target, alias, level.filters) + inner
+        body = (
+            f"select {cols or 'null'} from {target.sql_name} {alias} where {' and '.join(conds)}"
+            f"{self.order(target, alias, level.order)}"
+        )
+        if level.limit is not None:
+            body += f" limit {level.limit}"
+        if level.offset is not None:
+            body += f" offset {level.offset}"
+        row = f"e{alias}"
+        if rel.to_one:
+            sub = f"(select row_to_json({row}) from ({body} limit 1) {row})"
+        else:
+            sub = f"coalesce((select json_agg({row}) from ({body}) {row}), '[]'::json)"
+        exists = self.exists(parent, parent_alias, embed, nested, path) if embed.inner else None
+        return sub, exists
+
+    def exists(
+        self,
+        parent: Table,
+        parent_alias: str,
+        embed: Embed,
+        nested: NestedLookup,
+        path: tuple[str, ...],
+    ) -> str:
+        """`!inner`: the parent row stays only if the embed (and its own `!inner` embeds,
+        with their filters) finds a row."""
+        rel = self.relationship(parent, embed)
+        target = self.cache.tables[rel.target]
+        level = nested.apply(path, embed)
+        alias = self.alias()
+        conds = [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
+        conds += self.where(target, alias, level.filters)
+        for child in embed.select:
+            if isinstance(child, Embed) and child.inner:
+                conds.append(self.exists(target, alias, child, nested, (*path, child.output_name)))
+        return f"exists (select 1 from {target.sql_name} {alias} where {' and '.join(conds)})"
+
+    def relationship(self, parent: Table, embed: Embed) -> Relationship:
+        candidates = self.cache.relationships(parent.name, embed.target)
+        if embed.hint:
+            hint = embed.hint
+            candidates = [
+                r
+                for r in candidates
+                if r.constraint == hint or any(hint in pair for pair in r.pairs)
+            ]
+        if len(candidates) > 1 and any(not r.owner_only for r in candidates):
+            candidates = [r for r in candidates if not r.owner_only]
+        if not candidates:
+            raise ApiError(
+                f"Could not find a relationship between '{parent.name}' and "
+                f"'{embed.target}' in the schema cache",
+                status=400,
+                code="PGRST200",
+                hint="Check the foreign keys between these tables.",
+            )
+        if len(candidates) > 1:
+            raise ApiError(
+                f"Could not embed because more than one relationship was found for "
+                f"'{parent.name}' and '{embed.target}'",
+                status=300,
+                code="PGRST201",
+                details=[
+                    {"relationship": r.constraint, "cardinality": "one" if r.to_one else "many"}
+                    for r in candidates
+                ],
+                hint=f"Try changing '{embed.target}' to one of: "
+                + ", ".join(f"'{embed.target}!{r.constraint}'" for r in candidates),
+            )
+        return candidates[0]
+
+
+class NestedLookup:
+    """Hands embedded-level params (`items.order=…`) to the embed they name, and remembers
+    which were used so a param naming no embed is an error rather than silently ignored."""
+
+    def __init__(self, query: Query) -> None:
+        self.params = query.nested
+        self.used: set[tuple[str, ...]] = set()
+
+    def apply(self, path: tuple[str, ...], embed: Embed) -> NestedParams:
+        """The embed's own filters/order/limit merged with the params addressed to it."""
+        key = path
+        if key not in self.params and embed.alias is not None:
+            key = (*path[:-1], embed.target)
+        params = self.params.get(key)
+        if params is None:
+            return NestedParams(embed.filters, embed.order, embed.limit, embed.offset)
+        self.used.add(key)
+        return NestedParams(
+            [*embed.filters, *params.filters],
+            params.order or embed.order,
+            params.limit if params.limit is not None else embed.limit,
+            params.offset if params.offset is not None else embed.offset,
+        )
+
+    def check_all_used(self) -> None:
+        unused = [p for p in self.params if p not in self.used]
+        if unused:
+            path = ".".join(unused[0])
+            raise ApiError(
+                f"'{path}' is not an embedded resource in this request",
+                status=400,
+                code="PGRST108",
+                hint=f"Verify that '{path}' is included in the 'select' query parameter.",
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements. Each returns (total, n, body): the exact/estimated total or null, the number of
+# rows, and the JSON text of the rows (null when no representation was asked for).
+
+
+def _is_int(text: str) -> bool:
+    return _INTEGER.fullmatch(text) is not None
+
+
+def rows_statement(
+    b: Builder,
+    table: Table,
+    source: str,
+    query: Query,
+    *,
+    limit: int | None,
+    exact_count: bool,
+    with_sql: str = "",
+    strip_nulls: bool = False,
+    count_cap: int | None = None,
+) -> str:
+    """Select from `source` (a table, a CTE or a function call) as JSON, with an optional count."""
+    nested = NestedLookup(query)
+    cols, inner = b.select_list(table, "t0", query.select, nested, ())
+    nested.check_all_used()
+    conds = b.where(table, "t0", query.filters) + inner
+    where = f" where {' and '.join(conds)}" if conds else ""
+    page = f"select {cols} from {source} t0{where}{b.order(table, 't0', query.order)}"
+    if limit is not None:
+        page += f" limit {limit}"
+    if query.offset:
+        page += f" offset {query.offset}"
+    if count_cap is not None:
+        # Prefer: count=estimated — exact up to the cap, then the planner's estimate.
+        total = f"(select count(*) from (select 1 from {source} t0{where} limit {count_cap}) _c)"
+    elif exact_count:
+        total = f"(select count(*) from {source} t0{where})"
+    else:
+        total = "null::bigint"
+    row = "json_strip_nulls(row_to_json(_r))" if strip_nulls else "_r"
+    return (
+        f"{with_sql}select {total} as total, count(_r) as n, "
+        f"coalesce(json_agg({row}), '[]'::json)::text as body from ({page}) _r"
+    )
+
+
+def count_plan_statement(b: Builder, table: Table, source: str, query: Query) -> str:
+    """What `EXPLAIN` estimates the filtered row count from (Prefer: count=planned)."""
+    nested = NestedLookup(query)
+    conds = b.where(table, "t0", query.filters)
+    for item in query.select:
+        if isinstance(item, Embed) and item.inner:
+            conds.append(b.exists(table, "t0", item, nested, (item.output_name,)))
+    where = f" where {' and '.join(conds)}" if conds else ""
+    return f"explain (format json) select 1 from {source} t0{where}"
+
+
+def insert_statement(
+    b: Builder,
+    table: Table,
+    rows_json: str,
+    columns: list[str],
+    query: Query,
+    *,
+    missing_default: bool,
+    resolution: str | None,
+    returning: bool,
+) -> str:
+    """A data-modifying CTE `_m` inserting every JSON row in one statement (all or nothing)."""
+    for name in columns:
+        if name not in table.columns:
+            raise unknown_write_column(table.name, name)
+    doc = b.param(rows_json)
+    exprs = []
+    for name in columns:
+        col = table.columns[name]
+        if missing_default:
+            default = col.default or "null"
+            exprs.append(
+                f"case when _j.doc ? {_literal(name)} then _r.{quote(name)} else {default} end"
+            )
+        else:
+            exprs.append(f"_r.{quote(name)}")
+    collist = ", ".join(quote(c) for c in columns)
+    if columns:
+        insert = (
+            f"insert into {table.sql_name} as t0 ({collist}) select {', '.join(exprs)} "
+            f"from jsonb_array_elements({doc}::text::jsonb) as _j(doc) "
+            f"cross join lateral jsonb_populate_record(null::{table.sql_name}, _j.doc) as _r"
+        )
+    else:
+        # Every row empty: one row of defaults per element, as PostgREST does.
+        insert = (
+            f"insert into {table.sql_name} as t0 select "
+            f"from jsonb_array_elements({doc}::text::jsonb)"
+        )
+    for name in query.on_conflict or ():
+        if name not in table.columns:
+            raise unknown_write_column(table.name, name)
+    if resolution:
+        target = conflict_target(table, query.on_conflict)
+        updates = [c for c in columns if c not in target]
+        if resolution == "ignore-duplicates" or not updates:
+            insert += f" on conflict ({', '.join(quote(c) for c in target)}) do nothing"
+        else:
+            sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
+            insert += f" on conflict ({', '.join(quote(c) for c in target)}) do update set {sets}"
+    return f"with _m as ({insert} returning {'t0.*' if returning else '1'}) "
+
+
+def conflict_target(table: Table, on_conflict: list[str] | None) -> tuple[str, ...]:
+    """The ON CONFLICT columns. Tenant keys include `business_owner_id`, which clients never
+    name (`on_conflict=id`): when the named columns are not a key on their own but are one
+    together with the owner column, the owner column is added — it is the caller's anyway."""
+    target = tuple(on_conflict) if on_conflict else table.primary_key
+    if not target:
+        raise ApiError(
+            f"'{table.name}' has no primary key; name the conflict columns with on_conflict",
+            status=400,
+            code="PGRST100",
+        )
+    for name in target:
+        if name not in table.columns:
+            raise unknown_write_column(table.name, name)
+    if not table.is_unique(target) and OWNER_COLUMN in table.columns:
+        widened = (OWNER_COLUMN, *(c for c in target if c != OWNER_COLUMN))
+        if table.is_unique(widened):
+            return widened
+    return target
+
+
+def update_statement(
+    b: Builder,
+    table: Table,
+    patch_json: str,
+    columns: list[str],
+    query: Query,
+    *,
+    returning: bool,
+) -> str:
+    for name in columns:
+        if name not in table.columns:
+            raise unknown_write_column(table.name, name)
+    doc = b.param(patch_json)
+    sets = ", ".join(f"{quote(c)} = _r.{quote(c)}" for c in columns)
+    conds = b.where(table, "t0", query.filters)
+    where = f" where {' and '.join(conds)}" if conds else ""
+    return (
+        f"with _m as (update {table.sql_name} as t0 set {sets} "
+        f"from jsonb_populate_record(null::{table.sql_name}, {doc}::text::jsonb) as _r{where} "
+        f"returning {'t0.*' if returning else '1'}) "
+    )
+
+
+def delete_statement(b: Builder, table: Table, query: Query, *, returning: bool) -> str:
+    conds = b.where(table, "t0", query.filters)
+    where = f" where {' and '.join(conds)}" if conds else ""
+    return (
+        f"with _m as (delete from {table.sql_name} as t0{where} "
+        f"returning {'t0.*' if returning else '1'}) "
+    )
+
+
+def mutation_result(
+    b: Builder,
+    table: Table,
+    with_sql: str,
+    query: Query,
+    *,
+    representation: bool,
+    strip_nulls: bool = False,
+) -> str:
+    if not representation:
+        return f"{with_sql}select null::bigint as total, count(*) as n, null::text as body from _m"
+    # The filters chose the rows to change; the changed rows may no longer match them.
+    shape = Query(select=query.select, nested=query.nested)
+    return rows_statement(
+        b,
+        table,
+        "_m",
+        shape,
+        limit=None,
+        exact_count=False,
+        with_sql=with_sql,
+        strip_nulls=strip_nulls,
+    )
