@@ -21,13 +21,13 @@ def _auth(duration: float) -> list[str]:
 def _rest(duration: float) -> list[str]:
     from bench import rest_bench
 
-    return rest_bench.main(duration)
+    return rest_bench.main(duration, workers=1) + rest_bench.main(duration, workers=2)
 
 
 def _sales(duration: float) -> list[str]:
     from bench import sales_bench
 
-    return sales_bench.main(duration)
+    return sales_bench.main(duration, workers=2)
 
 
 def _storage(duration: float) -> list[str]:

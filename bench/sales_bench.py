@@ -182,11 +182,13 @@ async def _run(url: str, anon_key: str, secret: str, dsn: str, duration: float) 
     return lines
 
 
-def main(duration: float = 20.0) -> list[str]:
-    with stack(PB_RATE_LIMIT_PER_MINUTE="1000000000") as s:
-        return asyncio.run(_run(s.server.url, s.server.anon_key, s.secret, s.owner_dsn, duration))
+def main(duration: float = 20.0, workers: int = 1) -> list[str]:
+    with stack(PB_RATE_LIMIT_PER_MINUTE="1000000000", PB_WORKERS=str(workers)) as s:
+        lines = asyncio.run(_run(s.server.url, s.server.anon_key, s.secret, s.owner_dsn, duration))
+    return [f"server processes: {workers}", *lines]
 
 
 if __name__ == "__main__":
-    for line in main(float(sys.argv[1]) if len(sys.argv) > 1 else 20.0):
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
+    for line in main(seconds, int(sys.argv[2]) if len(sys.argv) > 2 else 1):
         print(line, flush=True)

@@ -122,3 +122,14 @@ def create_app(settings: Settings, db: Database) -> Starlette:
     app.state.pb = state
     app.add_middleware(GatewayMiddleware, state=state)
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker process when `serve --workers N` runs several."""
+    from pocketbizz.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    if not settings.database_url:
+        raise RuntimeError("workers need DATABASE_URL (set by `pocketbizz serve`)")
+    return create_app(settings, runtime_database(settings, settings.database_url))

@@ -18,7 +18,7 @@ from pocketbizz.settings import Settings
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("host", "port", "data_dir"):
+    for name in ("host", "port", "data_dir", "workers"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -90,26 +90,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
     (settings.data_dir / "instance.json").write_text(json.dumps({"url": settings.url}))
     with _Database(settings) as dsn:
         _migrate(settings, dsn)
-        app = create_app(settings, runtime_database(settings, dsn))
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            ws="websockets-sansio",
-            proxy_headers=bool(settings.trusted_proxies),
-            forwarded_allow_ips=settings.trusted_proxies or None,
-        )
-        server = uvicorn.Server(config)
+        options: dict[str, Any] = {
+            "host": settings.host,
+            "port": settings.port,
+            "log_config": None,
+            "access_log": False,
+            "lifespan": "on",
+            "ws": "websockets-sansio",
+            "proxy_headers": bool(settings.trusted_proxies),
+            "forwarded_allow_ips": settings.trusted_proxies or None,
+        }
         # uvicorn turns SIGTERM/SIGINT into a graceful shutdown and then re-raises the signal
         # to the handler it found; this one turns it into a normal exit so the block below
         # still stops the embedded database.
         signal.signal(signal.SIGTERM, _exit_on_signal)
+        if settings.workers > 1:
+            return _serve_workers(settings, dsn, options)
+        app = create_app(settings, runtime_database(settings, dsn))
+        server = uvicorn.Server(uvicorn.Config(app, **options))
         with suppress(KeyboardInterrupt, SystemExit):
             server.run()
     return 0 if server.started else 1
+
+
+def _serve_workers(settings: Settings, dsn: str, options: dict[str, Any]) -> int:
+    """Several server processes on one port. They share nothing but PostgreSQL (and Redis for
+    rate limits: without REDIS_URL each process counts on its own)."""
+    import uvicorn
+
+    if not settings.redis_url:
+        logging.getLogger("pocketbizz").warning(
+            "%d workers without REDIS_URL: rate limits are counted per process",
+            settings.workers,
+        )
+    # Workers build their app from the environment (see app.app_from_environment).
+    os.environ.update(
+        {
+            "DATABASE_URL": dsn,
+            "PB_JWT_SECRET": settings.secret,
+            "PB_AUTHENTICATOR_PASSWORD": settings.authenticator_secret,
+            "PB_DATA_DIR": str(settings.data_dir.resolve()),
+            "PB_HOST": settings.host,
+            "PB_PORT": str(settings.port),
+        }
+    )
+    with suppress(KeyboardInterrupt, SystemExit):
+        uvicorn.run(
+            "pocketbizz.app:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            **options,
+        )
+    return 0
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -131,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--workers", type=int, default=None, help="server processes (default 1)")
     common(serve)
     serve.set_defaults(func=cmd_serve)
 

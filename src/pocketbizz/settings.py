@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1
     # The URL clients use to reach this server; defaults to http://host:port.
     public_url: str | None = None
     data_dir: Path = Path(".pocketbizz")
