@@ -125,3 +125,59 @@ def test_serve_on_fresh_data_dir_stop_and_crash_recovery(tmp_path: Path) -> None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     assert not _postgres_running(pgdata)
+
+
+def test_serve_with_two_worker_processes(owner_dsn: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**_env(), "DATABASE_URL": owner_dsn, "PB_AUTHENTICATOR_PASSWORD": "test-authenticator"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pocketbizz",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "pb"),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_ready(port, proc)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        workers = [
+            c
+            for c in children
+            if "pocketbizz" in " ".join(c.cmdline()) or c.name().startswith("python")
+        ]
+        assert len(workers) >= 2
+        keys = json.loads(
+            subprocess.check_output(
+                [
+                    sys.executable,
+                    "-m",
+                    "pocketbizz",
+                    "keys",
+                    "--json",
+                    "--data-dir",
+                    str(tmp_path / "pb"),
+                ],
+                env=env,
+            )
+        )
+        # Both processes verify the same keys and serve the same database.
+        for _ in range(6):
+            res = httpx.post(
+                f"http://127.0.0.1:{port}/auth/v1/signup",
+                headers={"apikey": keys["anon_key"]},
+                json={"email": f"w{_}-{port}@example.com", "password": "secret123"},
+            )
+            assert res.status_code == 200, res.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
