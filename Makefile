@@ -41,7 +41,7 @@ lock:
 	.lockenv/bin/pip install --quiet --upgrade pip && .lockenv/bin/pip install --quiet .
 	.lockenv/bin/pip freeze --exclude pocketbizz > requirements.lock
 	.lockenv/bin/pip install --quiet -r requirements-dev.in
-	.lockenv/bin/pip freeze --exclude pocketbizz > requirements-dev.lock
+	.lockenv/bin/pip freeze --all --exclude pocketbizz > requirements-dev.lock
 	rm -rf .lockenv
 
 clean:

@@ -74,7 +74,7 @@ def verify(secret: str, purpose: Purpose, token: str | None, bucket: str, name: 
     if not token:
         raise _invalid("Missing token")
     try:
-        claims = decode_token(token, secret)
+        claims = decode_token(token, secret, leeway=0)
     except TokenError as exc:
         raise _invalid("jwt expired" if exc.expired else "Invalid signature") from exc
     if (

@@ -40,6 +40,20 @@ create table public.users (
 );
 create index users_plan_idx on public.users (subscription_plan);
 
+-- A time zone name PostgreSQL knows: reports and sale numbers use it, so a bad one would stop
+-- every sale. (Immutable for use in a CHECK; the zone database changes only with upgrades.)
+create function pb_internal.is_time_zone(name text) returns boolean
+language plpgsql immutable as $$
+begin
+    perform now() at time zone name;
+    return true;
+exception when invalid_parameter_value then
+    return false;
+end
+$$;
+grant execute on function pb_internal.is_time_zone(text)
+    to anon, authenticated, service_role, pb_auth;
+
 create table public.business_profiles (
     business_owner_id   uuid not null default auth.uid()
                         references public.users (business_owner_id) on delete cascade,
@@ -52,7 +66,8 @@ create table public.business_profiles (
     email               text,
     address             jsonb,
     logo_url            text,
-    timezone            text not null default 'Asia/Kuala_Lumpur',
+    timezone            text not null default 'Asia/Kuala_Lumpur'
+                        check (pb_internal.is_time_zone(timezone)),
     settings            jsonb not null default '{}'::jsonb,
     created_at          timestamptz not null default now(),
     updated_at          timestamptz not null default now(),
