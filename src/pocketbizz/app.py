@@ -82,7 +82,7 @@ def runtime_database(settings: Settings, owner_dsn: str) -> Database:
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         statement_cache_size=settings.statement_cache_size,
-        statement_timeout=settings.statement_timeout,
+        statement_timeouts=settings.statement_timeouts,
     )
 
 

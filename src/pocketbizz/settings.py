@@ -32,7 +32,19 @@ class Settings(BaseSettings):
     pool_max_size: int = 20
     # 0 disables asyncpg's prepared-statement cache (needed behind PgBouncer in transaction mode).
     statement_cache_size: int = 1024
+    # Per request role, as PostgREST sets them: anonymous callers get less time.
     statement_timeout: str = "8s"
+    statement_timeout_anon: str = "3s"
+    statement_timeout_service_role: str = "60s"
+
+    @property
+    def statement_timeouts(self) -> dict[str, str]:
+        return {
+            "anon": self.statement_timeout_anon,
+            "authenticated": self.statement_timeout,
+            "pb_auth": self.statement_timeout,
+            "service_role": self.statement_timeout_service_role,
+        }
 
     jwt_secret: str | None = None
     jwt_expiry_seconds: int = 3600

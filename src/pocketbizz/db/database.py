@@ -88,7 +88,7 @@ class Database:
         min_size: int = 2,
         max_size: int = 20,
         statement_cache_size: int = 1024,
-        statement_timeout: str = "8s",
+        statement_timeouts: Mapping[str, str] | None = None,
     ) -> None:
         self._dsn = dsn
         self._user = user
@@ -96,7 +96,7 @@ class Database:
         self._min_size = min_size
         self._max_size = max_size
         self._statement_cache_size = statement_cache_size
-        self.statement_timeout = statement_timeout
+        self.statement_timeouts = dict(statement_timeouts or {})
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -153,7 +153,8 @@ class Database:
         if identity.role not in REQUEST_ROLES:
             raise ValueError(f"refusing to switch to role {identity.role!r}")
         async with self.pool.acquire() as conn:
-            await conn.execute(_begin_sql(identity, self.statement_timeout))
+            timeout = self.statement_timeouts.get(identity.role, "8s")
+            await conn.execute(_begin_sql(identity, timeout))
             try:
                 yield cast(asyncpg.Connection, conn)
             except BaseException:
