@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -126,3 +127,43 @@ async def signed_in(server: ServerProcess, email: str, password: str) -> AsyncCl
     assert res.session is not None
     await client.realtime.set_auth(res.session.access_token)
     return client
+
+
+@asynccontextmanager
+async def registered(
+    pool: asyncpg.Pool, owner_id: str, tables: list[str], *, ttl: float = 600
+) -> AsyncIterator[str]:
+    """Subscriptions of a pretend server process (a row per table in
+    pb_internal.realtime_subscribers, written as the owner), removed at the end. A negative
+    ttl writes rows that have already expired. Yields the pretend server's id."""
+    server_id = str(uuid.uuid4())
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "insert into pb_internal.realtime_subscribers"
+            " (business_owner_id, table_name, server_id, expires_at)"
+            " select $1::uuid, t, $2::uuid, now() + make_interval(secs => $3::float8)"
+            " from unnest($4::text[]) t",
+            owner_id,
+            server_id,
+            ttl,
+            tables,
+        )
+    try:
+        yield server_id
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "delete from pb_internal.realtime_subscribers where server_id = $1::uuid",
+                server_id,
+            )
+
+
+async def registrations(pool: asyncpg.Pool, owner_id: str) -> dict[str, int]:
+    """Live registrations of one tenant (or of the nil uuid): table → number of servers."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "select table_name, count(*) as n from pb_internal.realtime_subscribers"
+            " where business_owner_id = $1::uuid and expires_at > now() group by table_name",
+            owner_id,
+        )
+    return {r["table_name"]: r["n"] for r in rows}

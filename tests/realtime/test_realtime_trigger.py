@@ -3,17 +3,14 @@ shape the hub's pre-filter relies on."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import pytest
-from rt_helpers import Inbox, committed_as
-
-from pocketbizz.realtime.listener import CHANGES_CHANNEL
+from rt_helpers import Inbox, committed_as, registered
 
 REALTIME_TABLES = {
     "business_profiles",
@@ -25,26 +22,19 @@ REALTIME_TABLES = {
 }
 
 
-@pytest.fixture
-async def notes(owner_dsn: str) -> AsyncIterator[Inbox]:
-    """Notifications on the realtime channel, parsed with exact numbers."""
-    inbox = Inbox()
-    conn = await asyncpg.connect(owner_dsn)
-
-    def on_note(_c: Any, _pid: int, _channel: str, payload: str) -> None:
-        inbox(json.loads(payload, parse_float=Decimal))
-
-    await conn.add_listener(CHANGES_CHANNEL, on_note)
-    yield inbox
-    await conn.close()
-
-
 async def test_changes_are_announced_compactly_and_only_on_commit(
     make_user: Callable[..., Any],
     owner_pool: asyncpg.Pool,
     notes: Inbox,
 ) -> None:
     a = make_user()
+    async with registered(owner_pool, a.id, ["products"]):  # someone listens (see 0007)
+        await _announced_compactly_and_only_on_commit(a, owner_pool, notes)
+
+
+async def _announced_compactly_and_only_on_commit(
+    a: Any, owner_pool: asyncpg.Pool, notes: Inbox
+) -> None:
     product_id = str(uuid.uuid4())
     async with committed_as(owner_pool, a.id) as conn:
         await conn.execute(

@@ -1,8 +1,9 @@
 """Realtime at /realtime/v1 (Phoenix channels, protocol 1.0.0).
 
-Triggers announce row changes with NOTIFY (migration 0005); each server process LISTENs on
-one connection (`listener`), and the `hub` delivers a change to a subscriber only after
-reading the row as that subscriber, so RLS decides who sees what.
+Triggers announce row changes with NOTIFY (migration 0005) — only while some server process
+has registered a subscription for the row's tenant and table (`registry`, migration 0007);
+each server process LISTENs on one connection (`listener`), and the `hub` delivers a change to
+a subscriber only after reading the row as that subscriber, so RLS decides who sees what.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ the row:
 3. DELETE events cannot be re-read: they go only to channels of the old row's tenant (and
    service_role), and carry the primary key only, like Supabase with RLS.
 Changes of one tenant are handled in order by one worker; tenants are spread over workers.
+
+The triggers announce a change only while some process has registered a subscription for
+its tenant and table (`registry`, migration 0007): `join` registers before the join is
+answered, leaving unregisters. That is only a filter in front of the rules above.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pocketbizz.realtime import frames
 from pocketbizz.realtime.catalog import Catalog, RealtimeTable
 from pocketbizz.realtime.changes import Change
 from pocketbizz.realtime.channels import Binding, Channel
+from pocketbizz.realtime.registry import Entry, RegistrationError, Registry, entries_for
 
 log = structlog.get_logger("pocketbizz.realtime")
 
@@ -59,8 +64,25 @@ class Hub:
         ]
         self._workers: list[asyncio.Task[None]] = []
         self.dropped = 0
+        self.registry = Registry(db)
+        self._entries: dict[Channel, frozenset[Entry]] = {}  # registered per channel
 
     # -- registry ---------------------------------------------------------------------------
+    async def join(self, channel: Channel) -> None:
+        """Index a channel and register its subscriptions in the database; returns once
+        changes committed from now on are announced (RegistrationError if they cannot be)."""
+        self.add(channel)
+        entries = self._subscriptions(channel.identity, channel)
+        try:
+            await self.registry.acquire(entries)
+        except RegistrationError:
+            self.remove(channel)
+            raise
+        if channel.closed or channel not in self._all:
+            self.registry.release(entries)  # it left while we waited
+            return
+        self._entries[channel] = entries
+
     def add(self, channel: Channel) -> None:
         if channel not in self._all:
             self._all.add(channel)
@@ -73,6 +95,10 @@ class Hub:
             self._privileged.add(channel)
 
     def remove(self, channel: Channel) -> None:
+        self.registry.release(self._entries.pop(channel, frozenset()))
+        self._unindex(channel)
+
+    def _unindex(self, channel: Channel) -> None:
         if channel in self._all:
             self._all.discard(channel)
             CHANNELS.dec()
@@ -83,12 +109,36 @@ class Hub:
         _discard(self._by_tenant, tenant, channel)
         _discard(self._by_topic, (tenant, channel.topic), channel)
 
-    def reidentify(self, channel: Channel, identity: Identity) -> None:
-        """A token update: re-index the channel under its new identity."""
-        self.remove(channel)
-        channel.identity = identity
-        if not channel.closed:
+    async def reidentify(self, channel: Channel, identity: Identity) -> None:
+        """A token update: register for the new identity first (so a subscription both
+        identities share never lapses), then re-index and drop the old registrations."""
+        entries = self._subscriptions(identity, channel)
+        if entries == self._entries.get(channel) and not channel.closed:
+            # A refreshed token of the same user (the usual case): same registrations.
+            self._unindex(channel)
+            channel.identity = identity
             self.add(channel)
+            return
+        await self.registry.acquire(entries)
+        old = self._entries.pop(channel, frozenset())
+        self._unindex(channel)
+        channel.identity = identity
+        if channel.closed:
+            self.registry.release(entries)
+        else:
+            self.add(channel)
+            self._entries[channel] = entries
+        self.registry.release(old)
+
+    def _subscriptions(self, identity: Identity, channel: Channel) -> frozenset[Entry]:
+        """(tenant, table) pairs whose changes this channel could receive."""
+        tables: set[str] = set()
+        for binding in channel.bindings:
+            if binding.table is None:
+                tables.update(self.catalog.tables)
+            else:
+                tables.add(binding.table)
+        return entries_for(identity, tables)
 
     @property
     def channel_count(self) -> int:
@@ -97,12 +147,15 @@ class Hub:
     # -- change fan-out ---------------------------------------------------------------------
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(q)) for q in self._queues]
+        self.registry.start()
 
     async def stop(self) -> None:
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
+        self._entries.clear()
+        await self.registry.stop()
 
     def submit(self, change: Change) -> None:
         """From the listener; never blocks. One tenant always lands on the same worker."""

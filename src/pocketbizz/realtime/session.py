@@ -26,6 +26,7 @@ from pocketbizz.realtime.channels import (
 from pocketbizz.realtime.frames import PHOENIX_TOPIC, Frame, FrameError
 from pocketbizz.realtime.hub import Hub
 from pocketbizz.realtime.listener import Listener
+from pocketbizz.realtime.registry import RegistrationError
 
 log = structlog.get_logger("pocketbizz.realtime")
 
@@ -172,7 +173,7 @@ class Session:
             self.push(frames.reply(PHOENIX_TOPIC, frame.ref))
             return
         if frame.event == "phx_join":
-            self._join(frame)
+            await self._join(frame)
             return
         channel = self.channels.get(frame.topic)
         if channel is None:
@@ -181,7 +182,7 @@ class Session:
             self._drop_channel(frame.topic)
             self.push(frames.reply(frame.topic, frame.ref))
         elif frame.event == "access_token":
-            self._update_token(channel, frame)
+            await self._update_token(channel, frame)
         elif frame.event == "broadcast":
             await self._broadcast(channel, frame)
         elif frame.event == "presence":
@@ -189,7 +190,7 @@ class Session:
         else:
             raise FrameError(f"unknown event {frame.event!r}", topic=frame.topic, ref=frame.ref)
 
-    def _join(self, frame: Frame) -> None:
+    async def _join(self, frame: Frame) -> None:
         topic = frame.topic
         if not topic.startswith(TOPIC_PREFIX) or len(topic) > MAX_TOPIC_LENGTH:
             raise FrameError(
@@ -230,7 +231,17 @@ class Session:
             broadcast_ack=bool(broadcast.get("ack")),
         )
         self.channels[topic] = channel
-        self.hub.add(channel)
+        try:
+            # Registered before the reply: every change committed after it is announced.
+            await self.hub.join(channel)
+        except RegistrationError as exc:
+            log.warning("realtime subscription not registered", error=str(exc))
+            self._drop_channel(topic)
+            raise FrameError(
+                "could not subscribe to PostgreSQL changes, try again", topic=topic, ref=frame.ref
+            ) from exc
+        if self.channels.get(topic) is not channel:
+            return  # dropped while registering (the socket is closing)
         self._schedule_expiry(channel)
         self.push(frames.reply(topic, frame.ref, {"postgres_changes": [b.echo for b in bindings]}))
         if bindings:
@@ -240,7 +251,7 @@ class Session:
                 )
             )
 
-    def _update_token(self, channel: Channel, frame: Frame) -> None:
+    async def _update_token(self, channel: Channel, frame: Frame) -> None:
         try:
             identity = resolve_identity(
                 frame.payload.get("access_token"),
@@ -251,7 +262,14 @@ class Session:
         except JoinError as exc:
             self._expel(channel, str(exc))
             return
-        self.hub.reidentify(channel, identity)
+        try:
+            await self.hub.reidentify(channel, identity)
+        except RegistrationError as exc:
+            log.warning("realtime subscription not registered", error=str(exc))
+            self._expel(channel, "could not subscribe to PostgreSQL changes")
+            return
+        if self.channels.get(channel.topic) is not channel:
+            return
         self._schedule_expiry(channel)
         self.push(frames.reply(channel.topic, frame.ref))
 
