@@ -34,6 +34,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from pocketbizz.db import Database, Identity
+from pocketbizz.db.database import SERVICE
 from pocketbizz.realtime import frames
 from pocketbizz.realtime.catalog import Catalog, RealtimeTable
 from pocketbizz.realtime.changes import Change
@@ -215,9 +216,17 @@ class Hub:
             entry[1].append((channel, bindings))
         old_record = {col: change.key.get(col) for col in table.key}
         for visibility, (identity, members) in groups.items():
+            # The read is the permission check: may this identity SELECT the row?
             row = await self._read_as(identity, table, change)
-            if row is None:
-                continue  # this identity cannot SELECT the row (or it is gone already)
+            # None: invisible to it, or deleted since. A row that is gone can no more be re-read
+            # than a DELETE can, so like a DELETE it goes by tenant (the pre-filter above).
+            if row is None and (
+                change.row is None or await self._read_as(SERVICE, table, change) is not None
+            ):
+                continue
+            # Send the version this change wrote, not a later one the read may have seen.
+            record = change.row if change.row is not None else row
+            assert record is not None
             for channel, bindings in members:
                 # The channel may have left, expired or switched user during the read.
                 if channel.closed or channel.visibility != visibility:
@@ -225,7 +234,7 @@ class Hub:
                 if channel.expires_at <= time.time():
                     continue
                 old = old_record if change.type == "UPDATE" else None
-                self._send(channel, bindings, change, table, row, old, row)
+                self._send(channel, bindings, change, table, record, old, record)
 
     async def _read_as(
         self, identity: Identity, table: RealtimeTable, change: Change
