@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
-from harness import TEST_JWT_SECRET, ServerProcess
+from harness import TEST_JWT_SECRET, ServerProcess, acting_as
 from supabase import AsyncClient, acreate_client
 
 from pocketbizz.gateway.tokens import encode_token
@@ -46,24 +46,8 @@ async def add_product(pool: asyncpg.Pool, user_id: str, **values: Any) -> str:
     return product_id
 
 
-@asynccontextmanager
-async def reading_as(
-    pool: asyncpg.Pool, role: str, user_id: str | None
-) -> AsyncIterator[asyncpg.Connection]:
-    """A rolled-back transaction switched to `role` (and subject), as the server switches."""
-    claims = {"role": role, **({"sub": user_id} if user_id else {})}
-    async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            await conn.execute(
-                "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-                role,
-                json.dumps(claims),
-            )
-            yield conn
-        finally:
-            await tx.rollback()
+# The same role switch the server makes, in a rolled-back transaction.
+reading_as = acting_as
 
 
 def user_token(user_id: str, ttl: float) -> str:

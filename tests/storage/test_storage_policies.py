@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
-
-
-@asynccontextmanager
-async def acting_as(
-    pool: asyncpg.Pool, role: str, user_id: str | None = None
-) -> AsyncIterator[asyncpg.Connection]:
-    """A rolled-back transaction switched to `role`, as the server switches per request.
-    (Local: `from conftest import ...` resolves to whichever conftest loaded first.)"""
-    claims = {"role": role, **({"sub": user_id} if user_id else {})}
-    async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            await conn.execute(
-                "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-                role,
-                json.dumps(claims),
-            )
-            yield conn
-        finally:
-            await tx.rollback()
+from harness import acting_as
 
 
 async def _tenant(pool: asyncpg.Pool) -> str:

@@ -239,27 +239,27 @@ create trigger sales_touch before update on public.sales
 -- Row level security: enabled and forced, the seed's four policies on every tenant table.
 -- Policies apply to every role (no TO clause, as in the seed): SECURITY DEFINER functions run as
 -- the migration owner, which is subject to them too when it is not a superuser (FORCE).
-do $$
-declare
-    t text;
+-- Later migrations call it for each tenant table they add.
+create function pb_internal.protect_tenant_table(t text) returns void
+language plpgsql as $$
 begin
-    foreach t in array array['users', 'business_profiles', 'customers', 'products', 'sales',
-                             'sale_items', 'stock_movements']
-    loop
-        execute format('alter table public.%I enable row level security', t);
-        execute format('alter table public.%I force row level security', t);
-        execute format('create policy %I on public.%I for select '
-                       'using (business_owner_id = (select auth.uid()))', t || '_select_own', t);
-        execute format('create policy %I on public.%I for insert '
-                       'with check (business_owner_id = (select auth.uid()))', t || '_insert_own', t);
-        execute format('create policy %I on public.%I for update '
-                       'using (business_owner_id = (select auth.uid())) '
-                       'with check (business_owner_id = (select auth.uid()))', t || '_update_own', t);
-        execute format('create policy %I on public.%I for delete '
-                       'using (business_owner_id = (select auth.uid()))', t || '_delete_own', t);
-    end loop;
+    execute format('alter table public.%I enable row level security', t);
+    execute format('alter table public.%I force row level security', t);
+    execute format('create policy %I on public.%I for select '
+                   'using (business_owner_id = (select auth.uid()))', t || '_select_own', t);
+    execute format('create policy %I on public.%I for insert '
+                   'with check (business_owner_id = (select auth.uid()))', t || '_insert_own', t);
+    execute format('create policy %I on public.%I for update '
+                   'using (business_owner_id = (select auth.uid())) '
+                   'with check (business_owner_id = (select auth.uid()))', t || '_update_own', t);
+    execute format('create policy %I on public.%I for delete '
+                   'using (business_owner_id = (select auth.uid()))', t || '_delete_own', t);
 end
 $$;
+
+select pb_internal.protect_tenant_table(t)
+from unnest(array['users', 'business_profiles', 'customers', 'products', 'sales', 'sale_items',
+                  'stock_movements']) t;
 
 alter table public.plans enable row level security;
 alter table public.plans force row level security;

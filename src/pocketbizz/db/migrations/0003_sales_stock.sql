@@ -123,26 +123,8 @@ create table public.sale_number_counters (
     primary key (business_owner_id, period)
 );
 
-do $$
-declare
-    t text;
-begin
-    foreach t in array array['recipe_items', 'sale_number_counters']
-    loop
-        execute format('alter table public.%I enable row level security', t);
-        execute format('alter table public.%I force row level security', t);
-        execute format('create policy %I on public.%I for select '
-                       'using (business_owner_id = (select auth.uid()))', t || '_select_own', t);
-        execute format('create policy %I on public.%I for insert '
-                       'with check (business_owner_id = (select auth.uid()))', t || '_insert_own', t);
-        execute format('create policy %I on public.%I for update '
-                       'using (business_owner_id = (select auth.uid())) '
-                       'with check (business_owner_id = (select auth.uid()))', t || '_update_own', t);
-        execute format('create policy %I on public.%I for delete '
-                       'using (business_owner_id = (select auth.uid()))', t || '_delete_own', t);
-    end loop;
-end
-$$;
+-- Forced RLS and the four owner policies (pb_internal.protect_tenant_table, from 0002).
+select pb_internal.protect_tenant_table(t) from unnest(array['recipe_items', 'sale_number_counters']) t;
 
 grant select, delete on public.recipe_items to authenticated;
 grant insert (business_owner_id, id, product_id, ingredient_id, quantity),
