@@ -80,7 +80,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from pocketbizz.app import create_app, runtime_database
+    from pocketbizz.server import create_app, runtime_database
     from pocketbizz.logging import configure_logging
 
     settings = _settings(args)
@@ -136,7 +136,7 @@ def _serve_workers(settings: Settings, dsn: str, options: dict[str, Any]) -> int
     )
     with suppress(KeyboardInterrupt, SystemExit):
         uvicorn.run(
-            "pocketbizz.app:app_from_environment",
+            "pocketbizz.server:app_from_environment",
             factory=True,
             workers=settings.workers,
             **options,
