@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pocketbizz.auth import passwords, service
+from pocketbizz.auth import passwords, revocation, service
 from pocketbizz.db.database import AUTH_ADMIN
 from pocketbizz.errors import (
     AUTH_API_VERSION,
@@ -279,8 +279,18 @@ async def logout(request: Request) -> Response:
     if scope not in ("global", "local", "others"):
         raise BadRequest("scope must be global, local or others", code="validation_failed")
     async with state.db.transaction(AUTH_ADMIN) as conn:
-        await service.sign_out(conn, user_id, session_id, scope)
+        ended = await service.sign_out(conn, user_id, session_id, scope)
+    _remember_revoked(state, sessions=ended)
     return Response(status_code=204, headers={"X-Supabase-Api-Version": AUTH_API_VERSION})
+
+
+def _remember_revoked(
+    state: AppState, *, sessions: list[UUID] | None = None, users: list[UUID] | None = None
+) -> None:
+    """Refuse the revoked tokens in this process at once; the NOTIFY reaches the others."""
+    registry = revocation.registry_for(state.db)
+    if registry is not None:
+        registry.remember(sessions=sessions or (), users=users or ())
 
 
 @auth_endpoint

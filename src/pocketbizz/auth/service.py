@@ -296,19 +296,25 @@ async def update_user(
 
 async def sign_out(
     conn: asyncpg.Connection, user_id: UUID, session_id: UUID | None, scope: str
-) -> None:
+) -> list[UUID]:
+    """Delete the sessions of the scope; returns their ids (their tokens are now revoked)."""
     if scope == "global":
-        await conn.execute("delete from auth.sessions where user_id = $1", user_id)
+        rows = await conn.fetch(
+            "delete from auth.sessions where user_id = $1 returning id", user_id
+        )
     elif scope == "others":
-        await conn.execute(
-            "delete from auth.sessions where user_id = $1 and id is distinct from $2",
+        rows = await conn.fetch(
+            "delete from auth.sessions where user_id = $1 and id is distinct from $2 returning id",
             user_id,
             session_id,
         )
     else:
-        await conn.execute(
-            "delete from auth.sessions where user_id = $1 and id = $2", user_id, session_id
+        rows = await conn.fetch(
+            "delete from auth.sessions where user_id = $1 and id = $2 returning id",
+            user_id,
+            session_id,
         )
+    return [r["id"] for r in rows]
 
 
 __all__ = ["ApiError", "IssuedSession", "SessionRevoked"]

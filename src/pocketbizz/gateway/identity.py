@@ -8,10 +8,11 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from pocketbizz.auth.revocation import revoked_in_memory
 from pocketbizz.db import Identity
 from pocketbizz.errors import Unauthorized
 from pocketbizz.gateway.tokens import TokenError, decode_token
-from pocketbizz.state import app_state
+from pocketbizz.state import AppState, app_state
 
 _KEY_ROLES = frozenset({"anon", "service_role"})
 _TOKEN_ROLES = frozenset({"anon", "authenticated", "service_role"})
@@ -77,10 +78,28 @@ def key_identity(conn: HTTPConnection) -> Identity:
 
 def request_identity(conn: HTTPConnection) -> Identity:
     """The identity of a Starlette request or WebSocket, computed once and cached on it."""
+    state = app_state(conn)
     cached = conn.scope.get("pb.identity")
     if isinstance(cached, Identity):
-        return cached
-    secret = app_state(conn).settings.secret
-    identity = identify(conn.headers, conn.query_params, secret)
-    conn.scope["pb.identity"] = identity
+        identity = cached
+    else:
+        identity = identify(conn.headers, conn.query_params, state.settings.secret)
+        conn.scope["pb.identity"] = identity
+    refuse_revoked(identity, state)
     return identity
+
+
+def refuse_revoked(identity: Identity, state: AppState) -> None:
+    """A still-valid token whose session was revoked or whose user was deleted is refused on
+    every surface (401 PGRST303, with GoTrue's wording). Supabase's PostgREST would accept it
+    until `exp`; for a shop, a signed-out device or a closed account must lose access at once."""
+    if revoked_in_memory(state.db, identity.claims):
+        if identity.claims.get("session_id") and not _user_deleted(identity, state):
+            raise Unauthorized(
+                "Session from session_id claim in JWT does not exist", code="PGRST303"
+            )
+        raise Unauthorized("User from sub claim in JWT does not exist", code="PGRST303")
+
+
+def _user_deleted(identity: Identity, state: AppState) -> bool:
+    return revoked_in_memory(state.db, {**identity.claims, "session_id": None})

@@ -1,0 +1,230 @@
+"""Refusing still-valid access tokens whose session was revoked or whose user was deleted.
+
+An access token is valid until its `exp` whatever happens to its session. Every deletion of a
+session or a user leaves a tombstone in `auth.revocations` and a NOTIFY (migration 0010). Each
+process keeps the tombstones younger than one token lifetime in memory (`RevocationRegistry`,
+loaded at start-up, fed by one LISTEN connection and re-synced on every reconnect), so the
+check on the request path is a dictionary lookup, and a revocation committed by any process is
+seen by every other within milliseconds.
+
+Revoked means "deleted while its tokens may still be live": a token for a user that never
+existed (a hand-made service JWT) is not refused here, as PostgREST would not refuse it either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+import structlog
+
+from pocketbizz.db.database import AUTH_ADMIN, Database
+
+log = structlog.get_logger("pocketbizz.auth.revocation")
+
+CHANNEL = "pb_auth_revocations"
+APPLICATION_NAME = "pocketbizz-auth-revocations"
+# Slack over the token lifetime for clock skew between servers and the database (the token
+# check itself allows 5 s).
+_MARGIN_SECONDS = 60.0
+_KEEPALIVE_SECONDS = 30.0
+_MAX_BACKOFF_SECONDS = 10.0
+
+# One registry per Database (per process, in practice), found by whoever holds the database.
+_REGISTRIES: weakref.WeakKeyDictionary[Database, RevocationRegistry] = weakref.WeakKeyDictionary()
+
+
+def _uuid(value: Any) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        return None
+
+
+def _subject(claims: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(user id, session id) of a user token; (None, None) for keys and anonymous tokens."""
+    if claims.get("role") != "authenticated":
+        return None, None
+    return _uuid(claims.get("sub")), _uuid(claims.get("session_id"))
+
+
+class RevocationRegistry:
+    """The revoked session ids and deleted user ids of one token lifetime, in memory."""
+
+    def __init__(self, db: Database, token_lifetime_seconds: int) -> None:
+        self.db = db
+        self.retention = float(token_lifetime_seconds) + _MARGIN_SECONDS
+        self._sessions: dict[str, float] = {}
+        self._users: dict[str, float] = {}
+        # True while the LISTEN connection is up and the tombstones were loaded through it.
+        self.live = False
+        self._loaded = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._next_sweep = 0.0
+
+    # -- the request path -------------------------------------------------------------------
+    def revoked(self, claims: Mapping[str, Any]) -> bool:
+        user_id, session_id = _subject(claims)
+        if user_id is None:
+            return False
+        return user_id in self._users or (session_id is not None and session_id in self._sessions)
+
+    def remember(
+        self,
+        *,
+        sessions: Iterable[UUID | str] = (),
+        users: Iterable[UUID | str] = (),
+        at: float | None = None,
+    ) -> None:
+        """Record revocations this process just committed (its own NOTIFY comes a moment later)."""
+        stamp = time.time() if at is None else at
+        for session_id in sessions:
+            self._sessions[str(session_id)] = stamp
+        for user_id in users:
+            self._users[str(user_id)] = stamp
+        self._sweep()
+
+    def _sweep(self) -> None:
+        now = time.time()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 60.0
+        horizon = now - self.retention
+        for table in (self._sessions, self._users):
+            for key in [k for k, at in table.items() if at < horizon]:
+                del table[key]
+
+    # -- keeping it current -----------------------------------------------------------------
+    async def load(self, conn: asyncpg.Connection) -> None:
+        rows = await conn.fetch(
+            """select session_id, user_id, extract(epoch from revoked_at)::float8 as at
+               from auth.revocations
+               where revoked_at > now() - make_interval(secs => $1)""",
+            self.retention,
+        )
+        sessions = {str(r["session_id"]): r["at"] for r in rows if r["session_id"] is not None}
+        users = {str(r["user_id"]): r["at"] for r in rows if r["session_id"] is None}
+        # Merge: a NOTIFY handled while the load ran must not be lost.
+        self._sessions.update(sessions)
+        self._users.update(users)
+
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        try:
+            event = orjson.loads(str(payload))
+            at = float(event["t"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("malformed revocation notice", payload=str(payload)[:200])
+            return
+        if event.get("s"):
+            self.remember(sessions=[event["s"]], at=at)
+        elif event.get("u"):
+            self.remember(users=[event["u"]], at=at)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def ready(self) -> None:
+        """Wait until the first load is done: serve no request before the tombstones are in."""
+        await self._loaded.wait()
+
+    async def _listen(self) -> None:
+        """LISTEN first, then load: nothing revoked in between is missed. Re-done on every
+        reconnect, since a notice sent while disconnected is not replayed."""
+        backoff = 0.5
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await self.db.connect_listener(APPLICATION_NAME)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                async with self.db.transaction(AUTH_ADMIN) as tx:
+                    await self.load(tx)
+                self.live = True
+                self._loaded.set()
+                backoff = 0.5
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), _KEEPALIVE_SECONDS)
+                    except TimeoutError:
+                        await conn.fetchval("select 1", timeout=10)
+                        self._sweep()
+            except Exception as exc:  # keep listening whatever happened to the connection
+                log.warning("revocation listener lost its connection", error=str(exc))
+            finally:
+                self.live = False
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        self.live = False
+
+
+def start_registry(db: Database, token_lifetime_seconds: int) -> RevocationRegistry:
+    registry = RevocationRegistry(db, token_lifetime_seconds)
+    _REGISTRIES[db] = registry
+    registry.start()
+    return registry
+
+
+async def stop_registry(db: Database) -> None:
+    registry = _REGISTRIES.pop(db, None)
+    if registry is not None:
+        await registry.close()
+
+
+def registry_for(db: Database) -> RevocationRegistry | None:
+    return _REGISTRIES.get(db)
+
+
+def revoked_in_memory(db: Database, claims: Mapping[str, Any]) -> bool:
+    """The synchronous check of the HTTP path (the registry runs in every serving process)."""
+    registry = _REGISTRIES.get(db)
+    return registry is not None and registry.revoked(claims)
+
+
+async def token_is_revoked(db: Database, claims: Mapping[str, Any]) -> bool:
+    """True when the token's user was deleted or its session revoked (signed out, refresh
+    token reused, password changed, admin). From memory while this process's registry is
+    live; otherwise one indexed lookup."""
+    user_id, session_id = _subject(claims)
+    if user_id is None:
+        return False
+    registry = _REGISTRIES.get(db)
+    if registry is not None and registry.live:
+        return registry.revoked(claims)
+    async with db.transaction(AUTH_ADMIN) as conn:
+        found: bool = await conn.fetchval(
+            """select exists (select 1 from auth.revocations
+                              where session_id = $2::uuid
+                                 or (session_id is null and user_id = $1::uuid))""",
+            user_id,
+            session_id,
+        )
+    return found
+
+
+__all__ = [
+    "RevocationRegistry",
+    "registry_for",
+    "revoked_in_memory",
+    "start_registry",
+    "stop_registry",
+    "token_is_revoked",
+]
