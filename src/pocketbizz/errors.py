@@ -182,10 +182,95 @@ def from_postgres(exc: asyncpg.PostgresError, *, anonymous: bool) -> ApiError:
     else:
         status = 500
     message = getattr(exc, "message", None) or str(exc)
+    hint = getattr(exc, "hint", None)
+    if sqlstate == "23514":
+        hint = _allowed_values_hint(getattr(exc, "constraint_name", None)) or hint
+    elif sqlstate == "42501" and not anonymous:
+        message, hint = _explain_write_refusal(message, hint)
     return ApiError(
         message,
         status=status,
         code=sqlstate,
         details=getattr(exc, "detail", None),
-        hint=getattr(exc, "hint", None),
+        hint=hint,
     )
+
+
+# Enum-like CHECK constraints (`col in (...)`) by name: a refused value is answered with the
+# allowed ones. tests/docs/test_error_wording.py keeps this equal to the catalog.
+ENUM_CHECKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sales_channel_check": ("channel", ("walk-in", "online", "delivery")),
+    "sales_status_check": ("status", ("completed", "void")),
+    "sales_payment_method_check": (
+        "payment_method",
+        ("cash", "card", "ewallet", "qr", "bank_transfer", "toyyibpay", "credit", "other"),
+    ),
+    "sales_payment_status_check": ("payment_status", ("pending", "paid", "failed", "refunded")),
+    "stock_movements_movement_type_check": ("movement_type", ("in", "out")),
+    "stock_movements_reference_type_check": (
+        "reference_type",
+        ("sale", "void", "refund", "purchase", "adjustment", "production", "waste", "opening"),
+    ),
+    "products_negative_stock_policy_check": ("negative_stock_policy", ("block", "allow")),
+    "business_profiles_negative_stock_policy_check": ("negative_stock_policy", ("block", "allow")),
+}
+
+
+def _allowed_values_hint(constraint: str | None) -> str | None:
+    if constraint not in ENUM_CHECKS:
+        return None
+    column, values = ENUM_CHECKS[constraint]
+    return f"{column} must be one of: {', '.join(values)}"
+
+
+# Tables whose rows (or some columns) only SQL functions write: a refused write says which
+# function to call instead. PostgreSQL names only the table when a column grant is missing.
+FUNCTION_ONLY_WRITES: dict[str, tuple[str, str | None]] = {
+    "products": (
+        "current_stock changes only through the RPCs adjust_stock, record_purchase and "
+        "record_production (create_sale and void_sale move it too); id, business_owner_id, "
+        "created_at and updated_at are set by the server",
+        "To record a stock count: rpc('adjust_stock', "
+        "{product_id, counted_quantity, reason: 'count'})",
+    ),
+    "sales": (
+        "sales and their totals are written only by the RPCs create_sale and void_sale",
+        "rpc('create_sale', {items: [{product_id, quantity}], ...}) prices, numbers and "
+        "totals a sale; rpc('void_sale', {sale_id, reason}) voids it",
+    ),
+    "sale_items": ("sale lines are written only by the RPC create_sale", None),
+    "stock_movements": (
+        "the stock ledger is written only by the RPCs create_sale, void_sale, record_purchase, "
+        "adjust_stock and record_production",
+        None,
+    ),
+    "sale_number_counters": ("sale numbers are kept by the RPC create_sale", None),
+    "users": (
+        "a client may update only full_name and phone; subscription_plan, "
+        "subscription_expires_at and is_active change through the payment flow, email through "
+        "the auth API",
+        None,
+    ),
+    "business_profiles": (
+        "the business profile is created at sign-up and cannot be inserted or deleted: update "
+        "it instead; id, business_owner_id, created_at and updated_at are set by the server",
+        None,
+    ),
+    "plans": ("plans are managed by the operator (service_role)", None),
+    "recipe_items": (
+        "only quantity can be updated: delete the line and insert a new one to change "
+        "product_id or ingredient_id",
+        None,
+    ),
+    "customers": ("id, business_owner_id, created_at and updated_at are set by the server", None),
+}
+_PERMISSION_DENIED = "permission denied for table "
+
+
+def _explain_write_refusal(message: str, hint: str | None) -> tuple[str, str | None]:
+    if not message.startswith(_PERMISSION_DENIED):
+        return message, hint
+    rule = FUNCTION_ONLY_WRITES.get(message[len(_PERMISSION_DENIED) :])
+    if rule is None:
+        return message, hint
+    return f"{message}: {rule[0]}", rule[1] or hint
