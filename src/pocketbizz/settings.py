@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024
     rest_max_rows: int = 1000
+    # Bounds on one data-API request, so a crafted URL cannot hold the event loop or the
+    # database: query-string bytes (room for `in.(…)` lists of ~1,500 UUIDs), nesting of
+    # `and=`/`or=` trees and of embeds, and the bytes of one response body.
+    rest_max_query_bytes: int = 64 * 1024
+    rest_max_filter_depth: int = 16
+    rest_max_embed_depth: int = 8
+    rest_max_response_bytes: int = 32 * 1024 * 1024
 
     rate_limit_per_minute: int = 100
     rate_limit_sign_in_per_minute: int = 30

@@ -7,6 +7,7 @@ Nothing here touches SQL or the schema; `sql.py` checks every name against the s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pocketbizz.errors import ApiError
@@ -41,6 +42,9 @@ OPERATORS = frozenset(
         "wfts",
     }
 )
+# Default nesting bounds (settings `rest_max_filter_depth`, `rest_max_embed_depth`).
+MAX_DEPTH = 16
+MAX_EMBED_DEPTH = 8
 IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 RESERVED_PARAMS = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict"})
 # Casts allowed in `select=col::type`: a short list, never free text.
@@ -253,11 +257,14 @@ def parse_field_ref(text: str) -> FieldRef:
 # select=
 
 
-def parse_select(text: str) -> list[SelectItem]:
+def parse_select(
+    text: str, *, max_depth: int = MAX_EMBED_DEPTH, depth: int = 0
+) -> list[SelectItem]:
+    """`depth` is the embedding level of `text`; embeds nest at most `max_depth` levels."""
     text = _strip_spaces(text)
     if not text:
         return [SelectField(FieldRef("*"))]
-    return [_select_item(item) for item in split_top(text)]
+    return [_select_item(item, max_depth, depth) for item in split_top(text)]
 
 
 def _split_alias(item: str) -> tuple[str | None, str]:
@@ -277,7 +284,7 @@ def _split_alias(item: str) -> tuple[str | None, str]:
     return None, item
 
 
-def _select_item(item: str) -> SelectItem:
+def _select_item(item: str, max_depth: int, depth: int) -> SelectItem:
     if not item:
         raise parse_error("empty select item")
     if item.startswith("..."):
@@ -297,7 +304,13 @@ def _select_item(item: str) -> SelectItem:
                 inner_join = False
             elif mod:
                 hint = _identifier(mod, "embed hint")
-        children: list[SelectItem] = parse_select(inner) if inner else [SelectField(FieldRef("*"))]
+        if depth >= max_depth:
+            raise too_deep("select parameter's embedding", max_depth)
+        children: list[SelectItem] = (
+            parse_select(inner, max_depth=max_depth, depth=depth + 1)
+            if inner
+            else [SelectField(FieldRef("*"))]
+        )
         return Embed(target, alias, hint, inner_join, children)
     if "(" in rest or ")" in rest:
         raise parse_error("failed to parse select parameter", item)
@@ -358,34 +371,115 @@ def parse_in_list(text: str) -> tuple[str | None, ...]:
     return tuple(items)
 
 
-def parse_logic(op: str, negated: bool, text: str) -> Logic:
-    if len(text) < 2 or text[0] != "(" or text[-1] != ")":
-        raise parse_error(f"failed to parse logic tree ({text})", "expected (…)")
-    children: list[FilterNode] = []
-    for item in split_top(text[1:-1]):
-        if not item:
-            raise parse_error(f"failed to parse logic tree ({text})")
-        neg = item.startswith("not.")
-        body = item[4:] if neg else item
-        for logic in ("and", "or"):
-            if body.startswith(logic + "("):
-                children.append(parse_logic(logic, neg, body[len(logic) :]))
-                break
-        else:
-            col, dot, expr = item.partition(".")
-            if not dot:
-                raise parse_error(f"failed to parse logic tree ({text})", item)
-            condition = parse_filter(col, expr)
-            if condition.op != "in" and condition.value is not None:
-                condition = Condition(
-                    condition.ref,
-                    condition.op,
-                    condition.negated,
-                    _unquote(condition.value),
-                    modifier=condition.modifier,
-                )
-            children.append(condition)
-    return Logic(op, negated, children)
+def parse_logic(op: str, negated: bool, text: str, *, max_depth: int = MAX_DEPTH) -> Logic:
+    """`(item,item,…)` → Logic, in one left-to-right pass over the text with an explicit stack
+    of open trees: the work is linear in the text and the nesting is bounded by `max_depth`,
+    so no query string can recurse the parser or hold the event loop."""
+
+    def fail(detail: str | None = None) -> ApiError:
+        return parse_error(f"failed to parse logic tree ({_excerpt(text)})", detail)
+
+    if not text.startswith("("):
+        raise fail("expected (…)")
+    root = Logic(op, negated, [])
+    stack = [root]
+    i, n = 1, len(text)
+    while True:
+        # `i` is the start of an item of the innermost open tree.
+        neg = text.startswith("not.", i)
+        start = i + 4 if neg else i
+        logic = next((w for w in ("and", "or") if text.startswith(w + "(", start)), None)
+        if logic is not None:
+            if len(stack) >= max_depth:
+                raise too_deep("logic tree", max_depth)
+            child = Logic(logic, neg, [])
+            stack[-1].children.append(child)
+            stack.append(child)
+            i = start + len(logic) + 1
+            continue
+        end = _item_end(text, i)
+        if end is None:
+            raise fail("unbalanced parentheses, braces or quotes")
+        if end == i:
+            raise fail("empty item")
+        stack[-1].children.append(_logic_condition(text[i:end], fail))
+        i = end
+        while i < n and text[i] == ")":  # close every tree that ends here
+            stack.pop()
+            i += 1
+            if not stack:
+                if i != n:
+                    raise fail("unexpected text after the closing parenthesis")
+                return root
+        if i >= n or text[i] != ",":
+            raise fail("unbalanced parentheses")
+        i += 1
+
+
+def too_deep(what: str, max_depth: int) -> ApiError:
+    return parse_error(
+        f"The {what} is nested too deeply",
+        f"At most {max_depth} levels are accepted",
+    )
+
+
+def _excerpt(text: str, size: int = 200) -> str:
+    """Error messages quote the input, but never kilobytes of it."""
+    return text if len(text) <= size else text[:size] + "…"
+
+
+_ITEM_SPECIAL = re.compile(r'[,(){}"\\]')
+
+
+def _item_end(text: str, i: int) -> int | None:
+    """Where the condition starting at `i` ends: the next `,` or `)` outside double quotes,
+    parentheses (`in.(1,2)`) and braces (`cs.{a,b}`); None when one of those stays open.
+    Jumps from one special character to the next (a regex scan, not a Python loop per char)."""
+    parens = braces = 0
+    quoted = escaped = False
+    escape_at = -1
+    for match in _ITEM_SPECIAL.finditer(text, i):
+        ch = match.group()
+        if escaped:
+            # A backslash escapes the character right after it only.
+            escaped = False
+            if match.start() == escape_at + 1:
+                continue
+        if quoted:
+            if ch == "\\":
+                escaped, escape_at = True, match.start()
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "{":
+            braces += 1
+        elif ch == "}" and braces:
+            braces -= 1
+        elif ch == "(":
+            parens += 1
+        elif ch in ",)" and not parens and not braces:
+            return match.start()
+        elif ch == ")":
+            parens -= 1
+    return None
+
+
+def _logic_condition(item: str, fail: Callable[[str | None], ApiError]) -> Condition:
+    col, dot, expr = item.partition(".")
+    if not dot:
+        raise fail(item)
+    condition = parse_filter(col, expr)
+    if condition.op == "in" or condition.value is None:
+        return condition
+    # Inside a logic tree a value may be double-quoted to hold `,` `(` `)`.
+    return Condition(
+        condition.ref,
+        condition.op,
+        condition.negated,
+        _unquote(condition.value),
+        modifier=condition.modifier,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,8 +522,15 @@ def parse_columns(text: str) -> list[str]:
 # The whole query string
 
 
-def parse_query(params: list[tuple[str, str]], *, arg_names: frozenset[str] = frozenset()) -> Query:
-    """Parse `parse_qsl` pairs; `arg_names` are RPC arguments (GET), kept aside in `extra`."""
+def parse_query(
+    params: list[tuple[str, str]],
+    *,
+    arg_names: frozenset[str] = frozenset(),
+    max_depth: int = MAX_DEPTH,
+    max_embed_depth: int = MAX_EMBED_DEPTH,
+) -> Query:
+    """Parse `parse_qsl` pairs; `arg_names` are RPC arguments (GET), kept aside in `extra`.
+    `max_depth` bounds logic-tree nesting, `max_embed_depth` embedding in `select`."""
     query = Query(select=[SelectField(FieldRef("*"))])
     for key, value in params:
         if key == "apikey":
@@ -451,7 +552,7 @@ def parse_query(params: list[tuple[str, str]], *, arg_names: frozenset[str] = fr
             raise parse_error(f"'{key}' is not a valid parameter")
         if not where:
             if key == "select":
-                query.select = parse_select(value)
+                query.select = parse_select(value, max_depth=max_embed_depth)
                 continue
             if key == "columns":
                 query.columns = parse_columns(value)
@@ -471,7 +572,7 @@ def parse_query(params: list[tuple[str, str]], *, arg_names: frozenset[str] = fr
             holder = target if target is not None else query
             setattr(holder, last, count)
         elif last in ("or", "and"):
-            node = parse_logic(last, negated_logic, value)
+            node = parse_logic(last, negated_logic, value, max_depth=max_depth)
             (query.filters if target is None else target.filters).append(node)
         else:
             condition = parse_filter(last, value)

@@ -5,6 +5,8 @@ Errors are rendered in PostgREST's shape; database errors keep their SQLSTATE as
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -102,6 +104,35 @@ def _params(request: Request) -> list[tuple[str, str]]:
     return parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True)
 
 
+# Above this many query-string bytes, parsing runs in a worker thread: the GIL's switch
+# interval then bounds how long it holds the event loop (a 64 kB `or=(…)` takes ~40 ms).
+_PARSE_INLINE_BYTES = 8 * 1024
+
+
+async def _query(request: Request, *, arg_names: frozenset[str] = frozenset()) -> Query:
+    """The request's query string, parsed within the service's bounds."""
+    service = _service(request)
+    query_string: bytes = request.scope.get("query_string", b"")
+    if len(query_string) > service.max_query_bytes:
+        raise ApiError(
+            "The query string is too long",
+            status=400,
+            code="PGRST100",
+            details=f"{len(query_string)} bytes; at most {service.max_query_bytes} are accepted",
+            hint="Send fewer filters, or split a long in.(…) list over several requests.",
+        )
+    parse = functools.partial(
+        parse_query,
+        _params(request),
+        arg_names=arg_names,
+        max_depth=service.max_filter_depth,
+        max_embed_depth=service.max_embed_depth,
+    )
+    if len(query_string) <= _PARSE_INLINE_BYTES:
+        return parse()
+    return await asyncio.to_thread(parse)
+
+
 async def _json_body(request: Request) -> tuple[Any, bytes]:
     raw = await request.body()
     try:
@@ -145,9 +176,9 @@ async def _read(request: Request, identity: Identity) -> Response:
     plan = service.plans.get(key)
     query: Query | None = None
     if plan is None or prefs.count in ("planned", "estimated"):
-        query = parse_query(_params(request))
+        query = await _query(request)
         limit = min(query.limit, service.max_rows) if query.limit is not None else service.max_rows
-        b = sql.Builder(cache)
+        b = sql.Builder(cache, max_rows=service.max_rows)
         statement = sql.rows_statement(
             b,
             table,
@@ -157,6 +188,7 @@ async def _read(request: Request, identity: Identity) -> Response:
             exact_count=exact,
             strip_nulls=strip,
             count_cap=cap,
+            max_bytes=service.max_response_bytes,
         )
         plan = (statement, b.params)
         service.remember(key, plan, cache)
@@ -165,6 +197,7 @@ async def _read(request: Request, identity: Identity) -> Response:
         offset = _offset(request)
     async with app_state(request).db.transaction(identity) as conn:
         row = await _fetch_one(conn, plan[0], *plan[1])
+        sql.check_size(row, service.max_response_bytes)
         total: int | None = row["total"]
         if query is not None and (
             prefs.count == "planned"
@@ -191,9 +224,10 @@ def _offset(request: Request) -> int:
 
 
 async def _insert(request: Request, identity: Identity) -> Response:
-    cache = _service(request).cache
+    service = _service(request)
+    cache = service.cache
     table = _table(cache, request.path_params["table"])
-    query = parse_query(_params(request))
+    query = await _query(request)
     prefs = parse_prefer(request.headers.getlist("prefer"))
     accept = responses.accept_of(request)
     payload, raw = await _json_body(request)
@@ -210,7 +244,7 @@ async def _insert(request: Request, identity: Identity) -> Response:
         )
     columns = query.columns if query.columns is not None else _keys(rows)
     representation = prefs.ret == "representation"
-    b = sql.Builder(cache)
+    b = sql.Builder(cache, max_rows=service.max_rows)
     with_sql = sql.insert_statement(
         b,
         table,
@@ -228,6 +262,7 @@ async def _insert(request: Request, identity: Identity) -> Response:
         query,
         representation=representation,
         strip_nulls=responses.strips_nulls(request),
+        max_bytes=service.max_response_bytes,
     )
     return await _mutate(request, identity, statement, b.params, prefs, accept, kind="insert")
 
@@ -252,9 +287,10 @@ def _keys(rows: list[dict[str, Any]]) -> list[str]:
 
 
 async def _update(request: Request, identity: Identity) -> Response:
-    cache = _service(request).cache
+    service = _service(request)
+    cache = service.cache
     table = _table(cache, request.path_params["table"])
-    query = parse_query(_params(request))
+    query = await _query(request)
     _whole_rows_only(query)
     prefs = parse_prefer(request.headers.getlist("prefer"))
     payload, raw = await _json_body(request)
@@ -275,7 +311,7 @@ async def _update(request: Request, identity: Identity) -> Response:
             200 if representation else 204,
             {"Content-Range": "*/*"},
         )
-    b = sql.Builder(cache)
+    b = sql.Builder(cache, max_rows=service.max_rows)
     with_sql = sql.update_statement(
         b, table, raw.decode(), list(payload), query, returning=representation
     )
@@ -286,18 +322,20 @@ async def _update(request: Request, identity: Identity) -> Response:
         query,
         representation=representation,
         strip_nulls=responses.strips_nulls(request),
+        max_bytes=service.max_response_bytes,
     )
     return await _mutate(request, identity, statement, b.params, prefs, accept, kind="update")
 
 
 async def _delete(request: Request, identity: Identity) -> Response:
-    cache = _service(request).cache
+    service = _service(request)
+    cache = service.cache
     table = _table(cache, request.path_params["table"])
-    query = parse_query(_params(request))
+    query = await _query(request)
     _whole_rows_only(query)
     prefs = parse_prefer(request.headers.getlist("prefer"))
     representation = prefs.ret == "representation"
-    b = sql.Builder(cache)
+    b = sql.Builder(cache, max_rows=service.max_rows)
     with_sql = sql.delete_statement(b, table, query, returning=representation)
     statement = sql.mutation_result(
         b,
@@ -306,6 +344,7 @@ async def _delete(request: Request, identity: Identity) -> Response:
         query,
         representation=representation,
         strip_nulls=responses.strips_nulls(request),
+        max_bytes=service.max_response_bytes,
     )
     return await _mutate(
         request, identity, statement, b.params, prefs, responses.accept_of(request), kind="delete"
@@ -324,6 +363,7 @@ async def _mutate(
 ) -> Response:
     async with app_state(request).db.transaction(identity) as conn:
         row = await _fetch_one(conn, statement, *params)
+        sql.check_size(row, _service(request).max_response_bytes)
         n: int = row["n"]
         # Checks that fail raise inside the transaction, so nothing is written.
         if prefs.strict and prefs.max_affected is not None and n > prefs.max_affected:
@@ -363,10 +403,10 @@ async def _rpc_arguments(
     GET/HEAD: arguments among the query parameters, the rest being filters."""
     if request.method != "POST":
         arg_names = frozenset(a.name for f in candidates for a in f.args)
-        query = parse_query(_params(request), arg_names=arg_names)
+        query = await _query(request, arg_names=arg_names)
         return query, dict(query.extra), None
     payload, raw = await _json_body(request)
-    query = parse_query(_params(request))
+    query = await _query(request)
     raw_text = raw.decode() if raw else "{}"
     single_json = any(len(f.args) == 1 and not f.args[0].name for f in candidates)
     if isinstance(payload, dict) and not (single_json and not _named_match(candidates, payload)):
@@ -401,7 +441,7 @@ async def _rpc(request: Request, identity: Identity) -> Response:
             code="25006",
             hint="Call it with POST.",
         )
-    b = sql.Builder(cache)
+    b = sql.Builder(cache, max_rows=service.max_rows)
     call = rpc.call_expression(b, fn, args, raw_text)
     async with app_state(request).db.transaction(identity) as conn:
         if fn.is_void:
@@ -410,9 +450,17 @@ async def _rpc(request: Request, identity: Identity) -> Response:
                 raise _Rollback(Response(status_code=204))
             return Response(status_code=204)
         statement = rpc.result_statement(
-            b, cache, fn, call, query, max_rows=service.max_rows, count=prefs.count is not None
+            b,
+            cache,
+            fn,
+            call,
+            query,
+            max_rows=service.max_rows,
+            count=prefs.count is not None,
+            max_bytes=service.max_response_bytes,
         )
         row = await _fetch_one(conn, statement, *b.params)
+        sql.check_size(row, service.max_response_bytes)
         if prefs.rollback:
             raise _Rollback(Response(status_code=200))
     body: str = row["body"]

@@ -84,6 +84,7 @@ def result_statement(
     *,
     max_rows: int,
     count: bool,
+    max_bytes: int | None = None,
 ) -> str:
     """`(total, n, body)` for a non-void function: rows as for a table when the result has
     columns (so `select`, filters and order apply), else the plain JSON value(s)."""
@@ -92,7 +93,9 @@ def result_statement(
         limit: int | None = None
         if fn.returns_set:
             limit = min(query.limit, max_rows) if query.limit is not None else max_rows
-        return rows_statement(b, shape, call, query, limit=limit, exact_count=count)
+        return rows_statement(
+            b, shape, call, query, limit=limit, exact_count=count, max_bytes=max_bytes
+        )
     if fn.returns_set:
         return (
             "select null::bigint as total, count(*) as n, "

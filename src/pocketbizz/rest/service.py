@@ -29,7 +29,12 @@ class RestService:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.cache = SchemaCache({}, [], {})
-        self.max_rows: int = int(getattr(state.settings, "rest_max_rows", 1000))
+        settings = state.settings
+        self.max_rows = settings.rest_max_rows
+        self.max_query_bytes = settings.rest_max_query_bytes
+        self.max_filter_depth = settings.rest_max_filter_depth
+        self.max_embed_depth = settings.rest_max_embed_depth
+        self.max_response_bytes = settings.rest_max_response_bytes
         self.plans: dict[Any, tuple[str, list[Any]]] = {}
         self._listen_task: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[None] | None = None

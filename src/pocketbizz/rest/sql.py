@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import asyncpg
+
 from pocketbizz.errors import ApiError
 from pocketbizz.rest.query import (
     Condition,
@@ -78,8 +80,11 @@ def _literal(text: str) -> str:
 class Builder:
     """Accumulates bind parameters and fresh table aliases while SQL is assembled."""
 
-    def __init__(self, cache: SchemaCache) -> None:
+    def __init__(self, cache: SchemaCache, *, max_rows: int | None = None) -> None:
         self.cache = cache
+        # Rows per embedded level (to-many), like `rest_max_rows` at the top: without it
+        # `a(*,b(*,c(*)))` multiplies row counts level by level.
+        self.max_rows = max_rows
         self.params: list[Any] = []
         self._aliases = 0
 
@@ -203,13 +208,17 @@ class Builder:
             f"select {cols or 'null'} from {target.sql_name} {alias} where {' and '.join(conds)}"
             f"{self.order(target, alias, level.order)}"
         )
-        if level.limit is not None:
-            body += f" limit {level.limit}"
+        limit = level.limit
+        if self.max_rows is not None and not rel.to_one:
+            limit = self.max_rows if limit is None else min(limit, self.max_rows)
+        if limit is not None:
+            body += f" limit {limit}"
         if level.offset is not None:
             body += f" offset {level.offset}"
         row = f"e{alias}"
         if rel.to_one:
-            sub = f"(select row_to_json({row}) from ({body} limit 1) {row})"
+            # The level's own limit/offset apply inside; the outer `limit 1` picks the row.
+            sub = f"(select row_to_json({row}) from ({body}) {row} limit 1)"
         else:
             sub = f"coalesce((select json_agg({row}) from ({body}) {row}), '[]'::json)"
         exists = self.exists(parent, parent_alias, embed, nested, path) if embed.inner else None
@@ -327,8 +336,11 @@ def rows_statement(
     with_sql: str = "",
     strip_nulls: bool = False,
     count_cap: int | None = None,
+    max_bytes: int | None = None,
 ) -> str:
-    """Select from `source` (a table, a CTE or a function call) as JSON, with an optional count."""
+    """Select from `source` (a table, a CTE or a function call) as JSON, with an optional count.
+    With `max_bytes`, a body larger than that stays in the database: `body` is null and
+    `size` says how large it was (see `check_size`)."""
     nested = NestedLookup(query)
     cols, inner = b.select_list(table, "t0", query.select, nested, ())
     nested.check_all_used()
@@ -347,10 +359,30 @@ def rows_statement(
     else:
         total = "null::bigint"
     row = "json_strip_nulls(row_to_json(_r))" if strip_nulls else "_r"
-    return (
-        f"{with_sql}select {total} as total, count(_r) as n, "
+    aggregate = (
+        f"select {total} as total, count(_r) as n, "
         f"coalesce(json_agg({row}), '[]'::json)::text as body from ({page}) _r"
     )
+    if max_bytes is None:
+        return f"{with_sql}{aggregate}"
+    return (
+        f"{with_sql}select total, n, octet_length(body) as size, "
+        f"case when octet_length(body) <= {int(max_bytes)} then body end as body "
+        f"from ({aggregate}) _s"
+    )
+
+
+def check_size(row: asyncpg.Record, max_bytes: int) -> None:
+    """Refuse a result `rows_statement(max_bytes=…)` kept back for its size."""
+    size = row.get("size")
+    if size is not None and size > max_bytes:
+        raise ApiError(
+            "The response is too large",
+            status=400,
+            code="54000",
+            details=f"The result has {size} bytes; at most {max_bytes} are sent",
+            hint="Select fewer columns or embeds, or page with limit and offset.",
+        )
 
 
 def count_plan_statement(b: Builder, table: Table, source: str, query: Query) -> str:
@@ -478,6 +510,7 @@ def mutation_result(
     *,
     representation: bool,
     strip_nulls: bool = False,
+    max_bytes: int | None = None,
 ) -> str:
     if not representation:
         return f"{with_sql}select null::bigint as total, count(*) as n, null::text as body from _m"
@@ -492,4 +525,5 @@ def mutation_result(
         exact_count=False,
         with_sql=with_sql,
         strip_nulls=strip_nulls,
+        max_bytes=max_bytes,
     )
