@@ -1,0 +1,284 @@
+create or replace function public.create_sale(
+    items           jsonb,
+    channel         text    default 'walk-in',
+    customer_id     uuid    default null,
+    discount_amount numeric default 0,
+    payment_method  text    default 'cash',
+    payment_status  text    default 'paid',
+    notes           text    default null,
+    client_ref      uuid    default null
+) returns jsonb
+language plpgsql volatile security definer set search_path = '' as $$
+#variable_conflict use_column
+declare
+    v_uid      uuid := pb_internal.require_uid();
+    v_items    jsonb := create_sale.items;
+    v_channel  text := coalesce(create_sale.channel, 'walk-in');
+    v_customer uuid := create_sale.customer_id;
+    v_discount numeric := coalesce(create_sale.discount_amount, 0);
+    v_method   text := coalesce(create_sale.payment_method, 'cash');
+    v_pstatus  text := coalesce(create_sale.payment_status, 'paid');
+    v_notes    text := create_sale.notes;
+    v_ref      uuid := create_sale.client_ref;
+    v_hash     text;
+    v_found_id uuid;
+    v_found_hash text;
+    v_biz      public.business_profiles;
+    v_ids      uuid[];
+    v_lines    pb_internal.sale_line[];
+    v_line     pb_internal.sale_line;
+    v_bad      record;
+    v_total    numeric := 0;
+    v_tax      numeric := 0;
+    v_shares   numeric[];
+    v_base     numeric;
+    v_pre      numeric;
+    v_rounding numeric := 0;
+    v_local    timestamp;
+    v_period   text;
+    v_seq      bigint;
+    v_number   text;
+    v_plan     text;
+    v_limit    integer;
+    v_count    bigint;
+    v_sale_id  uuid := gen_random_uuid();
+begin
+    -- Arguments.
+    if jsonb_typeof(v_items) is distinct from 'array' or jsonb_array_length(v_items) = 0 then
+        raise exception 'items must be a non-empty array' using errcode = '22023';
+    end if;
+    if jsonb_array_length(v_items) > 500 then
+        raise exception 'a sale has at most 500 items' using errcode = '22023';
+    end if;
+    if v_channel not in ('walk-in', 'online', 'delivery') then
+        raise exception 'unknown channel "%"', v_channel using errcode = '22023';
+    end if;
+    if v_method not in ('cash', 'card', 'ewallet', 'qr', 'bank_transfer', 'toyyibpay', 'credit',
+                        'other') then
+        raise exception 'unknown payment_method "%"', v_method using errcode = '22023';
+    end if;
+    if v_pstatus not in ('pending', 'paid', 'failed') then
+        raise exception 'unknown payment_status "%"', v_pstatus using errcode = '22023';
+    end if;
+    if length(v_notes) > 1000 then
+        raise exception 'notes are at most 1000 characters' using errcode = '22023';
+    end if;
+    if v_discount < 0 or not pb_internal.has_scale(v_discount, 2) then
+        raise exception 'discount_amount must be a non-negative amount in sen'
+            using errcode = '22023';
+    end if;
+    select e.ord into v_bad
+    from jsonb_array_elements(v_items) with ordinality e(x, ord)
+    where jsonb_typeof(e.x) is distinct from 'object'
+       or jsonb_typeof(e.x -> 'product_id') is distinct from 'string'
+       or coalesce(jsonb_typeof(e.x -> 'quantity'), 'null') not in ('number', 'string')
+       or (e.x ->> 'quantity')::numeric <= 0
+       or not pb_internal.has_scale((e.x ->> 'quantity')::numeric, 3)
+       -- numbers, or strings holding numbers (clients that keep money out of floats)
+       or coalesce(jsonb_typeof(e.x -> 'unit_price'), 'null') not in ('number', 'string', 'null')
+       or coalesce(jsonb_typeof(e.x -> 'discount_amount'), 'null')
+          not in ('number', 'string', 'null')
+       or (e.x ->> 'unit_price')::numeric < 0
+       or not pb_internal.has_scale((e.x ->> 'unit_price')::numeric, 2)
+       or (e.x ->> 'discount_amount')::numeric < 0
+       or not pb_internal.has_scale((e.x ->> 'discount_amount')::numeric, 2)
+    order by e.ord
+    limit 1;
+    if found then
+        raise exception 'item % is invalid: it needs product_id, a positive quantity (3 decimals '
+                        'at most) and non-negative amounts in sen', v_bad.ord
+            using errcode = '22023';
+    end if;
+
+    -- Idempotency: one client_ref, one sale. The advisory lock makes a retry that arrives while
+    -- the first call is still running wait for it, then see its committed sale.
+    if v_ref is not null then
+        v_hash := md5(jsonb_build_object(
+            'items', (select jsonb_agg(jsonb_build_object(
+                                 'product_id', (e.x ->> 'product_id')::uuid,
+                                 'quantity', trim_scale((e.x ->> 'quantity')::numeric),
+                                 'unit_price', trim_scale((e.x ->> 'unit_price')::numeric),
+                                 'discount_amount',
+                                 trim_scale(coalesce((e.x ->> 'discount_amount')::numeric, 0)))
+                             order by e.ord)
+                      from jsonb_array_elements(v_items) with ordinality e(x, ord)),
+            'channel', v_channel, 'customer_id', v_customer,
+            'discount_amount', trim_scale(v_discount), 'payment_method', v_method,
+            'payment_status', v_pstatus, 'notes', v_notes)::text);
+        perform pg_advisory_xact_lock(
+            hashtextextended('pocketbizz.sale:' || v_uid::text || ':' || v_ref::text, 0));
+        select s.id, s.request_hash into v_found_id, v_found_hash
+        from public.sales s
+        where s.business_owner_id = v_uid and s.client_ref = v_ref;
+        if found then
+            if v_found_hash is distinct from v_hash then
+                raise exception 'client_ref % was already used for a different sale', v_ref
+                    using errcode = 'PT409';
+            end if;
+            return pb_internal.sale_json(v_uid, v_found_id);
+        end if;
+    end if;
+
+    if v_customer is not null then
+        perform 1 from public.customers c where c.business_owner_id = v_uid and c.id = v_customer;
+        if not found then
+            raise exception 'customer not found' using errcode = 'PT404';
+        end if;
+    end if;
+
+    select b.* into v_biz from public.business_profiles b where b.business_owner_id = v_uid;
+    if not found then
+        raise exception 'business profile not found' using errcode = 'PT404';
+    end if;
+
+    -- Lock the products in id order: sales over the same products queue, never deadlock.
+    select array_agg(distinct (e.x ->> 'product_id')::uuid) into v_ids
+    from jsonb_array_elements(v_items) e(x);
+    perform 1 from public.products p
+    where p.business_owner_id = v_uid and p.id = any(v_ids)
+    order by p.id
+    for update;
+
+    select array_agg(row(
+               e.ord, e.product_id, p.name, e.quantity, coalesce(e.unit_price, p.sale_price),
+               e.discount,
+               round(e.quantity * coalesce(e.unit_price, p.sale_price), 2) - e.discount,
+               case when v_biz.sst_enabled then coalesce(p.tax_rate, v_biz.sst_rate) else 0 end,
+               0, p.cost_price, p.current_stock,
+               coalesce(p.negative_stock_policy, v_biz.negative_stock_policy),
+               p.is_active, p.id is not null
+           )::pb_internal.sale_line order by e.ord)
+    into v_lines
+    from (select t.ord::integer as ord,
+                 (t.x ->> 'product_id')::uuid as product_id,
+                 (t.x ->> 'quantity')::numeric as quantity,
+                 (t.x ->> 'unit_price')::numeric as unit_price,
+                 coalesce((t.x ->> 'discount_amount')::numeric, 0) as discount
+          from jsonb_array_elements(v_items) with ordinality t(x, ord)) e
+    left join public.products p on p.business_owner_id = v_uid and p.id = e.product_id;
+
+    select l.product_id into v_bad from unnest(v_lines) l where not l.found limit 1;
+    if found then
+        raise exception 'product % not found', v_bad.product_id using errcode = 'PT404';
+    end if;
+    select l.product_name into v_bad from unnest(v_lines) l where not l.active limit 1;
+    if found then
+        raise exception 'product "%" is not active', v_bad.product_name using errcode = 'PT422';
+    end if;
+    select l.line_no into v_bad from unnest(v_lines) l where l.subtotal < 0 limit 1;
+    if found then
+        raise exception 'the discount on item % is larger than its amount', v_bad.line_no
+            using errcode = 'PT422';
+    end if;
+    select l.product_name, min(l.stock) as stock, sum(l.quantity) as wanted into v_bad
+    from unnest(v_lines) l
+    where l.policy = 'block'
+    group by l.product_id, l.product_name
+    having min(l.stock) < sum(l.quantity)
+    order by l.product_id
+    limit 1;
+    if found then
+        raise exception 'insufficient stock for "%": % available, % requested',
+                        v_bad.product_name, trim_scale(v_bad.stock), trim_scale(v_bad.wanted)
+            using errcode = 'PT422';
+    end if;
+
+    -- Money: the sale discount is shared across lines in proportion to their subtotals
+    -- (largest remainder, so the shares add up to the sen) only to find each line's tax base;
+    -- the stored discount stays one amount.
+    select sum(l.subtotal) into v_total from unnest(v_lines) l;
+    if v_discount > v_total then
+        raise exception 'discount_amount % is larger than the sale total %', v_discount, v_total
+            using errcode = 'PT422';
+    end if;
+    if v_discount > 0 then
+        select array_agg(x.share + case when x.rank <= x.missing then 0.01 else 0 end
+                         order by x.i)
+        into v_shares
+        from (select f.i, f.sen / 100 as share,
+                     row_number() over (order by f.exact - f.sen desc, f.i) as rank,
+                     v_discount * 100 - sum(f.sen) over () as missing
+              from (select g.i, v_discount * 100 * v_lines[g.i].subtotal / v_total as exact,
+                           floor(v_discount * 100 * v_lines[g.i].subtotal / v_total) as sen
+                    from generate_subscripts(v_lines, 1) g(i)) f) x;
+    end if;
+    for i in 1 .. array_length(v_lines, 1) loop
+        v_line := v_lines[i];
+        v_base := v_line.subtotal - coalesce(v_shares[i], 0);
+        v_lines[i].tax := case
+            when v_line.tax_rate = 0 then 0
+            when v_biz.prices_include_tax
+                then round(v_base * v_line.tax_rate / (100 + v_line.tax_rate), 2)
+            else round(v_base * v_line.tax_rate / 100, 2) end;
+        v_tax := v_tax + v_lines[i].tax;
+    end loop;
+    v_pre := v_total - v_discount + case when v_biz.prices_include_tax then 0 else v_tax end;
+    if v_method = 'cash' and v_biz.cash_rounding then
+        -- Bank Negara rounding: 1-2 sen down, 3-4 up, 6-7 down, 8-9 up (never a half).
+        v_rounding := round(v_pre * 20) / 20 - v_pre;
+    end if;
+
+    -- The sale number, then the plan limit (exact: the counter row serialises the tenant's
+    -- sales for the period).
+    v_local := now() at time zone v_biz.timezone;
+    v_period := case
+        when strpos(v_biz.sale_number_format, '{MM}') > 0 then to_char(v_local, 'YYYY-MM')
+        when strpos(v_biz.sale_number_format, '{YYYY}') > 0
+          or strpos(v_biz.sale_number_format, '{YY}') > 0 then to_char(v_local, 'YYYY')
+        else 'all' end;
+    insert into public.sale_number_counters as c (business_owner_id, period, last_value)
+    values (v_uid, v_period, 1)
+    on conflict (business_owner_id, period)
+        do update set last_value = c.last_value + 1, updated_at = now()
+    returning c.last_value into v_seq;
+    v_number := replace(replace(replace(replace(v_biz.sale_number_format,
+                    '{YYYY}', to_char(v_local, 'YYYY')),
+                    '{YY}', to_char(v_local, 'YY')),
+                    '{MM}', to_char(v_local, 'MM')),
+                    '{SEQ}', lpad(v_seq::text, greatest(v_biz.sale_number_digits,
+                                                        length(v_seq::text)), '0'));
+
+    select l.plan_code, l.max_sales_per_month into v_plan, v_limit
+    from pb_internal.plan_limits(v_uid) l;
+    if v_limit is not null then
+        select count(*) into v_count
+        from public.sales s
+        where s.business_owner_id = v_uid
+          and s.created_at >= date_trunc('month', v_local) at time zone v_biz.timezone;
+        if v_count >= v_limit then
+            raise exception 'plan limit reached: max_sales_per_month is % on the % plan',
+                            v_limit, v_plan
+                using errcode = 'PT402', hint = 'Upgrade the plan to record more sales.';
+        end if;
+    end if;
+
+    insert into public.sales (business_owner_id, id, sale_number, customer_id, channel,
+                              total_amount, discount_amount, tax_amount, rounding_amount,
+                              final_amount, payment_method, payment_status, notes, client_ref,
+                              request_hash, items_discount_amount, cost_amount, items_quantity)
+    select v_uid, v_sale_id, v_number, v_customer, v_channel, v_total, v_discount, v_tax,
+           v_rounding, v_pre + v_rounding, v_method, v_pstatus, v_notes, v_ref, v_hash,
+           sum(l.discount), sum(round(l.quantity * l.unit_cost, 2)), sum(l.quantity)
+    from unnest(v_lines) l;
+    insert into public.sale_items (business_owner_id, sale_id, line_no, product_id, product_name,
+                                   quantity, unit_price, discount_amount, tax_amount, subtotal,
+                                   unit_cost)
+    select v_uid, v_sale_id, l.line_no, l.product_id, l.product_name, l.quantity, l.unit_price,
+           l.discount, l.tax, l.subtotal, l.unit_cost
+    from unnest(v_lines) l;
+    insert into public.stock_movements (business_owner_id, product_id, reference_type,
+                                        reference_id, movement_type, quantity, unit_cost,
+                                        created_by)
+    select v_uid, l.product_id, 'sale', v_sale_id, 'out', l.quantity, l.unit_cost, v_uid
+    from unnest(v_lines) l;
+    update public.products p
+    set current_stock = p.current_stock - q.quantity
+    from (select l.product_id, sum(l.quantity) as quantity
+          from unnest(v_lines) l group by l.product_id) q
+    where p.business_owner_id = v_uid and p.id = q.product_id;
+
+    return pb_internal.sale_json(v_uid, v_sale_id);
+end
+$$;
+grant execute on function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid)
+    to authenticated, service_role;
