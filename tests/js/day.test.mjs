@@ -4,6 +4,9 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { closeClient, newTenant } from './helpers.mjs'
 
+// The smallest PNG header and some padding: product-images accepts image/* only.
+const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64)])
+
 // Yesterday to tomorrow (UTC), so the business's own time zone puts today's sales inside.
 function aroundToday() {
   const day = 24 * 3600 * 1000
@@ -177,6 +180,97 @@ describe('a PocketBizz day with supabase-js', () => {
     assert.deepEqual(data.sale_items[0].products, { sku: 'KOPI-1', name: 'Kopi O' })
   })
 
+  test('storage: uploads with metadata, info, list, signed URL and public URL', async () => {
+    const receipts = a.client.storage.from('receipts')
+    const receiptPath = `${a.user.id}/${sale.sale_number}.txt`
+    // A Blob goes as multipart (metadata in a form field) ...
+    const blob = new Blob([`Resit ${sale.sale_number}`], { type: 'text/plain' })
+    const up = await receipts.upload(receiptPath, blob, {
+      metadata: { sale_id: sale.id, printed: false },
+    })
+    assert.equal(up.error, null)
+    assert.equal(up.data.path, receiptPath)
+    assert.equal(up.data.fullPath, `receipts/${receiptPath}`)
+
+    const info = await receipts.info(receiptPath)
+    assert.equal(info.error, null)
+    assert.equal(info.data.name, receiptPath)
+    assert.equal(info.data.size, Buffer.byteLength(`Resit ${sale.sale_number}`))
+    assert.equal(info.data.contentType, 'text/plain')
+    // info() camel-cases every key, the metadata's own included.
+    assert.deepEqual(info.data.metadata, { saleId: sale.id, printed: false })
+
+    // ... raw bytes go as the body, with the metadata base64-encoded in x-metadata.
+    const photoPath = `${a.user.id}/kopi-o.png`
+    const photo = await a.client.storage
+      .from('product-images')
+      .upload(photoPath, Buffer.from(PNG), {
+        contentType: 'image/png',
+        metadata: { product_id: product.id, caption: 'Kopi O ☕' },
+      })
+    assert.equal(photo.error, null)
+    const photoInfo = await a.client.storage.from('product-images').info(photoPath)
+    assert.equal(photoInfo.error, null)
+    assert.equal(photoInfo.data.contentType, 'image/png')
+    assert.deepEqual(photoInfo.data.metadata, { productId: product.id, caption: 'Kopi O ☕' })
+
+    const exists = await receipts.exists(receiptPath)
+    assert.equal(exists.data, true)
+    const missing = await receipts.exists(`${a.user.id}/nope.txt`)
+    assert.equal(missing.data, false)
+
+    const listed = await receipts.list(a.user.id)
+    assert.equal(listed.error, null)
+    assert.deepEqual(listed.data.map((f) => f.name), [`${sale.sale_number}.txt`])
+
+    const downloaded = await receipts.download(receiptPath)
+    assert.equal(downloaded.error, null)
+    assert.equal(await downloaded.data.text(), `Resit ${sale.sale_number}`)
+
+    // A signed URL works with no credentials at all, as a browser or WhatsApp link would.
+    const signed = await receipts.createSignedUrl(receiptPath, 60)
+    assert.equal(signed.error, null)
+    const fetched = await fetch(signed.data.signedUrl)
+    assert.equal(fetched.status, 200)
+    assert.equal(await fetched.text(), `Resit ${sale.sale_number}`)
+
+    const named = await receipts.createSignedUrl(receiptPath, 60, { download: 'resit.txt' })
+    const attachment = await fetch(named.data.signedUrl)
+    assert.equal(
+      attachment.headers.get('content-disposition'),
+      "attachment; filename=resit.txt; filename*=UTF-8''resit.txt;",
+    )
+
+    // product-images is public: its URL needs no request to make and no token to fetch.
+    const { data: pub } = a.client.storage.from('product-images').getPublicUrl(photoPath)
+    const image = await fetch(pub.publicUrl)
+    assert.equal(image.status, 200)
+    assert.deepEqual(Buffer.from(await image.arrayBuffer()), Buffer.from(PNG))
+  })
+
+  test('storage: listV2 pages through a folder', async () => {
+    const receipts = a.client.storage.from('receipts')
+    for (const n of [1, 2, 3]) {
+      const res = await receipts.upload(`${a.user.id}/2026/r-${n}.txt`, `r${n}`)
+      assert.equal(res.error, null)
+    }
+    const first = await receipts.listV2({ prefix: `${a.user.id}/`, with_delimiter: true, limit: 2 })
+    assert.equal(first.error, null)
+    assert.deepEqual(first.data.folders.map((f) => f.name), [`${a.user.id}/2026/`])
+    assert.deepEqual(first.data.objects.map((o) => o.name), [`${a.user.id}/${sale.sale_number}.txt`])
+    assert.equal(first.data.hasNext, false)
+
+    const seen = []
+    let cursor
+    do {
+      const page = await receipts.listV2({ prefix: `${a.user.id}/2026/`, limit: 2, cursor })
+      assert.equal(page.error, null)
+      seen.push(...page.data.objects.map((o) => o.name))
+      cursor = page.data.hasNext ? page.data.nextCursor : undefined
+    } while (cursor)
+    assert.deepEqual(seen, [1, 2, 3].map((n) => `${a.user.id}/2026/r-${n}.txt`))
+  })
+
   test('tenant B sees none of A through REST', async () => {
     for (const table of ['products', 'customers', 'sales', 'sale_items', 'stock_movements']) {
       const { data, error } = await b.client.from(table).select('*')
@@ -208,5 +302,37 @@ describe('a PocketBizz day with supabase-js', () => {
 
     const still = await a.client.from('products').select('name').eq('id', product.id).single()
     assert.equal(still.data.name, 'Kopi O')
+  })
+
+  test('tenant B sees none of A through Storage', async () => {
+    const receipts = b.client.storage.from('receipts')
+    const path = `${a.user.id}/${sale.sale_number}.txt`
+    const listed = await receipts.list(a.user.id)
+    assert.equal(listed.error, null)
+    assert.deepEqual(listed.data, [])
+    const listedV2 = await receipts.listV2({ prefix: `${a.user.id}/` })
+    assert.equal(listedV2.error, null)
+    assert.deepEqual(listedV2.data.objects, [])
+    assert.deepEqual(listedV2.data.folders, [])
+
+    const download = await receipts.download(path)
+    assert.ok(download.error)
+    assert.equal(download.error.status, 404)
+    const info = await receipts.info(path)
+    assert.equal(info.error.status, 404)
+    const signed = await receipts.createSignedUrl(path, 60)
+    assert.ok(signed.error, 'no signed URL for another tenant\'s object')
+
+    const overwrite = await receipts.upload(path, 'forged', { upsert: true })
+    assert.ok(overwrite.error)
+    assert.equal(overwrite.error.status, 403)
+    const remove = await receipts.remove([path])
+    assert.equal(remove.error, null)
+    assert.deepEqual(remove.data, [])
+    const moved = await receipts.move(path, `${b.user.id}/stolen.txt`)
+    assert.ok(moved.error)
+
+    const mine = await a.client.storage.from('receipts').download(path)
+    assert.equal(await mine.data.text(), `Resit ${sale.sale_number}`)
   })
 })

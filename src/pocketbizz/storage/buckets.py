@@ -3,34 +3,48 @@
 
 from __future__ import annotations
 
+import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pocketbizz.errors import ApiError
 from pocketbizz.gateway import request_identity
 from pocketbizz.state import app_state
 from pocketbizz.storage import paths, service
 from pocketbizz.storage.backend import object_key
 from pocketbizz.storage.http import endpoint, json_body, json_response, object_store
 
+# Storage's size units are decimal (1 MB = 1,000,000 bytes), the number kept to 3 significant
+# digits, no space before the unit: "20MB", "1.5gb", "300kb", "12b".
+_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(gb|mb|kb|b)$", re.IGNORECASE)
+_UNIT_BYTES = {"GB": 10**9, "MB": 10**6, "KB": 10**3, "B": 1}
+
+
+def _invalid_size() -> ApiError:
+    return service.invalid_request("Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B")
+
 
 def _size_limit(value: Any) -> int | None:
-    """`file_size_limit` as a byte count: an integer, or a string such as "5MB"."""
+    """`file_size_limit` as a byte count: an integer (bytes), or a string with a unit."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise service.invalid_request("file_size_limit must be a size")
+        raise _invalid_size()
     if isinstance(value, int):
-        number, unit = value, ""
+        size = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        size = int(value.strip())
     else:
-        text = str(value).strip().upper().replace(" ", "")
-        digits = text.rstrip("KMGB")
-        unit = text[len(digits) :]
-        if not digits.isdigit() or unit not in ("", "B", "KB", "MB", "GB"):
-            raise service.invalid_request("file_size_limit must be a size such as 5MB")
-        number = int(digits)
-    size = number * {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[unit]
+        match = _SIZE.match(str(value).strip())
+        if match is None:
+            raise _invalid_size()
+        number = Decimal(match[1])
+        # Three significant digits, halves rounded up, as the storage API rounds.
+        number = number.quantize(Decimal(1).scaleb(number.adjusted() - 2), ROUND_HALF_UP)
+        size = int(number * _UNIT_BYTES[match[2].upper()])
     if size <= 0:
         raise service.invalid_request("file_size_limit must be positive")
     return size

@@ -21,9 +21,12 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    # default=str: asyncpg returns its own UUID type, which orjson does not know.
+    # default=str: asyncpg returns its own UUID type, which orjson does not know. OPT_UTC_Z:
+    # timestamps end in "Z", as Storage (JavaScript's toISOString) writes them.
     return Response(
-        orjson.dumps(body, default=str), status_code=status, media_type="application/json"
+        orjson.dumps(body, default=str, option=orjson.OPT_UTC_Z),
+        status_code=status,
+        media_type="application/json",
     )
 
 

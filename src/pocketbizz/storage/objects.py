@@ -7,9 +7,14 @@ pointed at them is gone, so a crash leaves at worst unreferenced bytes, never a 
 
 from __future__ import annotations
 
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 from uuid import UUID, uuid4
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -28,6 +33,8 @@ from pocketbizz.storage.uploads import read_upload
 
 
 _MULTIPART_SLACK = 64 * 1024
+# list-v2 pages hold at most this many entries (folders and objects together), as list does.
+_LIST_V2_MAX = 1000
 
 
 def _too_large() -> ApiError:
@@ -167,6 +174,15 @@ async def upload_signed(request: Request) -> Response:
 # Downloads
 
 
+def content_disposition(download: str) -> str:
+    """`?download` (empty: keep the object's name) or `?download=NAME`, as Storage answers it:
+    the name percent-encoded as JavaScript's encodeURIComponent does, in both parameters."""
+    if not download:
+        return "attachment;"
+    encoded = quote(download, safe="!'()*~")
+    return f"attachment; filename={encoded}; filename*=UTF-8''{encoded};"
+
+
 async def _download(request: Request, row: service.StoredRow) -> Response:
     meta = row.metadata
     etag = str(meta.get("eTag") or "")
@@ -179,8 +195,7 @@ async def _download(request: Request, row: service.StoredRow) -> Response:
         return Response(status_code=304, headers=headers)
     download = request.query_params.get("download")
     if download is not None:
-        filename = download or row.name.rsplit("/", 1)[-1]
-        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+        headers["Content-Disposition"] = content_disposition(download)
     if meta.get("size") is not None:
         headers["Content-Length"] = str(meta["size"])
     chunks = await object_store(request).open(object_key(row.bucket_id, row.version))
@@ -299,6 +314,75 @@ async def list_objects(request: Request) -> Response:
             descending=str(sort.get("order") or "asc").lower() == "desc",
         )
     return json_response(items)
+
+
+def _encode_cursor(request_key: dict[str, Any], position: service.ListPosition) -> str:
+    ts = position.ts.isoformat() if position.ts else None
+    payload = {**request_key, "n": position.name, "t": ts}
+    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode()
+
+
+def _decode_cursor(cursor: str, request_key: dict[str, Any]) -> service.ListPosition:
+    """The position a cursor resumes from. A cursor is opaque to clients but not trusted: it is
+    refused unless it was made for this same listing (prefix, delimiter, sort)."""
+    try:
+        payload = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(payload, dict) or any(
+            payload.get(k) != v for k, v in request_key.items()
+        ):
+            raise ValueError("made for another listing")
+        name, ts = payload["n"], payload["t"]
+        if not isinstance(name, str) or (ts is not None and not isinstance(ts, str)):
+            raise ValueError("malformed position")
+        return service.ListPosition(datetime.fromisoformat(ts) if ts else None, name)
+    except (ValueError, KeyError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise service.invalid_request("Invalid continuation token") from exc
+
+
+@endpoint
+async def list_objects_v2(request: Request) -> Response:
+    """POST /object/list-v2/{bucket}: {prefix, limit, cursor, with_delimiter, sortBy} →
+    {hasNext, folders, objects, nextCursor}. Names are full keys; folders end with "/"."""
+    identity = request_identity(request)
+    bucket_id = paths.bucket_id(request.path_params["bucket"])
+    body = await json_body(request)
+    prefix = body.get("prefix") or ""
+    delimited = body.get("with_delimiter", False)
+    sort = body.get("sortBy") or {}
+    cursor = body.get("cursor")
+    limit = body.get("limit", 1000)
+    if not isinstance(prefix, str) or len(prefix.encode()) > paths.MAX_NAME_BYTES:
+        raise service.invalid_request("prefix must be a string of at most 1024 bytes")
+    if not isinstance(delimited, bool) or not isinstance(sort, dict):
+        raise service.invalid_request("with_delimiter must be a boolean and sortBy an object")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise service.invalid_request("limit must be a positive integer")
+    if cursor is not None and not isinstance(cursor, str):
+        raise service.invalid_request("cursor must be a string")
+    column = str(sort.get("column") or "name")
+    order = str(sort.get("order") or "asc").lower()
+    if order not in ("asc", "desc"):
+        raise service.invalid_request("sortBy.order must be asc or desc")
+    request_key = {"p": prefix, "d": delimited, "s": column, "o": order}
+    async with app_state(request).db.transaction(identity) as conn:
+        page = await service.list_objects_v2(
+            conn,
+            bucket_id,
+            prefix,
+            delimited=delimited,
+            limit=min(limit, _LIST_V2_MAX),
+            sort_column=column,
+            descending=order == "desc",
+            after=_decode_cursor(cursor, request_key) if cursor else None,
+        )
+    result: dict[str, Any] = {
+        "hasNext": page.next_position is not None,
+        "folders": page.folders,
+        "objects": page.objects,
+    }
+    if page.next_position is not None:
+        result["nextCursor"] = _encode_cursor(request_key, page.next_position)
+    return json_response(result)
 
 
 @endpoint

@@ -10,7 +10,18 @@ MAX_NAME_BYTES = 1024
 _BUCKET_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 # Route words under /object/: a bucket with one of these ids could never be addressed.
 RESERVED_BUCKET_IDS = frozenset(
-    {"sign", "public", "list", "info", "move", "copy", "upload", "authenticated", "render"}
+    {
+        "sign",
+        "public",
+        "list",
+        "list-v2",
+        "info",
+        "move",
+        "copy",
+        "upload",
+        "authenticated",
+        "render",
+    }
 )
 
 

@@ -436,3 +436,103 @@ async def list_objects(
 
 def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---------------------------------------------------------------------------------------------
+# Paged listing (list-v2): a cursor instead of an offset, so a page boundary stays put while
+# objects are added or removed, and the folders of a delimited listing come with their objects
+# in one ordered stream.
+
+_V2_SORT_COLUMNS = {"name", "created_at", "updated_at"}
+
+# $1 bucket, $2 prefix (literal, not a LIKE pattern), $3 its length, $4 delimited listing,
+# $5 rows to fetch; after a cursor, $6 its name (sorting by name) or $6, $7 its timestamp and name.
+_LIST_V2_SQL = """
+with matched as (
+    select o.name, o.id, o.version, o.created_at, o.updated_at, o.last_accessed_at, o.metadata,
+           case when $4 then strpos(substr(o.name, $3 + 1), '/') else 0 end as slash
+    from storage.objects o
+    where o.bucket_id = $1 and starts_with(o.name, $2)
+      and o.name >= $2 and o.name < $2 || chr(1114111)
+), entries as (
+    select name, false as is_folder, id, version, created_at, updated_at, last_accessed_at,
+           metadata, date_trunc('milliseconds', {column}) as ts
+    from matched where slash = 0
+    union all
+    -- A folder sorts by when its first object was made, whichever time column is asked for.
+    select substr(name, 1, $3 + slash), true, null, null, null, null, null, null,
+           date_trunc('milliseconds', min(created_at))
+    from matched where slash > 0
+    group by substr(name, 1, $3 + slash)
+)
+select name, is_folder, id, version, created_at, updated_at, last_accessed_at, metadata, ts
+from entries
+{after}
+order by {order}
+limit $5
+"""
+
+
+@dataclass(frozen=True)
+class ListPosition:
+    """Where a page ended: the last entry's sort timestamp (None when sorting by name) and name."""
+
+    ts: datetime | None
+    name: str
+
+
+@dataclass(frozen=True)
+class ListPage:
+    folders: list[dict[str, Any]]
+    objects: list[dict[str, Any]]
+    next_position: ListPosition | None
+
+
+async def list_objects_v2(
+    conn: asyncpg.Connection,
+    bucket_id: str,
+    prefix: str,
+    *,
+    delimited: bool,
+    limit: int,
+    sort_column: str,
+    descending: bool,
+    after: ListPosition | None,
+) -> ListPage:
+    await get_bucket(conn, bucket_id)
+    if sort_column not in _V2_SORT_COLUMNS:
+        raise invalid_request(f"Cannot sort by {sort_column!r}")
+    direction, compare = ("desc", "<") if descending else ("asc", ">")
+    # The column and direction come from the fixed sets above, never from the request.
+    if sort_column == "name":
+        order = f'name collate "C" {direction}'
+        after_sql = f'where name collate "C" {compare} $6' if after else ""
+    else:
+        order = f'ts {direction}, name collate "C" {direction}'
+        after_sql = f'where (ts, name collate "C") {compare} ($6, $7)' if after else ""
+    ts_column = "created_at" if sort_column == "name" else sort_column  # ts unused by name
+    sql = _LIST_V2_SQL.format(column=ts_column, after=after_sql, order=order)
+    args: list[Any] = [bucket_id, prefix, len(prefix), delimited, limit + 1]
+    if after:
+        args += [after.name] if sort_column == "name" else [after.ts, after.name]
+    rows = await conn.fetch(sql, *args)
+    page, more = rows[:limit], len(rows) > limit
+    folders = [{"name": r["name"]} for r in page if r["is_folder"]]
+    objects = [
+        {
+            "name": r["name"],
+            "id": r["id"],
+            "version": r["version"],
+            "updated_at": r["updated_at"],
+            "created_at": r["created_at"],
+            "last_accessed_at": r["last_accessed_at"],
+            "metadata": r["metadata"],
+        }
+        for r in page
+        if not r["is_folder"]
+    ]
+    last = page[-1] if more else None
+    position = (
+        ListPosition(None if sort_column == "name" else last["ts"], last["name"]) if last else None
+    )
+    return ListPage(folders, objects, position)

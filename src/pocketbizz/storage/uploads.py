@@ -6,6 +6,8 @@ never sits in memory, and the store reads it from there.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,7 +41,8 @@ def _cache_control(value: str | None) -> str:
     return f"max-age={value}" if value.isdigit() else value[:200]
 
 
-def _user_metadata(value: Any) -> dict[str, Any] | None:
+def _user_metadata(value: str | None) -> dict[str, Any] | None:
+    """The `metadata` form field: a JSON object."""
     if value in (None, ""):
         return None
     try:
@@ -49,6 +52,19 @@ def _user_metadata(value: Any) -> dict[str, Any] | None:
     if not isinstance(parsed, dict):
         raise invalid_request("metadata must be a JSON object")
     return parsed
+
+
+def _header_metadata(value: str | None) -> dict[str, Any] | None:
+    """The `x-metadata` header of a raw upload. Storage takes it base64-encoded (JSON is not
+    header-safe: non-ASCII, newlines), which is what supabase-js sends; plain JSON, as older
+    clients sent it, is still read. The two cannot be confused: `{` is not a base64 character."""
+    if value is None or value.lstrip().startswith("{"):
+        return _user_metadata(value)
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid_request("x-metadata must be a base64-encoded JSON object") from exc
+    return _user_metadata(decoded)
 
 
 async def read_upload(request: Request) -> IncomingFile:
@@ -94,7 +110,7 @@ async def _read_raw(request: Request, mimetype: str) -> IncomingFile:
         async for chunk in request.stream():
             spool.write(chunk)
             size += len(chunk)
-        metadata = _user_metadata(request.headers.get("x-metadata"))
+        metadata = _header_metadata(request.headers.get("x-metadata"))
     except ClientDisconnect as exc:
         spool.close()
         raise invalid_request("The upload was interrupted") from exc
