@@ -162,9 +162,15 @@ async def _apply_migration(conn: asyncpg.Connection, migration: Migration) -> No
 async def _apply_definitions(conn: asyncpg.Connection, definitions: list[Definition]) -> list[str]:
     applied = await _applied_definitions(conn)
     changed = [d for d in definitions if applied.get(d.path) != d.checksum]
-    if not changed:
+    # A file no longer shipped: forget its record (what it created is dropped by the file that
+    # replaced it).
+    removed = sorted(set(applied) - {d.path for d in definitions})
+    if not changed and not removed:
         return []
     async with conn.transaction():
+        await conn.execute(
+            "delete from pb_internal.schema_definitions where path = any($1::text[])", removed
+        )
         for definition in changed:
             try:
                 await conn.execute(definition.sql)

@@ -63,31 +63,29 @@ begin
     if length(v_notes) > 1000 then
         raise exception 'notes are at most 1000 characters' using errcode = '22023';
     end if;
-    if v_discount < 0 or not pb_internal.has_scale(v_discount, 2) then
-        raise exception 'discount_amount must be a non-negative amount in sen'
-            using errcode = '22023';
-    end if;
-    select e.ord into v_bad
-    from jsonb_array_elements(v_items) with ordinality e(x, ord)
-    where jsonb_typeof(e.x) is distinct from 'object'
-       or jsonb_typeof(e.x -> 'product_id') is distinct from 'string'
-       or coalesce(jsonb_typeof(e.x -> 'quantity'), 'null') not in ('number', 'string')
-       or (e.x ->> 'quantity')::numeric <= 0
-       or not pb_internal.has_scale((e.x ->> 'quantity')::numeric, 3)
-       -- numbers, or strings holding numbers (clients that keep money out of floats)
-       or coalesce(jsonb_typeof(e.x -> 'unit_price'), 'null') not in ('number', 'string', 'null')
-       or coalesce(jsonb_typeof(e.x -> 'discount_amount'), 'null')
-          not in ('number', 'string', 'null')
-       or (e.x ->> 'unit_price')::numeric < 0
-       or not pb_internal.has_scale((e.x ->> 'unit_price')::numeric, 2)
-       or (e.x ->> 'discount_amount')::numeric < 0
-       or not pb_internal.has_scale((e.x ->> 'discount_amount')::numeric, 2)
-    order by e.ord
+    v_discount := pb_internal.require_number('discount_amount', v_discount, 2, 0, false, 1e10);
+    -- The first bad item, and what is wrong with it.
+    select p.ord, p.problem into v_bad
+    from (select e.ord, coalesce(
+                     case when jsonb_typeof(e.x) is distinct from 'object'
+                          then 'must be an object with product_id and quantity' end,
+                     case when jsonb_typeof(e.x -> 'product_id') is distinct from 'string'
+                            or not pg_input_is_valid(e.x ->> 'product_id', 'uuid')
+                          then 'product_id must be a product id (uuid)' end,
+                     'quantity '
+                     || pb_internal.json_number_problem(e.x, 'quantity', true, 3, 0, true, 1e9),
+                     'unit_price '
+                     || pb_internal.json_number_problem(e.x, 'unit_price', false, 2, 0, false,
+                                                        1e10),
+                     'discount_amount '
+                     || pb_internal.json_number_problem(e.x, 'discount_amount', false, 2, 0,
+                                                        false, 1e10)) as problem
+          from jsonb_array_elements(v_items) with ordinality e(x, ord)) p
+    where p.problem is not null
+    order by p.ord
     limit 1;
     if found then
-        raise exception 'item % is invalid: it needs product_id, a positive quantity (3 decimals '
-                        'at most) and non-negative amounts in sen', v_bad.ord
-            using errcode = '22023';
+        raise exception 'item %: %', v_bad.ord, v_bad.problem using errcode = '22023';
     end if;
 
     -- Idempotency: one client_ref, one sale. The advisory lock makes a retry that arrives while

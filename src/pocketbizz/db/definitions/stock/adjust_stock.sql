@@ -14,10 +14,7 @@ declare
     v_diff     numeric;
     v_movement uuid;
 begin
-    if v_counted is null or v_counted < 0 or not pb_internal.has_scale(v_counted, 3) then
-        raise exception 'counted_quantity must be zero or more with at most 3 decimals'
-            using errcode = '22023';
-    end if;
+    v_counted := pb_internal.require_number('counted_quantity', v_counted, 3, 0, false, 1e9);
     if v_reason is null or length(v_reason) > 200 then
         raise exception 'a reason (count, damage, waste, correction...) is required'
             using errcode = '22023';

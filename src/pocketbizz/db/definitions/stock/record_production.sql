@@ -15,9 +15,7 @@ declare
     v_policy   text;
     v_bad      record;
 begin
-    if v_qty is null or v_qty <= 0 or not pb_internal.has_scale(v_qty, 3) then
-        raise exception 'quantity must be positive with at most 3 decimals' using errcode = '22023';
-    end if;
+    v_qty := pb_internal.require_number('quantity', v_qty, 3, 0, true, 1e9);
     select b.negative_stock_policy into v_policy
     from public.business_profiles b where b.business_owner_id = v_uid;
 

@@ -14,12 +14,8 @@ declare
     v_new_cost numeric;
     v_movement uuid := gen_random_uuid();
 begin
-    if v_qty is null or v_qty <= 0 or not pb_internal.has_scale(v_qty, 3) then
-        raise exception 'quantity must be positive with at most 3 decimals' using errcode = '22023';
-    end if;
-    if v_cost is null or v_cost < 0 or not pb_internal.has_scale(v_cost, 2) then
-        raise exception 'unit_cost must be a non-negative amount in sen' using errcode = '22023';
-    end if;
+    v_qty := pb_internal.require_number('quantity', v_qty, 3, 0, true, 1e9);
+    v_cost := pb_internal.require_number('unit_cost', v_cost, 2, 0, false, 1e10);
     select p.current_stock, p.cost_price into v_stock, v_old_cost
     from public.products p
     where p.business_owner_id = v_uid and p.id = v_product
