@@ -256,3 +256,51 @@ def test_list_v2_refuses_foreign_cursors_and_bad_options(
         f"{server.url}/storage/v1/object/list-v2/no-such-bucket", json={}, headers=headers
     )
     assert missing.status_code == 404
+
+
+def test_bucket_list_takes_storage_js_options(
+    server: ServerProcess, service_client: Client
+) -> None:
+    storage = service_client.storage
+    tag = uuid.uuid4().hex[:8]
+    names = [f"opts-{tag}-{n}" for n in ("b", "a", "c")]
+    for name in names:
+        storage.create_bucket(name)
+    url = f"{server.url}/storage/v1/bucket"
+    headers = _headers(server, server.service_key)
+
+    def ids(**query: Any) -> list[str]:
+        res = httpx.get(url, params=query, headers=headers)
+        assert res.status_code == 200, res.text
+        return [b["id"] for b in res.json()]
+
+    assert ids(search=f"OPTS-{tag}") == sorted(names)
+    assert ids(search=f"opts-{tag}", sortOrder="desc") == sorted(names, reverse=True)
+    assert ids(search=f"opts-{tag}", sortColumn="created_at") == names
+    assert ids(search=f"opts-{tag}", sortColumn="created_at", limit=1, offset=1) == names[1:2]
+    assert ids(search="%") == [] and ids(search="_") == []  # wildcards are literal
+    for bad in ({"limit": 0}, {"offset": -1}, {"sortColumn": "owner"}, {"sortOrder": "up"}):
+        res = httpx.get(url, params=bad, headers=headers)
+        assert res.status_code == 400, (bad, res.text)
+    for name in names:
+        storage.delete_bucket(name)
+
+
+def test_info_and_html_as_storage_serves_them(
+    server: ServerProcess, make_user: Callable[..., Any]
+) -> None:
+    user = make_user()
+    bucket = user.client.storage.from_("receipts")
+    key = f"{user.id}/page.html"
+    bucket.upload(key, b"<script>alert(1)</script>", {"content-type": "text/html"})
+    info = bucket.info(key)
+    # No user metadata reads as null, and last_modified is the row's update time.
+    assert info["metadata"] is None and info["content_type"] == "text/html"
+    assert info["last_modified"] == info["updated_at"] and info["last_modified"].endswith("Z")
+    # Uploaded HTML never runs as a page of this origin: it is served as plain text.
+    for url, headers in (
+        (bucket.create_signed_url(key, 60)["signedURL"], {}),
+        (f"{server.url}/storage/v1/object/receipts/{key}", _headers(server, user.access_token)),
+    ):
+        res = httpx.get(url, headers=headers)
+        assert res.status_code == 200 and res.headers["content-type"].startswith("text/plain")

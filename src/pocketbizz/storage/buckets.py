@@ -58,11 +58,32 @@ def _mime_types(value: Any) -> list[str] | None:
     return value
 
 
+def _query_int(request: Request, name: str, minimum: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < minimum:
+        raise service.invalid_request(f"{name} must be an integer of at least {minimum}")
+    return int(raw)
+
+
 @endpoint
 async def list_buckets(request: Request) -> Response:
+    """GET /bucket[?limit&offset&search&sortColumn&sortOrder], as storage-js sends them."""
     identity = request_identity(request)
+    query = request.query_params
+    order = query.get("sortOrder", "asc")
+    if order not in ("asc", "desc"):
+        raise service.invalid_request("sortOrder must be asc or desc")
     async with app_state(request).db.transaction(identity) as conn:
-        buckets = await service.list_buckets(conn)
+        buckets = await service.list_buckets(
+            conn,
+            search=query.get("search", ""),
+            sort_column=query.get("sortColumn", "name"),
+            descending=order == "desc",
+            limit=_query_int(request, "limit", 1),
+            offset=_query_int(request, "offset", 0) or 0,
+        )
     return json_response([b.as_json() for b in buckets])
 
 

@@ -174,6 +174,13 @@ async def upload_signed(request: Request) -> Response:
 # Downloads
 
 
+def served_type(mimetype: str) -> str:
+    """The Content-Type an object is served with. HTML is served as plain text, as Storage does:
+    an uploaded page must never run as a page of this origin (public and signed URLs need no
+    login, so a tenant could otherwise plant script for others to open)."""
+    return "text/plain" if "text/html" in mimetype.lower() else mimetype
+
+
 def content_disposition(download: str) -> str:
     """`?download` (empty: keep the object's name) or `?download=NAME`, as Storage answers it:
     the name percent-encoded as JavaScript's encodeURIComponent does, in both parameters."""
@@ -199,7 +206,7 @@ async def _download(request: Request, row: service.StoredRow) -> Response:
     if meta.get("size") is not None:
         headers["Content-Length"] = str(meta["size"])
     chunks = await object_store(request).open(object_key(row.bucket_id, row.version))
-    return StreamingResponse(chunks, media_type=row.mimetype, headers=headers)
+    return StreamingResponse(chunks, media_type=served_type(row.mimetype), headers=headers)
 
 
 @endpoint

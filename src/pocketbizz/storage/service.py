@@ -87,8 +87,32 @@ _BUCKET_COLUMNS = (
 )
 
 
-async def list_buckets(conn: asyncpg.Connection) -> list[Bucket]:
-    rows = await conn.fetch(f"select {_BUCKET_COLUMNS} from storage.buckets order by name")
+_BUCKET_SORT_COLUMNS = {"id", "name", "created_at", "updated_at"}
+
+
+async def list_buckets(
+    conn: asyncpg.Connection,
+    *,
+    search: str = "",
+    sort_column: str = "name",
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Bucket]:
+    """Buckets whose name contains `search` (any case), sorted, one page of them."""
+    if sort_column not in _BUCKET_SORT_COLUMNS:
+        raise invalid_request(f"Cannot sort by {sort_column!r}")
+    direction = "desc" if descending else "asc"
+    # The column comes from the fixed set above; ties broken by id so pages never overlap.
+    rows = await conn.fetch(
+        f"""select {_BUCKET_COLUMNS} from storage.buckets
+            where name ilike $1 escape '\\'
+            order by {sort_column} {direction}, id {direction}
+            limit $2 offset $3""",
+        "%" + _like_escape(search) + "%",
+        limit,
+        offset,
+    )
     return [Bucket(**dict(r)) for r in rows]
 
 
@@ -193,8 +217,8 @@ class StoredRow:
             "content_type": meta.get("mimetype"),
             "cache_control": meta.get("cacheControl"),
             "etag": meta.get("eTag"),
-            "metadata": self.user_metadata or {},
-            "last_modified": meta.get("lastModified"),
+            "metadata": self.user_metadata,
+            "last_modified": self.updated_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
