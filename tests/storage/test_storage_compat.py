@@ -15,6 +15,8 @@ from harness import ServerProcess
 from storage3.exceptions import StorageApiError
 from supabase import Client
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
 
 def _headers(server: ServerProcess, token: str) -> dict[str, str]:
     return {"apikey": server.anon_key, "Authorization": f"Bearer {token}"}
@@ -304,3 +306,28 @@ def test_info_and_html_as_storage_serves_them(
     ):
         res = httpx.get(url, headers=headers)
         assert res.status_code == 200 and res.headers["content-type"].startswith("text/plain")
+
+
+def test_info_routes_public_and_authenticated(
+    server: ServerProcess, make_user: Callable[..., Any]
+) -> None:
+    user = make_user()
+    key = f"{user.id}/logo.png"
+    user.client.storage.from_("product-images").upload(key, PNG, {"content-type": "image/png"})
+    user.client.storage.from_("receipts").upload(key, PNG, {"content-type": "image/png"})
+    base = f"{server.url}/storage/v1/object/info"
+    # A public bucket's info needs no credentials, as its bytes need none.
+    public = httpx.get(f"{base}/public/product-images/{key}")
+    assert public.status_code == 200, public.text
+    assert (public.json()["name"], public.json()["size"]) == (key, len(PNG))
+    # A private bucket's object is not found on the public route.
+    assert httpx.get(f"{base}/public/receipts/{key}").status_code == 404
+    authed = httpx.get(
+        f"{base}/authenticated/receipts/{key}", headers=_headers(server, user.access_token)
+    )
+    assert authed.status_code == 200 and authed.json()["content_type"] == "image/png"
+    other = make_user()
+    theirs = httpx.get(
+        f"{base}/authenticated/receipts/{key}", headers=_headers(server, other.access_token)
+    )
+    assert theirs.status_code == 404

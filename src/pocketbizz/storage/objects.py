@@ -251,6 +251,15 @@ async def object_info(request: Request) -> Response:
 
 
 @endpoint
+async def object_info_public(request: Request) -> Response:
+    """Info of an object in a public bucket, for anyone (as its bytes are)."""
+    bucket_id, name = target(request)
+    async with app_state(request).db.transaction(SERVICE) as conn:
+        row = await service.find_public_object(conn, bucket_id, name)
+    return json_response(row.info_json())
+
+
+@endpoint
 async def sign_download(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, name = target(request)
