@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pocketbizz.errors import ApiError
 
@@ -45,6 +45,8 @@ OPERATORS = frozenset(
 # Default nesting bounds (settings `rest_max_filter_depth`, `rest_max_embed_depth`).
 MAX_DEPTH = 16
 MAX_EMBED_DEPTH = 8
+# Operators taking PostgREST's `(any)` / `(all)` modifier: `col=like(any).{a*,b*}`.
+QUANTIFIABLE = frozenset({"eq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"})
 IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 RESERVED_PARAMS = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict"})
 # Casts allowed in `select=col::type`: a short list, never free text.
@@ -134,6 +136,7 @@ class Condition:
     value: str | None  # None only for `in`
     values: tuple[str | None, ...] = ()  # `in.(…)` elements; None is SQL null
     modifier: str | None = None  # the fts language: `fts(english).cat`
+    quantifier: str | None = None  # `any` | `all`: `like(any).{a*,b*}` against an array
 
 
 @dataclass
@@ -339,9 +342,12 @@ def parse_filter(ref_text: str, expr: str) -> Condition:
         negated, expr = True, expr[4:]
     op, dot, value = expr.partition(".")
     modifier: str | None = None
+    quantifier: str | None = None
     if "(" in op and op.endswith(")"):
         op, modifier = op[:-1].split("(", 1)
-        if op not in ("fts", "plfts", "phfts", "wfts") or not _IDENT.match(modifier):
+        if op in QUANTIFIABLE and modifier in ("any", "all"):
+            quantifier, modifier = modifier, None
+        elif op not in ("fts", "plfts", "phfts", "wfts") or not _IDENT.match(modifier):
             raise parse_error(f"failed to parse filter ({expr})")
     if not dot or op not in OPERATORS:
         raise parse_error(f"failed to parse filter ({expr})", f"unknown operator '{op}'")
@@ -349,7 +355,7 @@ def parse_filter(ref_text: str, expr: str) -> Condition:
         return Condition(ref, op, negated, None, parse_in_list(value))
     if op == "is" and value.lower() not in IS_VALUES:
         raise parse_error(f"failed to parse filter ({expr})", "is. takes null, true or false")
-    return Condition(ref, op, negated, value, modifier=modifier)
+    return Condition(ref, op, negated, value, modifier=modifier, quantifier=quantifier)
 
 
 def parse_in_list(text: str) -> tuple[str | None, ...]:
@@ -473,13 +479,7 @@ def _logic_condition(item: str, fail: Callable[[str | None], ApiError]) -> Condi
     if condition.op == "in" or condition.value is None:
         return condition
     # Inside a logic tree a value may be double-quoted to hold `,` `(` `)`.
-    return Condition(
-        condition.ref,
-        condition.op,
-        condition.negated,
-        _unquote(condition.value),
-        modifier=condition.modifier,
-    )
+    return replace(condition, value=_unquote(condition.value))
 
 
 # ---------------------------------------------------------------------------------------------

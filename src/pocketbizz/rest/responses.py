@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,6 +18,45 @@ from pocketbizz.rest.query import Preferences
 JSON = "application/json; charset=utf-8"
 OBJECT = "application/vnd.pgrst.object+json"
 CSV = "text/csv"
+PLAN = "application/vnd.pgrst.plan"
+# EXPLAIN options PostgREST passes through from `Accept: …; options=analyze|verbose`.
+PLAN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """`Accept: application/vnd.pgrst.plan+json; for="…"; options=analyze|verbose`."""
+
+    format: str  # 'json' | 'text'
+    options: tuple[str, ...]
+    for_media: str
+
+    @property
+    def media_type(self) -> str:
+        return f'{PLAN}+{self.format}; for="{self.for_media}"; charset=utf-8'
+
+
+def plan_of(request: Request) -> PlanRequest | None:
+    """The execution plan the request asks for instead of rows, if any."""
+    accept = request.headers.get("accept") or ""
+    start = accept.find(PLAN)
+    if start < 0:
+        return None
+    media, *params = (p.strip() for p in accept[start:].split(";"))
+    suffix = media[len(PLAN) :]
+    if suffix not in ("", "+json", "+text"):
+        return None
+    options: tuple[str, ...] = ()
+    for_media = "application/json"
+    for param in params:
+        name, _, value = param.partition("=")
+        value = value.strip().strip('"')
+        if name.strip() == "options":
+            wanted = value.split("|")
+            options = tuple(o for o in PLAN_OPTIONS if o in wanted)
+        elif name.strip() == "for" and value:
+            for_media = value
+    return PlanRequest("json" if suffix == "+json" else "text", options, for_media)
 
 
 def accept_of(request: Request) -> str:

@@ -167,9 +167,12 @@ async def _read(request: Request, identity: Identity) -> Response:
     cache = service.cache
     name = request.path_params["table"]
     table = _table(cache, name)
+    explain = responses.plan_of(request)
+    if explain is not None:
+        statement, params = _read_statement(service, table, await _query(request))
+        return await _explain(request, identity, explain, statement, params)
     accept = responses.accept_of(request)
     prefs = parse_prefer(request.headers.getlist("prefer"))
-    exact = prefs.count == "exact"
     cap = service.max_rows + 1 if prefs.count == "estimated" else None
     strip = responses.strips_nulls(request)
     key = (name, request.scope.get("query_string", b""), prefs.count, strip)
@@ -177,20 +180,9 @@ async def _read(request: Request, identity: Identity) -> Response:
     query: Query | None = None
     if plan is None or prefs.count in ("planned", "estimated"):
         query = await _query(request)
-        limit = min(query.limit, service.max_rows) if query.limit is not None else service.max_rows
-        b = sql.Builder(cache, max_rows=service.max_rows)
-        statement = sql.rows_statement(
-            b,
-            table,
-            table.sql_name,
-            query,
-            limit=limit,
-            exact_count=exact,
-            strip_nulls=strip,
-            count_cap=cap,
-            max_bytes=service.max_response_bytes,
+        plan = _read_statement(
+            service, table, query, exact=prefs.count == "exact", strip=strip, count_cap=cap
         )
-        plan = (statement, b.params)
         service.remember(key, plan, cache)
         offset = query.offset or 0
     else:
@@ -210,6 +202,62 @@ async def _read(request: Request, identity: Identity) -> Response:
     status, content_range = responses.read_range(offset, n, total)
     headers = {"Content-Range": content_range, **responses.applied(prefs)}
     return responses.render(row["body"], n, accept, status, headers, head=request.method == "HEAD")
+
+
+def _read_statement(
+    service: RestService,
+    table: Table,
+    query: Query,
+    *,
+    exact: bool = False,
+    strip: bool = False,
+    count_cap: int | None = None,
+) -> tuple[str, list[Any]]:
+    limit = min(query.limit, service.max_rows) if query.limit is not None else service.max_rows
+    b = sql.Builder(service.cache, max_rows=service.max_rows)
+    statement = sql.rows_statement(
+        b,
+        table,
+        table.sql_name,
+        query,
+        limit=limit,
+        exact_count=exact,
+        strip_nulls=strip,
+        count_cap=count_cap,
+        max_bytes=service.max_response_bytes,
+    )
+    return statement, b.params
+
+
+async def _explain(
+    request: Request,
+    identity: Identity,
+    explain: responses.PlanRequest,
+    statement: str,
+    params: list[Any],
+    *,
+    read_only: bool = True,
+) -> Response:
+    """The statement's execution plan instead of its rows. Plans show the schema and its
+    data sizes, so only `service_role` may ask; the transaction is always rolled back, so
+    `options=analyze` runs the statement but keeps nothing."""
+    if identity.role != "service_role":
+        raise ApiError(
+            f"None of these media types are available: {request.headers.get('accept')}",
+            status=406,
+            code="PGRST107",
+        )
+    async with app_state(request).db.transaction(identity) as conn:
+        if read_only:
+            await conn.execute("set transaction read only")
+        rows = await conn.fetch(
+            sql.explain_statement(statement, explain.format, explain.options), *params
+        )
+        if explain.format == "json":
+            body = rows[0][0] if isinstance(rows[0][0], str) else orjson.dumps(rows[0][0]).decode()
+        else:
+            body = "\n".join(r[0] for r in rows)
+        raise _Rollback(Response(body, 200, media_type=explain.media_type))
 
 
 async def _fetch_one(conn: asyncpg.Connection, statement: str, *params: Any) -> asyncpg.Record:
@@ -431,24 +479,18 @@ async def _rpc(request: Request, identity: Identity) -> Response:
     cache = service.cache
     name = request.path_params["function"]
     prefs = parse_prefer(request.headers.getlist("prefer"))
-    accept = responses.accept_of(request)
+    explain = responses.plan_of(request)
+    accept = responses.JSON if explain is not None else responses.accept_of(request)
     query, args, raw_text = await _rpc_arguments(request, cache.functions.get(name, []))
     fn = rpc.resolve_function(cache, name, set(args))
-    if request.method != "POST" and fn.volatility == "v":
-        raise ApiError(
-            f"function {name} is volatile and cannot be called with {request.method}",
-            status=405,
-            code="25006",
-            hint="Call it with POST.",
-        )
+    # GET and HEAD run read-only, whatever the function's volatility: a function that
+    # actually writes fails with 25006 (405), as in PostgREST.
+    read_only = request.method != "POST"
     b = sql.Builder(cache, max_rows=service.max_rows)
     call = rpc.call_expression(b, fn, args, raw_text)
-    async with app_state(request).db.transaction(identity) as conn:
-        if fn.is_void:
-            await conn.execute(f"select {call}", *b.params)
-            if prefs.rollback:
-                raise _Rollback(Response(status_code=204))
-            return Response(status_code=204)
+    if fn.is_void:
+        statement = f"select {call}"
+    else:
         statement = rpc.result_statement(
             b,
             cache,
@@ -459,23 +501,45 @@ async def _rpc(request: Request, identity: Identity) -> Response:
             count=prefs.count is not None,
             max_bytes=service.max_response_bytes,
         )
-        row = await _fetch_one(conn, statement, *b.params)
-        sql.check_size(row, service.max_response_bytes)
+    if explain is not None:
+        return await _explain(request, identity, explain, statement, b.params, read_only=read_only)
+    async with app_state(request).db.transaction(identity) as conn:
+        if read_only:
+            await conn.execute("set transaction read only")
+        if fn.is_void:
+            await conn.execute(statement, *b.params)
+            response = Response(status_code=204)
+        else:
+            row = await _fetch_one(conn, statement, *b.params)
+            sql.check_size(row, service.max_response_bytes)
+            response = _rpc_response(request, fn, row, query, accept, prefs)
         if prefs.rollback:
-            raise _Rollback(Response(status_code=200))
+            raise _Rollback(response)  # answered as if committed, then rolled back
+    return response
+
+
+def _rpc_response(
+    request: Request,
+    fn: Function,
+    row: asyncpg.Record,
+    query: Query,
+    accept: str,
+    prefs: Preferences,
+) -> Response:
     body: str = row["body"]
     n: int = row["n"]
     if not fn.returns_set:
-        if rpc.function_table(cache, fn) is not None:
+        if rpc.function_table(_service(request).cache, fn) is not None:
             # One composite value: an object (or null), not an array.
             body = body[1:-1] if n == 1 else "null"
         accept = responses.JSON if accept == responses.OBJECT else accept
     elif accept == responses.OBJECT and n != 1:
         raise responses.single_error(n)
-    headers: dict[str, str] = {}
-    if fn.returns_set:
-        _, headers["Content-Range"] = responses.read_range(query.offset or 0, n, row["total"])
-    return responses.render(body, n, accept, 200, headers, head=request.method == "HEAD")
+    status, content_range = responses.read_range(query.offset or 0, n, row["total"])
+    if not fn.returns_set:
+        status = 200
+    headers = {"Content-Range": content_range, **responses.applied(prefs)}
+    return responses.render(body, n, accept, status, headers, head=request.method == "HEAD")
 
 
 async def rpc_endpoint(request: Request) -> Response:

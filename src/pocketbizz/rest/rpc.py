@@ -10,7 +10,7 @@ import orjson
 
 from pocketbizz.errors import ApiError
 from pocketbizz.rest.query import Query
-from pocketbizz.rest.schema_cache import Function, SchemaCache, Table, quote
+from pocketbizz.rest.schema_cache import Function, SchemaCache, Table, cast_type, quote
 from pocketbizz.rest.sql import Builder, rows_statement
 
 
@@ -46,12 +46,11 @@ def call_expression(b: Builder, fn: Function, args: dict[str, Any], raw_body: st
             continue
         value = args[arg.name]
         text = _arg_text(value, arg.type)
+        typ = cast_type(arg.type)
         if arg.is_array and isinstance(value, list):
-            expr = (
-                f"array(select jsonb_array_elements_text({b.param(text)}::text::jsonb))::{arg.type}"
-            )
+            expr = f"array(select jsonb_array_elements_text({b.param(text)}::text::jsonb))::{typ}"
         else:
-            expr = f"{b.param(text)}::text::{arg.type}"
+            expr = f"{b.param(text)}::text::{typ}"
         rendered.append(f"{quote(arg.name)} => {expr}")
     return f"{name}({', '.join(rendered)})"
 
@@ -93,12 +92,25 @@ def result_statement(
         limit: int | None = None
         if fn.returns_set:
             limit = min(query.limit, max_rows) if query.limit is not None else max_rows
+        if not count:
+            return rows_statement(b, shape, call, query, limit=limit, max_bytes=max_bytes)
+        # The count and the page read one materialized call: the function runs once.
         return rows_statement(
-            b, shape, call, query, limit=limit, exact_count=count, max_bytes=max_bytes
+            b,
+            shape,
+            "_call",
+            query,
+            limit=limit,
+            exact_count=True,
+            with_sql=f"with _call as materialized (select * from {call}) ",
+            max_bytes=max_bytes,
         )
+    total = "count(*)" if count else "null::bigint"
     if fn.returns_set:
         return (
-            "select null::bigint as total, count(*) as n, "
+            f"select {total} as total, count(*) as n, "
             f"coalesce(json_agg(_r.v), '[]'::json)::text as body from {call} as _r(v)"
         )
-    return f"select null::bigint as total, 1 as n, to_json({call})::text as body"
+    # A NULL result is the JSON `null`, not an empty body.
+    total = "1::bigint" if count else "null::bigint"
+    return f"select {total} as total, 1 as n, coalesce(to_json({call})::text, 'null') as body"

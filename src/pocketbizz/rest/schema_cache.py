@@ -108,6 +108,17 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+# Catalog type names whose bare cast is lossy: `::character` means char(1), so `'DZ'::character`
+# is `'D'`. Values cast to the unbounded type instead and PostgreSQL compares as it would
+# with a literal (`iso = 'DZ'`).
+_LOSSLESS_CASTS = {"character": "bpchar", "character[]": "bpchar[]"}
+
+
+def cast_type(type_name: str) -> str:
+    """The type to cast a request value to for a column or argument of `type_name`."""
+    return _LOSSLESS_CASTS.get(type_name, type_name)
+
+
 _TABLES = """
 select c.oid, c.relname, c.relkind in ('v', 'm') as is_view, obj_description(c.oid) as descr
 from pg_catalog.pg_class c

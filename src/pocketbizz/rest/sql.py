@@ -30,6 +30,7 @@ from pocketbizz.rest.schema_cache import (
     Relationship,
     SchemaCache,
     Table,
+    cast_type,
     quote,
 )
 
@@ -42,8 +43,8 @@ _ARRAY_OPS = {
     "ov": "&&",
     "sl": "<<",
     "sr": ">>",
-    "nxl": "&<",
-    "nxr": "&>",
+    "nxr": "&<",  # does not extend to the right of
+    "nxl": "&>",  # does not extend to the left of
     "adj": "-|-",
 }
 _FTS = {
@@ -104,7 +105,7 @@ class Builder:
         if col is None:
             raise unknown_column(table.name, ref.name)
         expr = f"{alias}.{quote(col.name)}"
-        typ = col.type
+        typ = cast_type(col.type)
         for arrow, key in ref.json_path:
             step = key if _is_int(key) else f"{self.param(key)}::text"
             expr = f"({expr}{arrow}{step})"
@@ -118,7 +119,16 @@ class Builder:
         expr, typ = self.column(table, alias, cond.ref)
         op = cond.op
         value = cond.value or ""
-        if op in _COMPARE:
+        if cond.quantifier:
+            # `like(any).{a*,b*}` → `col like any ('{a%,b%}'::text[])`.
+            if op in _COMPARE:
+                sql = f"{expr} {_COMPARE[op]} {cond.quantifier}({self.param(value)}::text::{typ}[])"
+            else:
+                if op in ("like", "ilike"):
+                    value = value.replace("*", "%")
+                pattern = f"{self.param(value)}::text::text[]"
+                sql = f"{expr}::text {_TEXT_MATCH[op]} {cond.quantifier}({pattern})"
+        elif op in _COMPARE:
             sql = f"{expr} {_COMPARE[op]} {self.value(value, typ)}"
         elif op in _TEXT_MATCH:
             if op in ("like", "ilike"):
@@ -332,7 +342,7 @@ def rows_statement(
     query: Query,
     *,
     limit: int | None,
-    exact_count: bool,
+    exact_count: bool = False,
     with_sql: str = "",
     strip_nulls: bool = False,
     count_cap: int | None = None,
@@ -383,6 +393,13 @@ def check_size(row: asyncpg.Record, max_bytes: int) -> None:
             details=f"The result has {size} bytes; at most {max_bytes} are sent",
             hint="Select fewer columns or embeds, or page with limit and offset.",
         )
+
+
+def explain_statement(statement: str, fmt: str, options: tuple[str, ...]) -> str:
+    """EXPLAIN of a built statement (`Accept: application/vnd.pgrst.plan`); `options` come
+    from a fixed list (`responses.PLAN_OPTIONS`), never from the request's text."""
+    flags = "".join(f", {option}" for option in options)
+    return f"explain (format {'json' if fmt == 'json' else 'text'}{flags}) {statement}"
 
 
 def count_plan_statement(b: Builder, table: Table, source: str, query: Query) -> str:
