@@ -4,6 +4,8 @@ tables of columns, write rights, allowed values and functions match the database
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,20 @@ def test_python_examples_run_in_order(
         exec(compiled, namespace)
     printed = capsys.readouterr().out
     assert "INV-" in printed and "adjust_stock" in printed
+
+
+def test_javascript_examples_parse(tmp_path: Path) -> None:
+    """The JS examples are fragments (they use the Python examples' data), so they are checked
+    as modules node accepts, not run."""
+    node = shutil.which("node")
+    assert node is not None, "the JS examples are checked with Node.js 20+ (as tests/js)"
+    blocks = code_blocks(GUIDE.read_text(), "js")
+    assert len(blocks) >= 8
+    for line, code in blocks:
+        module = tmp_path / f"api-md-{line}.mjs"
+        module.write_text(code)
+        checked = subprocess.run([node, "--check", str(module)], capture_output=True, text=True)
+        assert checked.returncode == 0, f"docs/API.md:{line}: {checked.stderr}"
 
 
 _TABLES = """
