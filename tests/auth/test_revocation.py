@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from auth.support import headers, surfaces
 from harness import ServerProcess
 from supabase import create_client
 
@@ -29,36 +30,6 @@ def second_server(
     proc.start()
     yield proc
     proc.stop()
-
-
-def _headers(server: ServerProcess, token: str) -> dict[str, str]:
-    return {"apikey": server.anon_key, "Authorization": f"Bearer {token}"}
-
-
-def surfaces(server: ServerProcess, token: str, user_id: str) -> dict[str, int]:
-    """The status each surface answers for this token (REST, RPC, storage, functions, /user)."""
-    h = _headers(server, token)
-    base = server.url
-    with httpx.Client(timeout=10) as http:
-        return {
-            "rest": http.get(f"{base}/rest/v1/products?select=id", headers=h).status_code,
-            "rpc": http.post(
-                f"{base}/rest/v1/rpc/analytics",
-                headers=h,
-                json={"start_date": "2026-01-01", "end_date": "2026-01-31"},
-            ).status_code,
-            "storage": http.post(
-                f"{base}/storage/v1/object/receipts/{user_id}/{uuid.uuid4().hex}.txt",
-                headers={**h, "Content-Type": "text/plain"},
-                content=b"orphan?",
-            ).status_code,
-            "functions": http.post(
-                f"{base}/functions/v1/analytics",
-                headers=h,
-                json={"start_date": "2026-01-01", "end_date": "2026-01-31"},
-            ).status_code,
-            "user": http.get(f"{base}/auth/v1/user", headers=h).status_code,
-        }
 
 
 def test_signed_out_session_is_refused_everywhere(
@@ -86,10 +57,10 @@ def test_signed_out_session_is_refused_everywhere(
             "functions": 401,
             "user": 403,
         }
-    body = httpx.get(f"{server.url}/rest/v1/products", headers=_headers(server, token)).json()
+    body = httpx.get(f"{server.url}/rest/v1/products", headers=headers(server, token)).json()
     assert body["code"] == "PGRST303"
     assert body["message"] == "Session from session_id claim in JWT does not exist"
-    gotrue = httpx.get(f"{server.url}/auth/v1/user", headers=_headers(server, token)).json()
+    gotrue = httpx.get(f"{server.url}/auth/v1/user", headers=headers(server, token)).json()
     assert gotrue["code"] == "session_not_found"
 
     # The other session of the same user is untouched.

@@ -2,172 +2,115 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any, TypeVar
-from uuid import UUID
+from typing import Any
+from urllib.parse import urlencode
 
-import orjson
-from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from pocketbizz.auth import passwords, revocation, service
-from pocketbizz.db.database import AUTH_ADMIN
-from pocketbizz.errors import (
-    AUTH_API_VERSION,
-    ApiError,
-    BadRequest,
-    Forbidden,
-    Unauthorized,
-    Unprocessable,
-    auth_response,
+from pocketbizz.auth import admin, emails, passwords, service, unsupported
+from pocketbizz.auth.http import (
+    Body,
+    auth_endpoint,
+    check_password,
+    client,
+    json_body,
+    normalise_email,
+    ok,
+    parse,
+    redirect_target,
+    remember_revoked,
+    session_body,
+    user_claims,
 )
-from pocketbizz.gateway.identity import bearer_token, key_identity
-from pocketbizz.gateway.tokens import TokenError, decode_token
+from pocketbizz.auth.mailer import Mailer
+from pocketbizz.db.database import AUTH_ADMIN
+from pocketbizz.errors import ApiError, BadRequest, Unprocessable
 from pocketbizz.state import AppState, app_state
 
-Handler = Callable[[Request], Awaitable[Response]]
-M = TypeVar("M", bound=BaseModel)
 
-
-def _ok(body: Any, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(body),
-        status_code=status,
-        media_type="application/json",
-        headers={"X-Supabase-Api-Version": AUTH_API_VERSION},
-    )
-
-
-def auth_endpoint(handler: Handler) -> Handler:
-    """Every auth endpoint needs the project's API key and answers errors in GoTrue's shape."""
-
-    @wraps(handler)
-    async def wrapper(request: Request) -> Response:
-        try:
-            key_identity(request)
-            return await handler(request)
-        except ApiError as exc:
-            return auth_response(exc)
-
-    return wrapper
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Credentials(_Body):
+class Credentials(Body):
     email: str | None = None
     phone: str | None = None
     password: str | None = None
     data: dict[str, Any] | None = None
 
 
-class RefreshBody(_Body):
+class RefreshBody(Body):
     refresh_token: str
 
 
-class UserUpdate(_Body):
+class UserUpdate(Body):
     email: str | None = None
     password: str | None = None
     data: dict[str, Any] | None = None
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest("Could not parse request body as JSON", code="bad_json") from exc
+class RecoverBody(Body):
+    email: str | None = None
 
 
-def _parse(model: type[M], payload: Any) -> M:
-    if not isinstance(payload, dict):
-        raise BadRequest("Request body must be a JSON object", code="bad_json")
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BadRequest(f"Invalid {where}: {first['msg']}", code="validation_failed") from exc
+class VerifyBody(Body):
+    type: str | None = None
+    token: str | None = None
+    token_hash: str | None = None
+    email: str | None = None
+    phone: str | None = None
 
 
-def _normalise_email(email: str | None) -> str:
-    if not email:
-        raise BadRequest("An email address is required", code="validation_failed")
-    try:
-        valid = validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise BadRequest(
-            "Unable to validate email address: invalid format", code="email_address_invalid"
-        ) from exc
-    return valid.normalized.lower()
+class ResendBody(Body):
+    type: str | None = None
+    email: str | None = None
+    phone: str | None = None
 
 
-def _check_password(state: AppState, password: str | None) -> str:
-    minimum = state.settings.password_min_length
-    if not password:
-        raise BadRequest("Signup requires a valid password", code="validation_failed")
-    if len(password) < minimum:
-        raise Unprocessable(
-            f"Password should be at least {minimum} characters.",
-            code="weak_password",
-            extra={"weak_password": {"reasons": ["length"]}},
-        )
-    if len(password.encode()) > 1024:
-        raise Unprocessable(
-            "Password is too long.",
-            code="weak_password",
-            extra={"weak_password": {"reasons": ["length"]}},
-        )
-    return password
-
-
-def _client(request: Request) -> tuple[str | None, str | None]:
-    ip = request.client.host if request.client else None
-    return request.headers.get("user-agent"), ip
-
-
-def _session_body(state: AppState, issued: service.IssuedSession) -> dict[str, Any]:
-    settings = state.settings
-    return service.session_json(
-        issued,
-        secret=settings.secret,
-        issuer=f"{settings.url}/auth/v1",
-        expiry=settings.jwt_expiry_seconds,
-    )
+async def _limit_sign_in(request: Request, state: AppState, account: str) -> None:
+    # Password and code guessing are limited per client IP and per account.
+    limiter = state.services["rate_limiter"]
+    await limiter.enforce(limiter.sign_in, "signin", "ip", client(request)[1] or "unknown")
+    await limiter.enforce(limiter.sign_in, "signin", "email", account)
 
 
 @auth_endpoint
 async def signup(request: Request) -> Response:
     state = app_state(request)
-    body = _parse(Credentials, await _json_body(request))
+    settings = state.settings
+    body = parse(Credentials, await json_body(request))
     if body.phone and not body.email:
         raise Unprocessable("Phone signups are disabled", code="phone_provider_disabled")
     if not body.email and not body.password:
         raise Unprocessable("Anonymous sign-ins are disabled", code="anonymous_provider_disabled")
-    email = _normalise_email(body.email)
-    password = _check_password(state, body.password)
+    email = normalise_email(body.email)
+    password = check_password(state, body.password)
     limiter = state.services["rate_limiter"]
-    await limiter.enforce(limiter.sign_up, "signup", "ip", _client(request)[1] or "unknown")
+    await limiter.enforce(limiter.sign_up, "signup", "ip", client(request)[1] or "unknown")
     password_hash = await passwords.hash_password(password)
-    user_agent, ip = _client(request)
+    user_agent, ip = client(request)
+    redirect_to = redirect_target(state, request.query_params.get("redirect_to"))
     async with state.db.transaction(AUTH_ADMIN) as conn:
-        issued = await service.sign_up(
+        row = await service.sign_up(
             conn,
             email=email,
             password_hash=password_hash,
             data=body.data or {},
-            user_agent=user_agent,
-            ip=ip,
+            confirmed=settings.mailer_autoconfirm,
         )
-    return _ok(_session_body(state, issued))
+        if settings.mailer_autoconfirm:
+            issued = await service.start_session(conn, row["id"], user_agent, ip)
+            return ok(session_body(state, issued))
+        # GoTrue: the user alone (no session) until the mailed link confirms the address.
+        await emails.send_token(
+            conn,
+            settings,
+            user_id=row["id"],
+            user_metadata=row["raw_user_meta_data"],
+            token_type="confirmation_token",
+            to=email,
+            redirect_to=redirect_to,
+        )
+        sent = await service.user_by_id(conn, row["id"])
+    return ok(service.user_json(sent or row))
 
 
 _INVALID_CREDENTIALS = ("Invalid login credentials", "invalid_credentials")
@@ -177,7 +120,7 @@ _INVALID_CREDENTIALS = ("Invalid login credentials", "invalid_credentials")
 async def token(request: Request) -> Response:
     state = app_state(request)
     grant_type = request.query_params.get("grant_type")
-    payload = await _json_body(request)
+    payload = await json_body(request)
     if grant_type == "password":
         return await _password_grant(request, state, payload)
     if grant_type == "refresh_token":
@@ -186,135 +129,284 @@ async def token(request: Request) -> Response:
 
 
 async def _password_grant(request: Request, state: AppState, payload: Any) -> Response:
-    body = _parse(Credentials, payload)
+    body = parse(Credentials, payload)
     if not body.email or not body.password:
-        raise BadRequest(*_INVALID_CREDENTIALS[:1], code=_INVALID_CREDENTIALS[1])
+        raise BadRequest(_INVALID_CREDENTIALS[0], code=_INVALID_CREDENTIALS[1])
     try:
-        email = _normalise_email(body.email)
+        email = normalise_email(body.email)
     except ApiError:
         email = ""
-    # Sign-in is limited per client IP and per account, against password guessing.
-    limiter = state.services["rate_limiter"]
-    await limiter.enforce(limiter.sign_in, "signin", "ip", _client(request)[1] or "unknown")
-    await limiter.enforce(limiter.sign_in, "signin", "email", email or body.email)
+    await _limit_sign_in(request, state, email or body.email)
     async with state.db.transaction(AUTH_ADMIN) as conn:
         creds = await service.credentials(conn, email) if email else None
-    ok = await passwords.verify_password(
+    ok_password = await passwords.verify_password(
         creds["encrypted_password"] if creds else None, body.password
     )
-    if not ok or creds is None:
+    if not ok_password or creds is None:
         raise BadRequest(_INVALID_CREDENTIALS[0], code=_INVALID_CREDENTIALS[1])
-    user_agent, ip = _client(request)
+    # GoTrue's answers, given only to the holder of the password (no account-state oracle).
+    if service.is_banned(creds["banned_until"]):
+        raise BadRequest("User is banned", code="user_banned")
+    if creds["email_confirmed_at"] is None:
+        raise BadRequest("Email not confirmed", code="email_not_confirmed")
+    user_agent, ip = client(request)
     async with state.db.transaction(AUTH_ADMIN) as conn:
-        issued = await service.sign_in(conn, creds["id"], user_agent, ip)
-    return _ok(_session_body(state, issued))
+        issued = await service.start_session(conn, creds["id"], user_agent, ip)
+    return ok(session_body(state, issued))
 
 
 async def _refresh_grant(state: AppState, payload: Any) -> Response:
-    body = _parse(RefreshBody, payload)
-    revoked: ApiError | None = None
+    body = parse(RefreshBody, payload)
+    revoked: service.SessionRevoked | None = None
     async with state.db.transaction(AUTH_ADMIN) as conn:
         try:
             issued = await service.refresh(
                 conn,
                 body.refresh_token,
                 reuse_interval=state.settings.refresh_token_reuse_interval_seconds,
+                inactivity_timeout=state.settings.sessions_inactivity_timeout,
             )
         except service.SessionRevoked as exc:
             revoked = exc  # commit the revocation, then answer the error
     if revoked is not None:
+        remember_revoked(state, sessions=[revoked.revoked_session])
         raise revoked
-    return _ok(_session_body(state, issued))
-
-
-def _user_claims(request: Request) -> tuple[UUID, UUID | None]:
-    bearer = bearer_token(request)
-    settings = app_state(request).settings
-    if bearer is None or bearer == request.headers.get("apikey"):
-        raise Unauthorized("This endpoint requires a valid Bearer token", code="no_authorization")
-    try:
-        claims = decode_token(bearer, settings.secret)
-    except TokenError as exc:
-        raise Forbidden(
-            f"invalid JWT: unable to parse or verify signature, {exc}", code="bad_jwt"
-        ) from exc
-    try:
-        user_id = UUID(str(claims.get("sub")))
-    except ValueError as exc:
-        raise Forbidden("invalid claim: missing sub claim", code="bad_jwt") from exc
-    session_id = claims.get("session_id")
-    try:
-        return user_id, UUID(session_id) if session_id else None
-    except ValueError as exc:
-        raise Forbidden("invalid claim: session_id", code="bad_jwt") from exc
+    return ok(session_body(state, issued))
 
 
 @auth_endpoint
 async def user(request: Request) -> Response:
     state = app_state(request)
-    user_id, session_id = _user_claims(request)
+    settings = state.settings
+    user_id, session_id = user_claims(request)
     if request.method == "GET":
         async with state.db.transaction(AUTH_ADMIN) as conn:
             row = await service.load_user(conn, user_id, session_id)
-        return _ok(service.user_json(row))
+        return ok(service.user_json(row))
 
-    body = _parse(UserUpdate, await _json_body(request))
-    email = _normalise_email(body.email) if body.email is not None else None
+    body = parse(UserUpdate, await json_body(request))
+    email = normalise_email(body.email) if body.email is not None else None
     password_hash = None
     if body.password is not None:
-        password_hash = await passwords.hash_password(_check_password(state, body.password))
+        password_hash = await passwords.hash_password(check_password(state, body.password))
+    # With mail configured, a new address must be confirmed first (GoTrue's email change).
+    confirm_change = Mailer.from_settings(settings).configured
+    ended: list[Any] = []
     async with state.db.transaction(AUTH_ADMIN) as conn:
-        await service.load_user(conn, user_id, session_id)
+        current = await service.load_user(conn, user_id, session_id)
+        if email == current["email"]:
+            email = None
+        if email is not None and confirm_change:
+            await service.request_email_change(conn, user_id, email)
+            await emails.send_token(
+                conn,
+                settings,
+                user_id=user_id,
+                user_metadata=current["raw_user_meta_data"],
+                token_type="email_change_token_new",
+                to=email,
+                redirect_to=redirect_target(state, request.query_params.get("redirect_to")),
+            )
+            email = None
         row = await service.update_user(
             conn, user_id, email=email, password_hash=password_hash, data=body.data
         )
-    return _ok(service.user_json(row))
+        if password_hash is not None:
+            # GoTrue: a new password signs out every other session.
+            ended = await service.end_sessions(conn, user_id, keep=session_id)
+    remember_revoked(state, sessions=ended)
+    return ok(service.user_json(row))
 
 
 @auth_endpoint
 async def logout(request: Request) -> Response:
     state = app_state(request)
-    user_id, session_id = _user_claims(request)
+    user_id, session_id = user_claims(request)
     scope = request.query_params.get("scope", "global")
     if scope not in ("global", "local", "others"):
         raise BadRequest("scope must be global, local or others", code="validation_failed")
     async with state.db.transaction(AUTH_ADMIN) as conn:
         ended = await service.sign_out(conn, user_id, session_id, scope)
-    _remember_revoked(state, sessions=ended)
-    return Response(status_code=204, headers={"X-Supabase-Api-Version": AUTH_API_VERSION})
+    remember_revoked(state, sessions=ended)
+    return Response(status_code=204, headers={"X-Supabase-Api-Version": "2024-01-01"})
 
 
-def _remember_revoked(
-    state: AppState, *, sessions: list[UUID] | None = None, users: list[UUID] | None = None
-) -> None:
-    """Refuse the revoked tokens in this process at once; the NOTIFY reaches the others."""
-    registry = revocation.registry_for(state.db)
-    if registry is not None:
-        registry.remember(sessions=sessions or (), users=users or ())
+@auth_endpoint
+async def recover(request: Request) -> Response:
+    """Mail a recovery link and code. The answer is the same whether or not the address has an
+    account (no enumeration)."""
+    state = app_state(request)
+    body = parse(RecoverBody, await json_body(request))
+    email = normalise_email(body.email)
+    await _limit_sign_in(request, state, email)
+    redirect_to = redirect_target(state, request.query_params.get("redirect_to"))
+    async with state.db.transaction(AUTH_ADMIN) as conn:
+        found = await service.find_user_by_email(conn, email)
+        if found is not None:
+            await emails.send_token(
+                conn,
+                state.settings,
+                user_id=found["id"],
+                user_metadata=found["raw_user_meta_data"],
+                token_type="recovery_token",
+                to=email,
+                redirect_to=redirect_to,
+            )
+    return ok({})
+
+
+@auth_endpoint
+async def resend(request: Request) -> Response:
+    """Send the sign-up confirmation or the e-mail change link again."""
+    state = app_state(request)
+    body = parse(ResendBody, await json_body(request))
+    if body.type not in ("signup", "email_change"):
+        raise BadRequest(
+            "Missing one of these types: signup, email_change, sms, phone_change",
+            code="validation_failed",
+        )
+    email = normalise_email(body.email)
+    await _limit_sign_in(request, state, email)
+    redirect_to = redirect_target(state, request.query_params.get("redirect_to"))
+    async with state.db.transaction(AUTH_ADMIN) as conn:
+        if body.type == "signup":
+            found = await service.find_user_by_email(conn, email)
+            if found is not None and found["email_confirmed_at"] is None:
+                await emails.send_token(
+                    conn,
+                    state.settings,
+                    user_id=found["id"],
+                    user_metadata=found["raw_user_meta_data"],
+                    token_type="confirmation_token",
+                    to=email,
+                    redirect_to=redirect_to,
+                )
+        else:
+            pending = await service.find_user_by_pending_email(conn, email)
+            if pending is not None:
+                await emails.send_token(
+                    conn,
+                    state.settings,
+                    user_id=pending["id"],
+                    user_metadata=pending["raw_user_meta_data"],
+                    token_type="email_change_token_new",
+                    to=email,
+                    redirect_to=redirect_to,
+                )
+    return ok({})
+
+
+# GoTrue's verification types and the one-time tokens each may spend.
+_VERIFY_TYPES: dict[str, tuple[service.TokenType, ...]] = {
+    "signup": ("confirmation_token",),
+    "invite": (),  # no invitations are sent: every invite link is invalid
+    "recovery": ("recovery_token",),
+    "magiclink": ("recovery_token",),
+    "email_change": ("email_change_token_new",),
+    "email": ("confirmation_token", "recovery_token"),
+}
+
+
+async def _verify(
+    request: Request, state: AppState, kind: str | None, token_hash: str, *, from_link: bool
+) -> service.IssuedSession:
+    if kind not in _VERIFY_TYPES:
+        raise BadRequest("Verify requires a verification type", code="validation_failed")
+    user_agent, ip = client(request)
+    async with state.db.transaction(AUTH_ADMIN) as conn:
+        user, token_type, sent_to = await service.consume_token(
+            conn,
+            _VERIFY_TYPES[kind],
+            token_hash,
+            lifetime=state.settings.mailer_otp_exp,
+            from_link=from_link,
+        )
+        if token_type == "email_change_token_new":
+            await service.apply_email_change(conn, user["id"], sent_to)
+        else:
+            # Following a link sent to the address proves the address.
+            await service.confirm_email(conn, user["id"])
+        return await service.start_session(conn, user["id"], user_agent, ip)
+
+
+@auth_endpoint
+async def verify(request: Request) -> Response:
+    state = app_state(request)
+    if request.method == "GET":
+        return await _verify_link(request, state)
+    body = parse(VerifyBody, await json_body(request))
+    if body.phone:
+        raise Unprocessable("Phone logins are disabled", code="phone_provider_disabled")
+    if body.token_hash:
+        token_hash, from_link = body.token_hash, True
+    elif body.token and body.email:
+        email = normalise_email(body.email)
+        await _limit_sign_in(request, state, email)
+        token_hash, from_link = service.link_token_hash(email, body.token.strip()), False
+    elif body.token:
+        token_hash, from_link = body.token, True  # a link's token posted as is
+    else:
+        raise BadRequest("Verify requires either a token or a token hash", code="validation_failed")
+    issued = await _verify(request, state, body.type, token_hash, from_link=from_link)
+    return ok(session_body(state, issued))
+
+
+async def _verify_link(request: Request, state: AppState) -> Response:
+    """The mailed link: verify, then 303 to redirect_to with the session (or the error) in the
+    URL fragment, as GoTrue's implicit flow does."""
+    params = request.query_params
+    target = redirect_target(state, params.get("redirect_to"))
+    kind = params.get("type")
+    try:
+        issued = await _verify(request, state, kind, params.get("token") or "", from_link=True)
+    except ApiError as exc:
+        fragment = urlencode(
+            {"error": "access_denied", "error_code": exc.code, "error_description": exc.message}
+        )
+        return RedirectResponse(f"{target}#{fragment}", status_code=303)
+    session = session_body(state, issued)
+    fragment = urlencode(
+        {
+            "access_token": session["access_token"],
+            "expires_at": session["expires_at"],
+            "expires_in": session["expires_in"],
+            "refresh_token": session["refresh_token"],
+            "token_type": session["token_type"],
+            "type": kind,
+        }
+    )
+    return RedirectResponse(f"{target}#{fragment}", status_code=303)
 
 
 @auth_endpoint
 async def settings(request: Request) -> Response:
-    return _ok(
+    config = app_state(request).settings
+    return ok(
         {
             "external": {"email": True, "phone": False, "anonymous_users": False},
             "disable_signup": False,
-            "mailer_autoconfirm": True,
+            "mailer_autoconfirm": config.mailer_autoconfirm,
             "phone_autoconfirm": False,
             "sms_provider": "",
+            "saml_enabled": False,
         }
     )
 
 
 async def health(request: Request) -> Response:
-    return _ok({"version": "pocketbizz", "name": "GoTrue", "description": "PocketBizz auth"})
+    return ok({"version": "pocketbizz", "name": "GoTrue", "description": "PocketBizz auth"})
 
 
-routes = [
+routes: list[BaseRoute] = [
     Route("/signup", signup, methods=["POST"]),
     Route("/token", token, methods=["POST"]),
     Route("/user", user, methods=["GET", "PUT"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/recover", recover, methods=["POST"]),
+    Route("/resend", resend, methods=["POST"]),
+    Route("/verify", verify, methods=["GET", "POST"]),
     Route("/settings", settings, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
+    *admin.routes,
+    *unsupported.routes,
 ]

@@ -8,7 +8,8 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Literal
 from uuid import UUID
 
 import asyncpg
@@ -17,7 +18,8 @@ from pocketbizz.errors import ApiError, BadRequest, Forbidden, Unprocessable
 from pocketbizz.gateway.tokens import encode_token
 
 _USER_COLUMNS = """id, aud, role, email, email_confirmed_at, last_sign_in_at, raw_app_meta_data,
-                   raw_user_meta_data, banned_until, created_at, updated_at"""
+                   raw_user_meta_data, banned_until, created_at, updated_at,
+                   confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at"""
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,15 @@ class IssuedSession:
     session_id: UUID
     session_created_at: datetime
     refresh_token: str
+
+
+class Unset(Enum):
+    """Marks an attribute an update leaves alone (None is a value: "not banned")."""
+
+    UNSET = "unset"
+
+
+UNSET: Final = Unset.UNSET
 
 
 def _one(row: asyncpg.Record | None) -> asyncpg.Record:
@@ -45,18 +56,19 @@ def _iso(value: datetime | None) -> str | None:
 def user_json(row: asyncpg.Record) -> dict[str, Any]:
     uid = str(row["id"])
     created = _iso(row["created_at"])
+    confirmed = row["email_confirmed_at"] is not None
     identity = {
         "identity_id": uid,
         "id": uid,
         "user_id": uid,
-        "identity_data": {"sub": uid, "email": row["email"], "email_verified": True},
+        "identity_data": {"sub": uid, "email": row["email"], "email_verified": confirmed},
         "provider": "email",
         "created_at": created,
         "updated_at": _iso(row["updated_at"]),
         "last_sign_in_at": _iso(row["last_sign_in_at"]),
         "email": row["email"],
     }
-    return {
+    body: dict[str, Any] = {
         "id": uid,
         "aud": row["aud"],
         "role": row["role"],
@@ -72,6 +84,16 @@ def user_json(row: asyncpg.Record) -> dict[str, Any]:
         "updated_at": _iso(row["updated_at"]),
         "is_anonymous": False,
     }
+    # GoTrue leaves these out while they are unset.
+    optional = {
+        "confirmation_sent_at": _iso(row["confirmation_sent_at"]),
+        "recovery_sent_at": _iso(row["recovery_sent_at"]),
+        "new_email": row["email_change"],
+        "email_change_sent_at": _iso(row["email_change_sent_at"]),
+        "banned_until": _iso(row["banned_until"]),
+    }
+    body.update({k: v for k, v in optional.items() if v})
+    return body
 
 
 def session_json(issued: IssuedSession, *, secret: str, issuer: str, expiry: int) -> dict[str, Any]:
@@ -140,51 +162,87 @@ async def _start_session(
     return IssuedSession(user, session["id"], session["created_at"], token)
 
 
+async def _reserve_email(conn: asyncpg.Connection, email: str) -> None:
+    """Serialise every claim on one address (sign-up, e-mail change, admin create) for the rest
+    of the transaction, so the checks below cannot race."""
+    await conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended('pb.email:' || $1, 0))", email
+    )
+
+
+async def _email_taken(conn: asyncpg.Connection, email: str, *, by_other_than: UUID | None) -> bool:
+    """In use, or pending for an e-mail change, by another account."""
+    taken: bool = await conn.fetchval(
+        """select exists (select 1 from auth.users
+                          where (email = $1 or email_change = $1) and id is distinct from $2)""",
+        email,
+        by_other_than,
+    )
+    return taken
+
+
+_EMAIL_EXISTS = ("A user with this email address has already been registered", "email_exists")
+
+
 async def sign_up(
     conn: asyncpg.Connection,
     *,
     email: str,
     password_hash: str,
     data: dict[str, Any],
-    user_agent: str | None,
-    ip: str | None,
-) -> IssuedSession:
-    row = await conn.fetchrow(
-        f"""insert into auth.users (email, encrypted_password, email_confirmed_at,
-                                   raw_app_meta_data, raw_user_meta_data)
-           values ($1, $2, now(), '{{"provider": "email", "providers": ["email"]}}', $3)
-           on conflict (email) do nothing
-           returning {_USER_COLUMNS}""",
-        email,
-        password_hash,
-        data,
-    )
-    if row is None:
+    confirmed: bool,
+) -> asyncpg.Record:
+    """Create the account (and, by trigger, the tenant). Unconfirmed accounts wait for the
+    confirmation link before they can sign in."""
+    await _reserve_email(conn, email)
+    if await _email_taken(conn, email, by_other_than=None):
         raise Unprocessable("User already registered", code="user_already_exists")
-    return await _start_session(conn, row["id"], user_agent, ip)
-
-
-async def credentials(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "select id, encrypted_password, banned_until from auth.users where email = $1", email
+    return _one(
+        await conn.fetchrow(
+            f"""insert into auth.users (email, encrypted_password, email_confirmed_at,
+                                       raw_app_meta_data, raw_user_meta_data)
+               values ($1, $2, case when $4 then now() end,
+                       '{{"provider": "email", "providers": ["email"]}}', $3)
+               returning {_USER_COLUMNS}""",
+            email,
+            password_hash,
+            data,
+            confirmed,
+        )
     )
 
 
-async def sign_in(
+async def start_session(
     conn: asyncpg.Connection, user_id: UUID, user_agent: str | None, ip: str | None
 ) -> IssuedSession:
     return await _start_session(conn, user_id, user_agent, ip)
 
 
+async def credentials(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """select id, encrypted_password, banned_until, email_confirmed_at
+           from auth.users where email = $1""",
+        email,
+    )
+
+
+def is_banned(banned_until: datetime | None) -> bool:
+    return banned_until is not None and banned_until > datetime.now(UTC)
+
+
 _TOKEN_NOT_FOUND = ("Invalid Refresh Token: Refresh Token Not Found", "refresh_token_not_found")
 
 
-async def refresh(conn: asyncpg.Connection, token: str, *, reuse_interval: int) -> IssuedSession:
+async def refresh(
+    conn: asyncpg.Connection, token: str, *, reuse_interval: int, inactivity_timeout: int
+) -> IssuedSession:
     """Rotate a refresh token. A spent token replayed within the reuse interval (concurrent
     refreshes from one device) gets the session's current token; later, it revokes the session."""
     row = await conn.fetchrow(
         """select t.id, t.user_id, t.session_id, t.revoked,
                   extract(epoch from now() - t.updated_at) as idle_seconds,
+                  extract(epoch from now() - coalesce(s.refreshed_at, s.created_at))
+                      as session_idle_seconds,
                   s.created_at as session_created_at
            from auth.refresh_tokens t join auth.sessions s on s.id = t.session_id
            where t.token_hash = $1
@@ -196,8 +254,12 @@ async def refresh(conn: asyncpg.Connection, token: str, *, reuse_interval: int) 
     user = _one(
         await conn.fetchrow(f"select {_USER_COLUMNS} from auth.users where id = $1", row["user_id"])
     )
-    if user["banned_until"] is not None and user["banned_until"] > datetime.now(UTC):
-        raise BadRequest("User is banned", code="user_banned")
+    if is_banned(user["banned_until"]):
+        raise BadRequest("Invalid Refresh Token: User Banned", code="user_banned")
+    if inactivity_timeout and row["session_idle_seconds"] > inactivity_timeout:
+        raise BadRequest(
+            "Invalid Refresh Token: Session Expired (Inactivity)", code="session_expired"
+        )
 
     if row["revoked"]:
         if row["idle_seconds"] <= reuse_interval:
@@ -215,29 +277,41 @@ async def refresh(conn: asyncpg.Connection, token: str, *, reuse_interval: int) 
                     "where id = $1",
                     live["id"],
                 )
+                await _touch_session(conn, row["session_id"])
                 new_token = await _new_refresh_token(
                     conn, row["user_id"], row["session_id"], live["id"]
                 )
                 return IssuedSession(user, row["session_id"], row["session_created_at"], new_token)
         await conn.execute("delete from auth.sessions where id = $1", row["session_id"])
         raise _SessionRevoked(
-            "Invalid Refresh Token: Already Used", code="refresh_token_already_used"
+            "Invalid Refresh Token: Already Used",
+            code="refresh_token_already_used",
+            revoked_session=row["session_id"],
         )
 
     await conn.execute(
         "update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1",
         row["id"],
     )
-    await conn.execute(
-        "update auth.sessions set refreshed_at = now(), updated_at = now() where id = $1",
-        row["session_id"],
-    )
+    await _touch_session(conn, row["session_id"])
     new_token = await _new_refresh_token(conn, row["user_id"], row["session_id"], row["id"])
     return IssuedSession(user, row["session_id"], row["session_created_at"], new_token)
 
 
+async def _touch_session(conn: asyncpg.Connection, session_id: UUID) -> None:
+    # refreshed_at marks the last access token issued: the inactivity timeout counts from it.
+    await conn.execute(
+        "update auth.sessions set refreshed_at = now(), updated_at = now() where id = $1",
+        session_id,
+    )
+
+
 class _SessionRevoked(BadRequest):
     """Raised after the revocation is written: the caller must commit, then answer the error."""
+
+    def __init__(self, message: str, *, code: str, revoked_session: UUID) -> None:
+        super().__init__(message, code=code)
+        self.revoked_session = revoked_session
 
 
 SessionRevoked = _SessionRevoked
@@ -260,6 +334,8 @@ async def load_user(
         raise Forbidden(
             "Session from session_id claim in JWT does not exist", code="session_not_found"
         )
+    if is_banned(row["banned_until"]):
+        raise Forbidden("User is banned", code="user_banned")
     return row
 
 
@@ -267,31 +343,59 @@ async def update_user(
     conn: asyncpg.Connection,
     user_id: UUID,
     *,
-    email: str | None,
-    password_hash: str | None,
-    data: dict[str, Any] | None,
+    email: str | None = None,
+    password_hash: str | None = None,
+    data: dict[str, Any] | None = None,
+    app_data: dict[str, Any] | None = None,
+    confirm_email: bool = False,
+    banned_until: datetime | Unset | None = UNSET,
 ) -> asyncpg.Record:
-    try:
-        row = await conn.fetchrow(
-            f"""update auth.users set
-                    email = coalesce($2, email),
-                    encrypted_password = coalesce($3, encrypted_password),
-                    raw_user_meta_data = case when $4::jsonb is null then raw_user_meta_data
-                        else jsonb_strip_nulls(raw_user_meta_data || $4::jsonb) end
-                where id = $1
-                returning {_USER_COLUMNS}""",
-            user_id,
-            email,
-            password_hash,
-            data,
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise Unprocessable(
-            "A user with this email address has already been registered", code="email_exists"
-        ) from exc
+    """Write the given attributes. A new e-mail here takes effect at once (no mail configured,
+    or the admin API); metadata is merged key by key, a null value removing its key."""
+    if email is not None:
+        await _reserve_email(conn, email)
+        if await _email_taken(conn, email, by_other_than=user_id):
+            raise Unprocessable(_EMAIL_EXISTS[0], code=_EMAIL_EXISTS[1])
+    row = await conn.fetchrow(
+        f"""update auth.users set
+                email = coalesce($2, email),
+                email_change = case when $2::text is null then email_change end,
+                email_change_sent_at = case when $2::text is null then email_change_sent_at end,
+                encrypted_password = coalesce($3, encrypted_password),
+                raw_user_meta_data = case when $4::jsonb is null then raw_user_meta_data
+                    else jsonb_strip_nulls(raw_user_meta_data || $4::jsonb) end,
+                raw_app_meta_data = case when $5::jsonb is null then raw_app_meta_data
+                    else jsonb_strip_nulls(raw_app_meta_data || $5::jsonb) end,
+                email_confirmed_at = case when $6 then coalesce(email_confirmed_at, now())
+                    else email_confirmed_at end,
+                banned_until = case when $7 then $8 else banned_until end
+            where id = $1
+            returning {_USER_COLUMNS}""",
+        user_id,
+        email,
+        password_hash,
+        data,
+        app_data,
+        confirm_email,
+        not isinstance(banned_until, Unset),
+        None if isinstance(banned_until, Unset) else banned_until,
+    )
     if row is None:
         raise Forbidden("User from sub claim in JWT does not exist", code="user_not_found")
     return row
+
+
+async def end_sessions(
+    conn: asyncpg.Connection, user_id: UUID, *, keep: UUID | None = None
+) -> list[UUID]:
+    """Sign the user out everywhere but `keep` (a password change, a ban); returns the ended
+    sessions, whose access tokens every surface now refuses."""
+    rows = await conn.fetch(
+        "delete from auth.sessions where user_id = $1 and id is distinct from $2 returning id",
+        user_id,
+        keep,
+    )
+    return [r["id"] for r in rows]
 
 
 async def sign_out(
@@ -315,6 +419,252 @@ async def sign_out(
             session_id,
         )
     return [r["id"] for r in rows]
+
+
+# -- e-mailed one-time tokens (GoTrue: confirmation, recovery, email change) -----------------
+
+TokenType = Literal["confirmation_token", "recovery_token", "email_change_token_new"]
+_SENT_AT: dict[str, str] = {
+    "confirmation_token": "confirmation_sent_at",
+    "recovery_token": "recovery_sent_at",
+    "email_change_token_new": "email_change_sent_at",
+}
+
+
+@dataclass(frozen=True)
+class OneTimeToken:
+    code: str  # the six digits in the mail
+    token_hash: str  # what the link carries
+
+
+def link_token_hash(email: str, code: str) -> str:
+    """GoTrue's token hash: sha224 of the address followed by the code, in hex."""
+    return hashlib.sha224((email + code).encode()).hexdigest()
+
+
+async def issue_token(
+    conn: asyncpg.Connection,
+    user_id: UUID,
+    token_type: TokenType,
+    email: str,
+    *,
+    max_frequency: int,
+) -> OneTimeToken:
+    """Replace the user's token of this kind and stamp its *_sent_at. One mail per kind per
+    `max_frequency` seconds (GoTrue's SMTP_MAX_FREQUENCY): sooner is a 429."""
+    sent_at = _SENT_AT[token_type]
+    wait = await conn.fetchval(
+        f"""select ceil($2 - extract(epoch from now() - {sent_at}))::int
+            from auth.users where id = $1 and {sent_at} > now() - make_interval(secs => $2)""",
+        user_id,
+        max_frequency,
+    )
+    if wait is not None:
+        raise ApiError(
+            f"For security purposes, you can only request this after {max(wait, 1)} seconds.",
+            status=429,
+            code="over_email_send_rate_limit",
+        )
+    code = f"{secrets.randbelow(10**6):06d}"
+    token_hash = link_token_hash(email, code)
+    await conn.execute(
+        """insert into auth.one_time_tokens (user_id, token_type, token_hash, relates_to)
+           values ($1, $2, $3, $4)
+           on conflict (user_id, token_type) do update
+               set token_hash = excluded.token_hash, relates_to = excluded.relates_to,
+                   created_at = now()""",
+        user_id,
+        token_type,
+        _hash_token(token_hash),
+        email,
+    )
+    await conn.execute(f"update auth.users set {sent_at} = now() where id = $1", user_id)
+    return OneTimeToken(code, token_hash)
+
+
+_LINK_INVALID = ("Email link is invalid or has expired", "otp_expired")
+_OTP_INVALID = ("Token has expired or is invalid", "otp_expired")
+
+
+async def consume_token(
+    conn: asyncpg.Connection,
+    token_types: tuple[TokenType, ...],
+    token_hash: str,
+    *,
+    lifetime: int,
+    from_link: bool,
+) -> tuple[asyncpg.Record, TokenType, str]:
+    """Spend a one-time token: (user, its kind, the address it was sent to), or 403."""
+    message, code = _LINK_INVALID if from_link else _OTP_INVALID
+    row = await conn.fetchrow(
+        """delete from auth.one_time_tokens
+           where token_hash = $1 and token_type = any($2::text[])
+           returning user_id, token_type, relates_to,
+                     created_at > now() - make_interval(secs => $3) as fresh""",
+        _hash_token(token_hash),
+        list(token_types),
+        lifetime,
+    )
+    if row is None or not row["fresh"]:
+        raise Forbidden(message, code=code)
+    user = _one(
+        await conn.fetchrow(
+            f"select {_USER_COLUMNS} from auth.users where id = $1 for update", row["user_id"]
+        )
+    )
+    if is_banned(user["banned_until"]):
+        raise Forbidden("User is banned", code="user_banned")
+    token_type: TokenType = row["token_type"]
+    return user, token_type, row["relates_to"]
+
+
+async def confirm_email(conn: asyncpg.Connection, user_id: UUID) -> None:
+    await conn.execute(
+        "update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()) "
+        "where id = $1",
+        user_id,
+    )
+
+
+async def request_email_change(conn: asyncpg.Connection, user_id: UUID, new_email: str) -> None:
+    """Hold `new_email` for this account until it is confirmed (the unique index and the lock
+    keep any other account from taking it meanwhile)."""
+    await _reserve_email(conn, new_email)
+    if await _email_taken(conn, new_email, by_other_than=user_id):
+        raise Unprocessable(_EMAIL_EXISTS[0], code=_EMAIL_EXISTS[1])
+    await conn.execute(
+        "update auth.users set email_change = $2, email_change_sent_at = null where id = $1",
+        user_id,
+        new_email,
+    )
+
+
+async def apply_email_change(conn: asyncpg.Connection, user_id: UUID, new_email: str) -> None:
+    """The new address was confirmed: it becomes the account's address (and is confirmed)."""
+    await _reserve_email(conn, new_email)
+    pending = await conn.fetchval("select email_change from auth.users where id = $1", user_id)
+    if pending != new_email:
+        raise Forbidden(*_LINK_INVALID[:1], code=_LINK_INVALID[1])
+    await conn.execute(
+        """update auth.users set email = email_change, email_change = null,
+                  email_change_sent_at = null,
+                  email_confirmed_at = coalesce(email_confirmed_at, now())
+           where id = $1""",
+        user_id,
+    )
+
+
+async def find_user_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"select {_USER_COLUMNS} from auth.users where email = $1", email)
+
+
+async def find_user_by_pending_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"select {_USER_COLUMNS} from auth.users where email_change = $1", email
+    )
+
+
+async def user_by_id(conn: asyncpg.Connection, user_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"select {_USER_COLUMNS} from auth.users where id = $1", user_id)
+
+
+# -- admin -------------------------------------------------------------------------------------
+
+
+async def list_users(
+    conn: asyncpg.Connection, *, page: int, per_page: int
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of users, newest first (GoTrue's default order), and the total."""
+    rows = await conn.fetch(
+        f"""select {_USER_COLUMNS} from auth.users
+            order by created_at desc, id desc limit $1 offset $2""",
+        per_page,
+        (page - 1) * per_page,
+    )
+    total: int = await conn.fetchval("select count(*) from auth.users")
+    return list(rows), total
+
+
+async def admin_create_user(
+    conn: asyncpg.Connection,
+    *,
+    email: str,
+    password_hash: str,
+    user_metadata: dict[str, Any],
+    app_metadata: dict[str, Any],
+    confirmed: bool,
+    banned_until: datetime | None,
+) -> asyncpg.Record:
+    await _reserve_email(conn, email)
+    if await _email_taken(conn, email, by_other_than=None):
+        raise Unprocessable(_EMAIL_EXISTS[0], code=_EMAIL_EXISTS[1])
+    app = {**app_metadata, "provider": "email", "providers": ["email"]}
+    return _one(
+        await conn.fetchrow(
+            f"""insert into auth.users (email, encrypted_password, email_confirmed_at,
+                                       raw_app_meta_data, raw_user_meta_data, banned_until)
+               values ($1, $2, case when $5 then now() end, $4, $3, $6)
+               returning {_USER_COLUMNS}""",
+            email,
+            password_hash,
+            user_metadata,
+            app,
+            confirmed,
+            banned_until,
+        )
+    )
+
+
+# -- housekeeping ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Purged:
+    refresh_tokens: int
+    sessions: int
+    one_time_tokens: int
+    revocations: int
+
+
+async def purge_expired(
+    conn: asyncpg.Connection,
+    *,
+    inactivity_timeout: int,
+    spent_token_age: int,
+    otp_lifetime: int,
+    revocation_retention: int,
+) -> Purged:
+    """Delete what can no longer be used: refresh tokens spent longer ago than `spent_token_age`
+    (replaying one then answers "not found" rather than revoking its session, as GoTrue's
+    cleanup does), sessions idle past the timeout, expired mailed tokens, old tombstones."""
+    tokens = await conn.fetch(
+        """delete from auth.refresh_tokens
+           where revoked and updated_at < now() - make_interval(secs => $1) returning 1""",
+        spent_token_age,
+    )
+    sessions: list[asyncpg.Record] = []
+    if inactivity_timeout:
+        # Their access tokens expired long ago (the timeout exceeds a token's lifetime):
+        # they need no tombstone (see pb_internal.record_revocation).
+        await conn.execute("select set_config('pb.idle_session_purge', 'on', true)")
+        sessions = await conn.fetch(
+            """delete from auth.sessions
+               where coalesce(refreshed_at, created_at) < now() - make_interval(secs => $1)
+               returning 1""",
+            inactivity_timeout,
+        )
+        await conn.execute("select set_config('pb.idle_session_purge', '', true)")
+    otps = await conn.fetch(
+        """delete from auth.one_time_tokens
+           where created_at < now() - make_interval(secs => $1) returning 1""",
+        otp_lifetime,
+    )
+    tombstones = await conn.fetch(
+        """delete from auth.revocations
+           where revoked_at < now() - make_interval(secs => $1) returning 1""",
+        revocation_retention,
+    )
+    return Purged(len(tokens), len(sessions), len(otps), len(tombstones))
 
 
 __all__ = ["ApiError", "IssuedSession", "SessionRevoked"]

@@ -1,0 +1,71 @@
+"""The e-mailed flows: issue a one-time token, build its link on PB_PUBLIC_URL, pick the
+user's language, send. Called inside the request's transaction, as GoTrue does: a mail that
+cannot be sent rolls the change back (no token exists that nobody received)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from pocketbizz.auth import mail_templates, service
+from pocketbizz.auth.mailer import Mailer, MailFailed, MailNotConfigured
+from pocketbizz.errors import ApiError
+from pocketbizz.settings import Settings
+
+log = structlog.get_logger("pocketbizz.auth.mail")
+
+# GoTrue's verification types, as they appear in links and in POST /verify.
+_LINK_TYPE: dict[service.TokenType, str] = {
+    "confirmation_token": "signup",
+    "recovery_token": "recovery",
+    "email_change_token_new": "email_change",
+}
+_KIND: dict[service.TokenType, mail_templates.Kind] = {
+    "confirmation_token": "confirmation",
+    "recovery_token": "recovery",
+    "email_change_token_new": "email_change",
+}
+_FAILURE: dict[service.TokenType, str] = {
+    "confirmation_token": "Error sending confirmation email",
+    "recovery_token": "Error sending recovery email",
+    "email_change_token_new": "Error sending email change email",
+}
+
+
+def verify_link(settings: Settings, token_hash: str, link_type: str, redirect_to: str) -> str:
+    query = urlencode({"token": token_hash, "type": link_type, "redirect_to": redirect_to})
+    return f"{settings.url}/auth/v1/verify?{query}"
+
+
+async def send_token(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    *,
+    user_id: UUID,
+    user_metadata: dict[str, Any] | None,
+    token_type: service.TokenType,
+    to: str,
+    redirect_to: str,
+) -> None:
+    mailer = Mailer.from_settings(settings)
+    if not mailer.configured:
+        raise ApiError(_FAILURE[token_type], status=500, code="unexpected_failure")
+    issued = await service.issue_token(
+        conn, user_id, token_type, to, max_frequency=settings.smtp_max_frequency
+    )
+    letter = mail_templates.letter(
+        _KIND[token_type],
+        mail_templates.language(user_metadata),
+        link=verify_link(settings, issued.token_hash, _LINK_TYPE[token_type], redirect_to),
+        code=issued.code,
+        minutes=max(settings.mailer_otp_exp // 60, 1),
+    )
+    try:
+        await mailer.send(to, letter)
+    except (MailFailed, MailNotConfigured) as exc:
+        log.error("auth mail not sent", kind=token_type, error=str(exc))
+        raise ApiError(_FAILURE[token_type], status=500, code="unexpected_failure") from exc

@@ -1,0 +1,79 @@
+"""GoTrue features PocketBizz does not offer (MFA, SSO, the OAuth server, external providers,
+phone): each answers GoTrue's own error body and status for a project that has it switched
+off, so clients show a clear reason rather than a bare 404 page."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pocketbizz.auth.http import Body, auth_endpoint, json_body, parse, user_claims
+from pocketbizz.errors import ApiError, BadRequest, NotFound, Unprocessable
+
+
+class FactorParams(Body):
+    factor_type: str | None = None
+
+
+@auth_endpoint
+async def enroll_factor(request: Request) -> Response:
+    user_claims(request)  # GoTrue authenticates before it looks at the factor
+    factor_type = parse(FactorParams, await json_body(request)).factor_type
+    if factor_type == "totp":
+        raise Unprocessable("MFA enroll is disabled for TOTP", code="mfa_totp_enroll_not_enabled")
+    if factor_type == "phone":
+        raise Unprocessable("MFA enroll is disabled for Phone", code="mfa_phone_enroll_not_enabled")
+    if factor_type == "webauthn":
+        raise Unprocessable(
+            "MFA enroll is disabled for WebAuthn", code="mfa_webauthn_enroll_not_enabled"
+        )
+    raise BadRequest("factor_type needs to be totp, phone or webauthn", code="validation_failed")
+
+
+@auth_endpoint
+async def factor(request: Request) -> Response:
+    user_claims(request)
+    raise NotFound("Factor not found", code="mfa_factor_not_found")
+
+
+@auth_endpoint
+async def sso(request: Request) -> Response:
+    raise NotFound("SAML 2.0 is disabled", code="saml_provider_disabled")
+
+
+@auth_endpoint
+async def oauth_server(request: Request) -> Response:
+    raise NotFound("OAuth server is disabled", code="feature_disabled")
+
+
+@auth_endpoint
+async def authorize(request: Request) -> Response:
+    # External sign-in (Google, Apple...): no provider is enabled.
+    raise BadRequest("Unsupported provider: provider is not enabled", code="validation_failed")
+
+
+@auth_endpoint
+async def otp(request: Request) -> Response:
+    raise Unprocessable("Signups not allowed for otp", code="otp_disabled")
+
+
+@auth_endpoint
+async def not_found(request: Request) -> Response:
+    raise ApiError("Not Found", status=404, code="not_found")
+
+
+_ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+routes = [
+    Route("/factors", enroll_factor, methods=["POST"]),
+    Route("/factors/{factor_id}", factor, methods=["DELETE"]),
+    Route("/factors/{factor_id}/{action:path}", factor, methods=["POST"]),
+    Route("/sso", sso, methods=["POST"]),
+    Route("/sso/{rest:path}", sso, methods=_ALL),
+    Route("/oauth/{rest:path}", oauth_server, methods=_ALL),
+    Route("/admin/oauth/{rest:path}", oauth_server, methods=_ALL),
+    Route("/authorize", authorize, methods=["GET"]),
+    Route("/otp", otp, methods=["POST"]),
+    Route("/{rest:path}", not_found, methods=_ALL),
+]
