@@ -93,6 +93,13 @@ class Settings(BaseSettings):
 
     # Realtime: workers that check and deliver row changes (a tenant's changes stay in order).
     realtime_workers: int = 4
+    # Realtime caps per server process, with supabase/realtime's reasons when reached: per
+    # user (JWT sub) across its sockets, and per tenant (a user, or the anon role).
+    realtime_max_channels_per_user: int = Field(default=100, ge=1)
+    realtime_max_bindings_per_user: int = Field(default=500, ge=1)
+    realtime_max_sockets_per_tenant: int = Field(default=200, ge=1)
+    realtime_max_joins_per_second: int = Field(default=100, ge=1)
+    realtime_max_events_per_second: int = Field(default=100, ge=1)
 
     # Storage: object bytes on local disk under the data dir, or in an S3-compatible bucket.
     storage_backend: Literal["local", "s3"] = "local"

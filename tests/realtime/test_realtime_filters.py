@@ -80,3 +80,54 @@ def test_null_matches_nothing() -> None:
 def test_bad_filters_are_refused(text: str) -> None:
     with pytest.raises(FilterError):
         parse_filter(text, COLUMNS)
+
+
+@pytest.mark.parametrize("value", ["NaN", "nan", "Infinity", "-Infinity", "inf", "sNaN"])
+@pytest.mark.parametrize("op", ["eq", "lt", "gte", "in"])
+def test_non_finite_numbers_are_refused_at_join(value: str, op: str) -> None:
+    # Refused up front: a NaN reaching the fan-out would raise there (Decimal comparisons
+    # signal), dropping the change for every channel of the tenant.
+    text = f"sale_price={op}.({value})" if op == "in" else f"sale_price={op}.{value}"
+    with pytest.raises(FilterError, match="numeric"):
+        parse_filter(text, COLUMNS)
+
+
+def test_a_row_holding_nan_matches_nothing_and_raises_nothing() -> None:
+    # PostgreSQL's numeric has a NaN; such a row value simply does not match.
+    row = {**ROW, "sale_price": "NaN"}
+    for op in ("eq", "neq", "lt", "gt"):
+        assert not parse_filter(f"sale_price={op}.1", COLUMNS).matches(row)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # timestamptz: a filter without an offset is UTC, as '…'::timestamptz reads it here.
+        ("created_at=eq.2026-11-25T12:00:00.5", True),
+        ("created_at=lt.2026-11-25T12:00:01", True),
+        ("created_at=gt.2026-11-25 12:00:01", False),
+        # timestamp: any offset is ignored, as '…+08:00'::timestamp does.
+        ("opened_at=eq.2026-11-25T08:30:00+08:00", True),
+        ("opened_at=eq.2026-11-25T08:30:00", True),
+        ("opened_at=gt.2026-11-25T08:00:00Z", True),
+    ],
+)
+def test_timestamps_compare_as_postgresql_casts_them(text: str, expected: bool) -> None:
+    columns = {**COLUMNS, "opened_at": "timestamp"}
+    row = {**ROW, "opened_at": "2026-11-25T08:30:00"}
+    assert parse_filter(text, columns).matches(row) is expected
+
+
+async def test_the_casts_agree_with_postgresql(owner_pool: Any) -> None:
+    # The oracle for the rules above: the casts PostgreSQL itself makes (session zone UTC).
+    async with owner_pool.acquire() as conn, conn.transaction():
+        await conn.execute("set local time zone 'UTC'")
+        same = await conn.fetchval(
+            "select '2026-11-25T12:00:00.5+00:00'::timestamptz = '2026-11-25T12:00:00.5'::timestamptz"
+            " and '2026-11-25T08:30:00'::timestamp = '2026-11-25T08:30:00+08:00'::timestamp"
+        )
+    assert same is True
+    columns = {**COLUMNS, "opened_at": "timestamp"}
+    row = {**ROW, "opened_at": "2026-11-25T08:30:00"}
+    assert parse_filter("created_at=eq.2026-11-25T12:00:00.5", columns).matches(row)
+    assert parse_filter("opened_at=eq.2026-11-25T08:30:00+08:00", columns).matches(row)

@@ -184,7 +184,7 @@ async def test_bad_api_key_is_refused_at_the_handshake(server: ServerProcess) ->
 
 
 async def test_unsupported_vsn_is_refused(server: ServerProcess) -> None:
-    url = socket_url(server).replace("vsn=1.0.0", "vsn=2.0.0")
+    url = socket_url(server).replace("vsn=1.0.0", "vsn=3.0.0")
     with pytest.raises(websockets.InvalidStatus) as info:
         async with websockets.connect(url):
             pass

@@ -15,6 +15,7 @@ from pocketbizz.gateway.tokens import TokenError, decode_token
 from pocketbizz.realtime.catalog import SCHEMA, Catalog
 from pocketbizz.realtime.changes import CHANGE_TYPES, Change
 from pocketbizz.realtime.filters import FilterError, RowFilter, parse_filter
+from pocketbizz.realtime.frames import Push
 
 MAX_BINDINGS = 100
 _TOKEN_ROLES = frozenset({"anon", "authenticated", "service_role"})
@@ -140,6 +141,28 @@ def visibility_key(identity: Identity) -> bytes:
     return orjson.dumps([identity.role, stable], option=orjson.OPT_SORT_KEYS)
 
 
+# Broadcast and presence scopes (see `Channel.scope`).
+PRIVATE_SCOPE = "private"
+PUBLIC_SCOPE = "public"
+
+
+def broadcast_scope(identity: Identity, *, private: bool) -> str:
+    """Which sockets share a topic's broadcasts and presence.
+
+    A private channel is authorized by the policies on realtime.messages, so its topic is one
+    for everybody the policies let in. A public channel stays within the signed-in user's
+    tenant; anon (and service_role) public channels share one public scope, as on Supabase,
+    which no tenant channel ever sees.
+    """
+    if private:
+        return PRIVATE_SCOPE
+    if identity.role == "authenticated":
+        sub = str(identity.claims.get("sub", "")).lower()
+        if sub:
+            return "tenant:" + sub
+    return PUBLIC_SCOPE
+
+
 @dataclass(eq=False)
 class Channel:
     """One joined topic of one socket. `push` queues a frame on the socket."""
@@ -147,11 +170,23 @@ class Channel:
     topic: str
     identity: Identity
     bindings: list[Binding]
-    push: Callable[[str], None]
+    push: Callable[[Push], None]
     broadcast_self: bool = False
     broadcast_ack: bool = False
+    private: bool = False
+    join_ref: str | None = None
+    presence_key: str = ""
+    presence_enabled: bool = False
+    # Private channels: may this identity send (INSERT on realtime.messages)? None: not yet
+    # asked (Supabase asks at the first send and keeps the answer until the token changes).
+    may_broadcast: bool | None = None
+    may_track: bool | None = None
     serial: int = field(default_factory=lambda: next(_channel_serials))
     closed: bool = False
+
+    @property
+    def sub_topic(self) -> str:
+        return self.topic.removeprefix("realtime:")
 
     @property
     def tenant(self) -> str | None:
@@ -159,6 +194,10 @@ class Channel:
         if self.identity.role != "authenticated":
             return None
         return str(self.identity.claims.get("sub", "")).lower() or None
+
+    @property
+    def scope(self) -> str:
+        return broadcast_scope(self.identity, private=self.private)
 
     @property
     def expires_at(self) -> float:

@@ -3,6 +3,12 @@
 Operators: eq, neq, lt, lte, gt, gte, in (`in.(a,b)`). Values are compared with the column's
 type, as PostgreSQL would: numbers as Decimal, timestamps and dates as instants, booleans as
 booleans, uuids and text as strings. NULL matches nothing, as in SQL.
+
+Every value is checked when the channel joins, so nothing a client sends can fail later, in
+the fan-out of a change (where it would cost every channel of the tenant that change):
+NaN and infinities are refused. Timestamps compare like PostgreSQL's casts: a `timestamptz`
+filter without an offset is read in UTC (the server's session time zone), and a `timestamp`
+(without time zone) column ignores any offset, as its cast does.
 """
 
 from __future__ import annotations
@@ -10,8 +16,8 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 _NUMERIC = frozenset({"int2", "int4", "int8", "numeric", "float4", "float8"})
@@ -40,18 +46,32 @@ def _to_bool(text: str) -> bool:
     raise ValueError(text)
 
 
-def _to_datetime(text: str) -> datetime:
-    return datetime.fromisoformat(text.strip())
+def _to_instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.strip())
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _to_local(text: str) -> datetime:
+    return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
+
+
+def _to_number(text: str) -> Decimal:
+    number = Decimal(text.strip())
+    if not number.is_finite():
+        raise ValueError(f"{text!r} is not a finite number")
+    return number
 
 
 def _typed(type_name: str) -> Callable[[str], Any] | None:
     """How to read a value of this column type from text; None if filters can't use it."""
     if type_name in _NUMERIC:
-        return lambda text: Decimal(text.strip())
+        return _to_number
     if type_name == "bool":
         return _to_bool
-    if type_name in ("timestamptz", "timestamp"):
-        return _to_datetime
+    if type_name == "timestamptz":
+        return _to_instant
+    if type_name == "timestamp":
+        return _to_local
     if type_name == "date":
         return lambda text: date.fromisoformat(text.strip())
     if type_name == "uuid":
@@ -75,13 +95,13 @@ class Condition:
         try:
             # Row values arrive as JSON (numbers, bools, strings): read them like the filter.
             value = self.read(raw if isinstance(raw, str) else _json_text(raw))
-        except (ValueError, InvalidOperation):
+        except (ValueError, ArithmeticError):
             return False
         try:
             if self.op == "in":
                 return value in self.values
             return _COMPARE[self.op](value, self.values[0])
-        except TypeError:  # e.g. naive vs aware datetimes
+        except (TypeError, ArithmeticError):  # cannot happen with values checked at join
             return False
 
 
@@ -155,7 +175,7 @@ def parse_filter(text: str, column_types: Mapping[str, str]) -> RowFilter:
         raw_values = _list_values(value) if op == "in" else [value]
         try:
             values = tuple(read(v) for v in raw_values)
-        except (ValueError, InvalidOperation) as exc:
+        except (ValueError, ArithmeticError) as exc:
             raise FilterError(
                 f"invalid filter {piece!r}: value is not a valid {column_types[column]}"
             ) from exc

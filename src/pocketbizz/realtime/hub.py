@@ -39,6 +39,7 @@ from pocketbizz.realtime import frames
 from pocketbizz.realtime.catalog import Catalog, RealtimeTable
 from pocketbizz.realtime.changes import Change
 from pocketbizz.realtime.channels import Binding, Channel
+from pocketbizz.realtime.frames import Broadcast, Push
 from pocketbizz.realtime.registry import Entry, RegistrationError, Registry, entries_for
 
 log = structlog.get_logger("pocketbizz.realtime")
@@ -88,10 +89,10 @@ class Hub:
         if channel not in self._all:
             self._all.add(channel)
             CHANNELS.inc()
+        self._by_topic[(channel.scope, channel.topic)].add(channel)
         tenant = channel.tenant
         if tenant is not None:
             self._by_tenant[tenant].add(channel)
-            self._by_topic[(tenant, channel.topic)].add(channel)
         elif channel.identity.role == "service_role":
             self._privileged.add(channel)
 
@@ -104,11 +105,10 @@ class Hub:
             self._all.discard(channel)
             CHANNELS.dec()
         self._privileged.discard(channel)
+        _discard(self._by_topic, (channel.scope, channel.topic), channel)
         tenant = channel.tenant
-        if tenant is None:
-            return
-        _discard(self._by_tenant, tenant, channel)
-        _discard(self._by_topic, (tenant, channel.topic), channel)
+        if tenant is not None:
+            _discard(self._by_tenant, tenant, channel)
 
     async def reidentify(self, channel: Channel, identity: Identity) -> None:
         """A token update: register for the new identity first (so a subscription both
@@ -285,25 +285,33 @@ class Hub:
             data["old_record"] = old_record
         FRAMES.labels("postgres_changes").inc()
         channel.push(
-            frames.encode(
-                channel.topic, "postgres_changes", {"ids": [b.id for b in matched], "data": data}
-            )
+            Push(channel.topic, "postgres_changes", {"ids": [b.id for b in matched], "data": data})
         )
 
-    # -- broadcast --------------------------------------------------------------------------
-    def broadcast(
-        self, tenant: str, topic: str, message: dict[str, Any], sender: int | None
-    ) -> None:
-        """Deliver a broadcast to this process's channels of one tenant and topic."""
-        text = frames.encode(topic, "broadcast", message)
+    # -- broadcast and presence -------------------------------------------------------------
+    def broadcast(self, scope: str, topic: str, message: Broadcast, sender: int | None) -> None:
+        """Deliver a broadcast to this process's channels of one scope and topic."""
+        push = Push(topic, "broadcast", message)  # encoded once per protocol version
         now = time.time()
-        for channel in list(self._by_topic.get((tenant, topic), ())):
+        for channel in list(self._by_topic.get((scope, topic), ())):
             if channel.closed or channel.expires_at <= now:
                 continue
             if channel.serial == sender and not channel.broadcast_self:
                 continue
             FRAMES.labels("broadcast").inc()
-            channel.push(text)
+            channel.push(push)
+
+    def presence_diff(
+        self, scope: str, topic: str, joins: dict[str, Any], leaves: dict[str, Any]
+    ) -> None:
+        """Tell this process's channels of one scope and topic who came and went."""
+        push = Push(topic, "presence_diff", {"joins": joins, "leaves": leaves})
+        now = time.time()
+        for channel in list(self._by_topic.get((scope, topic), ())):
+            if channel.closed or not channel.presence_enabled or channel.expires_at <= now:
+                continue
+            FRAMES.labels("presence_diff").inc()
+            channel.push(push)
 
 
 def _discard(index: dict[Any, set[Channel]], key: Any, channel: Channel) -> None:

@@ -1,12 +1,14 @@
 """One LISTEN connection per server process, kept alive and re-opened when it drops.
 
-It carries two channels: row changes from the triggers, and broadcasts published by the
-server processes (so a broadcast reaches the tenant's sockets on every process).
+It carries two channels: row changes from the triggers, and broadcasts and presence diffs
+published by the server processes (so they reach the topic's sockets on every process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +19,7 @@ import structlog
 
 from pocketbizz.db import Database
 from pocketbizz.realtime.changes import ChangeError, decode_change
+from pocketbizz.realtime.frames import Broadcast
 from pocketbizz.realtime.hub import Hub
 
 log = structlog.get_logger("pocketbizz.realtime")
@@ -26,6 +29,7 @@ BROADCAST_CHANNEL = "pocketbizz_broadcast"
 APPLICATION_NAME = "pocketbizz-realtime"
 KEEPALIVE_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 10.0
+LISTENER_RECONNECTED = "Realtime lost its database connection: rejoin to resume"
 
 
 def _setter(event: asyncio.Event) -> Callable[[Any], None]:
@@ -39,6 +43,9 @@ class Listener:
         # Broadcasts this process published are already delivered locally.
         self.process_id = uuid.uuid4().hex
         self.connected = asyncio.Event()
+        # Called when the connection comes back after a loss: changes committed meanwhile were
+        # never announced, so joined channels are told to rejoin (and their clients re-read).
+        self.on_reconnect: Callable[[str], None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -52,6 +59,7 @@ class Listener:
 
     async def _run(self) -> None:
         backoff = 0.5
+        lost_before = False
         while True:
             conn: asyncpg.Connection | None = None
             try:
@@ -63,11 +71,14 @@ class Listener:
                 self.connected.set()
                 log.info("realtime listener connected")
                 backoff = 0.5
+                if lost_before and self.on_reconnect is not None:
+                    self.on_reconnect(LISTENER_RECONNECTED)
                 await self._keep_alive(conn, lost)
                 log.warning("realtime listener connection closed, reconnecting")
             except Exception as exc:  # any failure: reconnect rather than stop listening
                 log.warning("realtime listener lost its connection", error=str(exc))
             finally:
+                lost_before = lost_before or self.connected.is_set()
                 self.connected.clear()
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
@@ -100,19 +111,53 @@ class Listener:
 
     def _on_broadcast(self, payload: str) -> None:
         try:
-            message = orjson.loads(payload)
-            if message["origin"] == self.process_id:
+            note = orjson.loads(payload)
+            if note["origin"] == self.process_id:
+                return  # already delivered here
+            scope, topic = str(note["scope"]), str(note["topic"])
+            if note.get("kind") == "presence":
+                self.hub.presence_diff(scope, topic, dict(note["joins"]), dict(note["leaves"]))
                 return
-            self.hub.broadcast(
-                str(message["tenant"]), str(message["topic"]), dict(message["message"]), None
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            self.hub.broadcast(scope, topic, decode_broadcast(note), None)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
             log.warning("realtime broadcast ignored", error=str(exc))
 
-    async def publish_broadcast(self, tenant: str, topic: str, message: dict[str, Any]) -> None:
+    def broadcast_note(self, scope: str, topic: str, message: Broadcast) -> str:
+        """The NOTIFY body that carries a broadcast to the other server processes."""
+        return encode_broadcast(self.process_id, scope, topic, message)
+
+    async def publish(self, note: str) -> None:
         """Tell the other server processes; the caller has delivered on this one."""
-        body = orjson.dumps(
-            {"origin": self.process_id, "tenant": tenant, "topic": topic, "message": message}
-        ).decode()
         async with self.db.pool.acquire() as conn:
-            await conn.execute("select pg_catalog.pg_notify($1, $2)", BROADCAST_CHANNEL, body)
+            await conn.execute("select pg_catalog.pg_notify($1, $2)", BROADCAST_CHANNEL, note)
+
+
+def encode_broadcast(origin: str, scope: str, topic: str, message: Broadcast) -> str:
+    # A JSON payload travels as JSON (no escaping, so NOTIFY's 8000 bytes go further);
+    # a binary one as base64.
+    payload: Any = (
+        orjson.Fragment(message.payload)
+        if message.is_json
+        else base64.b64encode(message.payload).decode()
+    )
+    note = {
+        "origin": origin,
+        "kind": "broadcast",
+        "scope": scope,
+        "topic": topic,
+        "event": message.event,
+        "json": message.is_json,
+        "binary_origin": message.binary_origin,
+        "payload": payload,
+    }
+    return orjson.dumps(note).decode()
+
+
+def decode_broadcast(note: dict[str, Any]) -> Broadcast:
+    is_json = bool(note["json"])
+    payload = (
+        orjson.dumps(note["payload"])
+        if is_json
+        else base64.b64decode(note["payload"], validate=True)
+    )
+    return Broadcast(str(note["event"]), payload, is_json, bool(note["binary_origin"]))

@@ -14,10 +14,13 @@ time (a lock), so a leave and a join racing on the same entry always end registe
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
+import asyncpg
 import orjson
 import structlog
 from prometheus_client import Gauge
@@ -36,6 +39,9 @@ BATCH = 1_000
 _STOP_TIMEOUT_SECONDS = 5.0
 # A join waits this long for its registration before it is refused.
 REGISTER_TIMEOUT_SECONDS = 10.0
+STATEMENT_TIMEOUT_SECONDS = 10.0
+APPLICATION_NAME = "pocketbizz-realtime-registry"
+REGISTRATIONS_LAPSED = "Realtime subscriptions lapsed: rejoin to resume"
 
 REGISTRATIONS = Gauge(
     "pocketbizz_realtime_registrations",
@@ -93,6 +99,14 @@ class Registry:
         self._pending: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
         self._stopped = False
+        # Its own connection: the request pool may be saturated, and a refresh queued behind
+        # requests would let the registrations expire (and the triggers go quiet).
+        self._conn: asyncpg.Connection | None = None
+        self._conn_lock = asyncio.Lock()
+        self._last_refresh = time.monotonic()
+        # Called when registrations may have lapsed (no refresh within the ttl): changes of
+        # that time were not announced, so joined channels are told to rejoin.
+        self.on_lapse: Callable[[str], None] | None = None
 
     @property
     def entries(self) -> frozenset[Entry]:
@@ -120,6 +134,10 @@ class Registry:
             log.warning("realtime unregister at shutdown failed", error=str(exc))
         self._counts.clear()
         REGISTRATIONS.set(0)
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=_STOP_TIMEOUT_SECONDS)
+            self._conn = None
 
     # -- channels ---------------------------------------------------------------------------
     async def acquire(self, entries: Collection[Entry]) -> None:
@@ -193,6 +211,11 @@ class Registry:
                 )
         # Rows of processes that stopped refreshing (crashed) are of no use to anybody.
         await self._execute("select pb_internal.realtime_sweep()")
+        now = time.monotonic()
+        lapsed = now - self._last_refresh > self.ttl_seconds
+        self._last_refresh = now
+        if lapsed and self.on_lapse is not None:
+            self.on_lapse(REGISTRATIONS_LAPSED)
 
     async def _refresh_loop(self) -> None:
         delay = self.refresh_seconds
@@ -208,5 +231,15 @@ class Registry:
     async def _execute(self, sql: str, *args: object) -> None:
         # As the pool's login role (authenticator), outside any request role: only it may
         # call the registration functions. One statement, so no explicit transaction.
-        async with self.db.pool.acquire() as conn:
-            await conn.execute(sql, *args)
+        async with self._conn_lock:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await self.db.connect_listener(APPLICATION_NAME)
+            try:
+                await self._conn.execute(sql, *args, timeout=STATEMENT_TIMEOUT_SECONDS)
+            except asyncpg.PostgresError:
+                raise
+            except BaseException:
+                # Broken, or cancelled mid-statement: replaced at the next call.
+                self._conn.terminate()
+                self._conn = None
+                raise

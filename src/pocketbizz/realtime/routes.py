@@ -1,4 +1,5 @@
-"""The WebSocket endpoint: `/realtime/v1/websocket?apikey=<key>&vsn=1.0.0`."""
+"""The WebSocket endpoint `/realtime/v1/websocket?apikey=<key>&vsn=1.0.0|2.0.0`, and the
+HTTP broadcast `POST /realtime/v1/api/broadcast/{topic}/events/{event}`."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from pocketbizz.errors import (
 )
 from pocketbizz.gateway import request_identity
 from pocketbizz.gateway.identity import api_key_identity
+from pocketbizz.realtime.channels import broadcast_scope
+from pocketbizz.realtime.frames import CODECS, V1, Broadcast
 from pocketbizz.realtime.service import SERVICE_KEY, RealtimeService
 from pocketbizz.realtime.session import (
     MAX_BROADCAST_BYTES,
@@ -28,8 +31,6 @@ from pocketbizz.realtime.session import (
     Session,
 )
 from pocketbizz.state import app_state
-
-SUPPORTED_VSN = "1.0.0"
 
 
 async def _refuse(ws: WebSocket, exc: ApiError) -> None:
@@ -48,10 +49,14 @@ async def realtime_socket(ws: WebSocket) -> None:
     except Unauthorized as exc:
         await _refuse(ws, exc)
         return
-    vsn = ws.query_params.get("vsn", SUPPORTED_VSN)
-    if vsn != SUPPORTED_VSN:
+    vsn = ws.query_params.get("vsn", V1)
+    codec = CODECS.get(vsn)
+    if codec is None:
         await _refuse(
-            ws, BadRequest(f"unsupported vsn {vsn!r}; use vsn=1.0.0", code="unsupported_vsn")
+            ws,
+            BadRequest(
+                f"unsupported vsn {vsn!r}; use vsn=1.0.0 or vsn=2.0.0", code="unsupported_vsn"
+            ),
         )
         return
     service = state.services.get(SERVICE_KEY)
@@ -61,21 +66,24 @@ async def realtime_socket(ws: WebSocket) -> None:
     await ws.accept()
     session = Session(
         ws,
-        hub=service.hub,
-        listener=service.listener,
+        service=service,
+        codec=codec,
         apikey=apikey,
         key_identity=key_identity,
         secret=state.settings.secret,
         max_frame_bytes=state.settings.max_body_bytes,
     )
-    await session.run()
+    service.sessions.add(session)
+    try:
+        await session.run()
+    finally:
+        service.sessions.discard(session)
 
 
 async def _http_broadcast(request: Request) -> Response:
     identity = request_identity(request)
-    tenant = str(identity.user_id) if identity.role == "authenticated" else None
-    if tenant is None:
-        raise Forbidden("broadcast needs a signed-in user", code="forbidden")
+    if identity.role not in ("anon", "authenticated", "service_role"):
+        raise Forbidden("broadcast needs an API key or a signed-in user", code="forbidden")
     if int(request.headers.get("content-length") or 0) > MAX_BROADCAST_BYTES:
         raise PayloadTooLarge(f"broadcast payload is larger than {MAX_BROADCAST_BYTES} bytes")
     try:
@@ -87,19 +95,25 @@ async def _http_broadcast(request: Request) -> Response:
     topic = TOPIC_PREFIX + request.path_params["topic"]
     if len(topic) > MAX_TOPIC_LENGTH:
         raise BadRequest(f"topic is longer than {MAX_TOPIC_LENGTH} characters")
-    message = {"type": "broadcast", "event": request.path_params["event"], "payload": payload}
-    if len(orjson.dumps(message)) > MAX_BROADCAST_BYTES:
-        raise PayloadTooLarge(f"broadcast payload is larger than {MAX_BROADCAST_BYTES} bytes")
+    message = Broadcast(
+        request.path_params["event"], orjson.dumps(payload), is_json=True, binary_origin=False
+    )
     service = app_state(request).services.get(SERVICE_KEY)
     if not isinstance(service, RealtimeService):
         raise ApiError("realtime is not running", status=503, code="unavailable")
-    service.hub.broadcast(tenant, topic, message, None)
-    await service.listener.publish_broadcast(tenant, topic, message)
+    # The public channel of the caller's tenant (anon: the public scope), as a socket's.
+    scope = broadcast_scope(identity, private=False)
+    note = service.listener.broadcast_note(scope, topic, message)
+    if len(note) > MAX_BROADCAST_BYTES:
+        raise PayloadTooLarge(f"broadcast payload is larger than {MAX_BROADCAST_BYTES} bytes")
+    service.hub.broadcast(scope, topic, message, None)
+    await service.listener.publish(note)
     return Response(status_code=202)
 
 
 async def http_broadcast(request: Request) -> Response:
-    """`channel.http_send(event, payload)`: a broadcast over HTTP, to the caller's tenant."""
+    """`channel.http_send(event, payload)`: a broadcast over HTTP to a public channel of the
+    caller's tenant (or of the public scope, for anon)."""
     try:
         return await _http_broadcast(request)
     except ApiError as exc:
