@@ -331,3 +331,17 @@ def test_info_routes_public_and_authenticated(
         f"{base}/authenticated/receipts/{key}", headers=_headers(server, other.access_token)
     )
     assert theirs.status_code == 404
+
+
+def test_unknown_storage_routes_answer_in_storage_shape(server: ServerProcess) -> None:
+    headers = _headers(server, server.anon_key)
+    for method, path in (
+        ("GET", "/render/image/public/product-images/x/a.png?width=10"),
+        ("POST", "/upload/resumable"),
+        ("GET", "/no/such/thing"),
+    ):
+        res = httpx.request(method, f"{server.url}/storage/v1{path}", headers=headers)
+        assert res.status_code == 404, (path, res.text)
+        body = res.json()
+        assert (body["statusCode"], body["error"]) == ("404", "Not Found")
+        assert body["message"] == f"Route {method}:{path.split('?')[0]} not found"

@@ -72,6 +72,19 @@ def endpoint(handler: Handler) -> Handler:
     return run
 
 
+@endpoint
+async def route_not_found(request: Request) -> Response:
+    """Any other path or method under /storage/v1 (image transforms, resumable uploads, S3 and
+    vector APIs are not provided): a 404 in Storage's error shape, worded as its router words it,
+    rather than a bare page the clients cannot parse."""
+    raise ApiError(
+        f"Route {request.method}:/{request.path_params['path']} not found",
+        status=404,
+        code="not_found",
+        extra={"error": "Not Found"},
+    )
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     """The JSON object body; an empty body reads as {} (DELETE and POST may send none)."""
     raw = await request.body()

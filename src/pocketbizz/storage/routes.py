@@ -12,6 +12,7 @@ from pocketbizz.storage.buckets import (
     list_buckets,
     update_bucket,
 )
+from pocketbizz.storage.http import route_not_found
 from pocketbizz.storage.objects import (
     copy_object,
     download_object,
@@ -59,4 +60,8 @@ routes = [
     Route("/object/{bucket}/{path:path}", upload_object, methods=["POST"]),
     Route("/object/{bucket}/{path:path}", update_object, methods=["PUT"]),
     Route("/object/{bucket}/{path:path}", remove_object, methods=["DELETE"]),
+    # Last: everything else answers a storage-shaped 404.
+    Route(
+        "/{path:path}", route_not_found, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    ),
 ]
