@@ -72,3 +72,34 @@ async def test_column_comments_and_enums_from_the_catalog(owner_dsn: str) -> Non
     )
     # A column without a comment is described by its type.
     assert definitions["products"]["properties"]["description"]["description"] == "text"
+
+
+async def test_enum_forms_postgres_prints(owner_dsn: str) -> None:
+    """varchar lists, quoted names, quotes inside values, and CHECKs that only look alike."""
+    conn = await asyncpg.connect(owner_dsn)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(
+            '''
+            create schema openapi_probe;
+            create table openapi_probe.t (
+                kind varchar(10) check (kind in ('a', 'b')),
+                "Odd ""Name""" text check ("Odd ""Name""" in ('it''s', 'x, y')),
+                level int check (level in (1, 2)),
+                code text check (code in ('p', 'q') and length(code) = 1),
+                pair text check (pair in ('l', 'm', 'n')) check (pair in ('m', 'n', 'o'))
+            );
+            comment on column openapi_probe.t.kind is 'What it is';
+            '''
+        )
+        notes = await load_notes(conn, "openapi_probe")
+    finally:
+        await tx.rollback()  # leave nothing behind
+        await conn.close()
+    assert notes.column("t", "kind").enum == ("a", "b")
+    assert notes.column("t", "kind").description == "What it is"
+    assert notes.column("t", 'Odd "Name"').enum == ("it's", "x, y")
+    assert notes.column("t", "level").enum == ()  # numbers: not a list of strings
+    assert notes.column("t", "code").enum == ()  # more than a list
+    assert notes.column("t", "pair").enum == ("m", "n")  # both lists must pass
