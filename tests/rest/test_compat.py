@@ -301,3 +301,50 @@ def _relations(node: dict[str, Any]) -> set[str]:
     for child in node.get("Plans", []):
         found |= _relations(child)
     return found
+
+
+# -- issue 13, REST items 7–9 ----------------------------------------------------------------
+
+
+def test_rpc_with_count_calls_the_function_once(
+    server: ServerProcess, compat: Tenant, owner_dsn: str
+) -> None:
+    def calls() -> int:
+        sql = "select case when is_called then last_value else 0 end from public.rest_compat_calls"
+        return int(run_sql(owner_dsn, sql)[0][0])
+
+    before = calls()
+    res = httpx.post(
+        f"{server.url}/rest/v1/rpc/rest_compat_rows",
+        headers=_headers(server, compat.access_token, Prefer="count=exact"),
+        params={"select": "iso", "iso": "neq.MY", "limit": "2"},
+        json={},
+    )
+    assert res.status_code == 206, res.text
+    expected = _isos(server, compat, "iso <> 'MY'")
+    assert [r["iso"] for r in res.json()] == expected[:2]
+    assert res.headers["content-range"] == f"0-1/{len(expected)}"
+    assert calls() == before + 1
+
+
+def test_to_one_embed_with_its_own_limit(
+    compat: Tenant, get: Callable[..., httpx.Response]
+) -> None:
+    res = get(
+        "/rest_compat",
+        select="iso,users(business_owner_id)",
+        iso="eq.DZ",
+        **{"users.limit": "1"},
+    )
+    assert res.status_code == 200, res.text
+    assert res.json() == [{"iso": "DZ", "users": {"business_owner_id": compat.id}}]
+
+
+def test_overloaded_functions_are_ambiguous(get: Callable[..., httpx.Response]) -> None:
+    res = get("/rpc/rest_compat_over", a="1")
+    assert res.status_code == 300, res.text
+    body = res.json()
+    assert body["code"] == "PGRST203"
+    assert body["message"].startswith("Could not choose the best candidate function between: ")
+    assert "public.rest_compat_over(a => integer)" in body["message"]
+    assert "public.rest_compat_over(a => text)" in body["message"]

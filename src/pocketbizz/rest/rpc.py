@@ -16,9 +16,22 @@ from pocketbizz.rest.sql import Builder, rows_statement
 
 def resolve_function(cache: SchemaCache, name: str, given: set[str]) -> Function:
     candidates = cache.functions.get(name, [])
-    for fn in candidates:
-        if fn.required <= given <= fn.arg_names:
-            return fn
+    matches = [fn for fn in candidates if fn.required <= given <= fn.arg_names]
+    if len(matches) > 1:
+        # Overloads the named arguments cannot tell apart: PostgREST refuses to guess.
+        signatures = ", ".join(
+            f"public.{name}({', '.join(f'{a.name} => {a.type}' for a in fn.args)})"
+            for fn in matches
+        )
+        raise ApiError(
+            f"Could not choose the best candidate function between: {signatures}",
+            status=300,
+            code="PGRST203",
+            hint="Try renaming the parameters or the function itself in the database "
+            "so function overloading can be resolved",
+        )
+    if matches:
+        return matches[0]
     for fn in candidates:  # a single unnamed json argument takes the whole body
         if len(fn.args) == 1 and not fn.args[0].name:
             return fn

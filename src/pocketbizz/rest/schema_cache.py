@@ -126,9 +126,15 @@ join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm', 'f')
 """
 
+# An identity column (BY DEFAULT) has no pg_attrdef row; its default is its sequence's next
+# value, which `Prefer: missing=default` needs (as PostgREST's schema cache reads it).
 _COLUMNS = """
 select a.attrelid, a.attname, a.atttypid::regtype::text as type, not a.attnotnull as nullable,
-       pg_catalog.pg_get_expr(d.adbin, d.adrelid) as default_expr,
+       case when a.attidentity = 'd'
+            then format('nextval(%L::regclass)',
+                        pg_catalog.pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname),
+                                                          a.attname))
+            else pg_catalog.pg_get_expr(d.adbin, d.adrelid) end as default_expr,
        t.typcategory = 'A' as is_array
 from pg_catalog.pg_attribute a
 join pg_catalog.pg_class c on c.oid = a.attrelid
@@ -202,6 +208,13 @@ class SchemaCache:
 
     @classmethod
     async def load(cls, conn: asyncpg.Connection, schema: str = SCHEMA) -> SchemaCache:
+        """Read the catalog in one REPEATABLE READ snapshot: DDL committed between two of
+        the queries below can't make them disagree (a column of a table not yet seen)."""
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await cls._read(conn, schema)
+
+    @classmethod
+    async def _read(cls, conn: asyncpg.Connection, schema: str) -> SchemaCache:
         tables: dict[str, Table] = {}
         by_oid: dict[int, Table] = {}
         for row in await conn.fetch(_TABLES, schema):

@@ -38,6 +38,9 @@ class RestService:
         self.plans: dict[Any, tuple[str, list[Any]]] = {}
         self._listen_task: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[None] | None = None
+        # Set by a NOTIFY that arrives while a reload runs: that reload may have read the
+        # catalog before the change, so it runs again.
+        self._dirty = False
 
     async def load(self) -> None:
         async with self.state.db.pool.acquire() as conn:
@@ -80,16 +83,19 @@ class RestService:
 
     def _schedule_reload(self) -> None:
         # A burst of DDL notifies once per statement: reload once, after the burst.
+        self._dirty = True
         if self._reload_task is None or self._reload_task.done():
             self._reload_task = asyncio.get_running_loop().create_task(self._reload())
 
     async def _reload(self) -> None:
-        await asyncio.sleep(0.05)
-        try:
-            await self.load()
-            log.info("schema cache reloaded", tables=len(self.cache.tables))
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.error("schema cache reload failed", error=str(exc))
+        while self._dirty:
+            self._dirty = False
+            await asyncio.sleep(0.05)
+            try:
+                await self.load()
+                log.info("schema cache reloaded", tables=len(self.cache.tables))
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.error("schema cache reload failed", error=str(exc))
 
     async def close(self) -> None:
         for task in (self._listen_task, self._reload_task):
