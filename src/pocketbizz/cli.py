@@ -148,6 +148,12 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    from pocketbizz.app.standalone import run
+
+    return run(args.backend, host=args.host, port=args.port, anon_key=args.anon_key)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pocketbizz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +183,13 @@ def main(argv: list[str] | None = None) -> None:
     keys.add_argument("--port", type=int, default=None)
     common(keys)
     keys.set_defaults(func=cmd_keys)
+
+    app = sub.add_parser("app", help="run the PocketBizz app alone against a PocketBizz server")
+    app.add_argument("--backend", required=True, help="the server's URL, e.g. http://host:8000")
+    app.add_argument("--host", default="127.0.0.1")
+    app.add_argument("--port", type=int, default=8550)
+    app.add_argument("--anon-key", default=None, help="default: the server's /app/config.json")
+    app.set_defaults(func=cmd_app)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("PB_LOG_LEVEL", "INFO").upper(), stream=sys.stderr)

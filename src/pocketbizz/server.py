@@ -86,6 +86,21 @@ def runtime_database(settings: Settings, owner_dsn: str) -> Database:
     )
 
 
+def _client_app_routes(settings: Settings) -> list[Any]:
+    """The PocketBizz app's web build at /app/ (a client of this server's own API, given its
+    URL and anon key), and / leading there, so a browser on the server's URL gets the app."""
+    from starlette.responses import RedirectResponse
+
+    from pocketbizz.app import AppConfig, create_web_app
+    from pocketbizz.gateway.tokens import api_keys
+
+    async def to_app(request: Request) -> Response:
+        return RedirectResponse("/app/")
+
+    config = AppConfig(backend_url=settings.url, anon_key=api_keys(settings.secret)["anon_key"])
+    return [Route("/", to_app), Mount("/app", app=create_web_app(config))]
+
+
 def create_app(settings: Settings, db: Database) -> Starlette:
     state = AppState(settings=settings, db=db)
     modules = {name: importlib.import_module(f"pocketbizz.{name}") for name in SERVICES}
@@ -117,6 +132,7 @@ def create_app(settings: Settings, db: Database) -> Starlette:
     for name, prefix in SERVICES.items():
         service_routes = importlib.import_module(f"pocketbizz.{name}.routes").routes
         routes.append(Mount(prefix, routes=service_routes))
+    routes += _client_app_routes(settings)
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.pb = state

@@ -1,0 +1,229 @@
+"""The app's only way to the server: the official `supabase` client (async), over HTTP.
+
+One `Backend` per app session (a browser tab or a device). Every call is a plain Supabase
+call — table reads under RLS, and the sales/stock SQL functions through RPC — so the app is
+also a running check of the wire contract.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
+
+from pocketbizz.app.config import AppConfig
+from pocketbizz.app.money import to_money
+
+
+class ApiFailure(Exception):
+    """A refused or failed call, with the server's message for the user."""
+
+
+@dataclass(frozen=True)
+class Product:
+    id: str
+    name: str
+    sku: str
+    sale_price: Decimal
+    cost_price: Decimal
+    current_stock: Decimal
+    reorder_level: Decimal
+    category: str | None
+
+    @property
+    def low_stock(self) -> bool:
+        return self.current_stock <= self.reorder_level
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Product:
+        return cls(
+            id=str(row["id"]),
+            name=str(row["name"]),
+            sku=str(row["sku"]),
+            sale_price=to_money(row["sale_price"]),
+            cost_price=to_money(row["cost_price"]),
+            current_stock=Decimal(str(row["current_stock"])),
+            reorder_level=Decimal(str(row["reorder_level"])),
+            category=row.get("category"),
+        )
+
+
+def _message(exc: Exception) -> str:
+    # postgrest's APIError carries the server's JSON message; auth errors carry `message`.
+    return str(getattr(exc, "message", None) or exc)
+
+
+class Backend:
+    """A signed-in (or signing-in) user's view of the API."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.user_id: str | None = None
+
+    @classmethod
+    async def connect(cls, config: AppConfig) -> Backend:
+        options = AsyncClientOptions(postgrest_client_timeout=15, function_client_timeout=15)
+        return cls(await acreate_client(config.backend_url, config.anon_key, options=options))
+
+    async def _call(self, request: Any) -> Any:
+        try:
+            response = await request.execute()
+        except Exception as exc:  # the client raises several types; the user needs the message
+            raise ApiFailure(_message(exc)) from exc
+        return response.data
+
+    # -- accounts ------------------------------------------------------------------------
+    async def sign_in(self, email: str, password: str) -> None:
+        try:
+            res = await self.client.auth.sign_in_with_password(
+                {"email": email, "password": password}
+            )
+        except Exception as exc:
+            raise ApiFailure(_message(exc)) from exc
+        self.user_id = res.user.id if res.user else None
+
+    async def sign_up(self, email: str, password: str) -> None:
+        try:
+            res = await self.client.auth.sign_up({"email": email, "password": password})
+        except Exception as exc:
+            raise ApiFailure(_message(exc)) from exc
+        if res.session is None:
+            raise ApiFailure("the account needs confirming before it can sign in")
+        self.user_id = res.user.id if res.user else None
+
+    async def sign_out(self) -> None:
+        try:
+            await self.client.auth.sign_out()
+        finally:
+            self.user_id = None
+
+    # -- business ------------------------------------------------------------------------
+    async def business_profile(self) -> dict[str, Any]:
+        rows = await self._call(self.client.table("business_profiles").select("*").limit(1))
+        if not rows:
+            raise ApiFailure("business profile not found")
+        return dict(rows[0])
+
+    async def update_business(self, profile_id: str, changes: dict[str, Any]) -> None:
+        await self._call(
+            self.client.table("business_profiles").update(changes).eq("id", profile_id)
+        )
+
+    # -- products ------------------------------------------------------------------------
+    async def products(self) -> list[Product]:
+        rows = await self._call(
+            self.client.table("products").select("*").eq("is_active", True).order("name")
+        )
+        return [Product.from_row(r) for r in rows]
+
+    async def add_product(
+        self,
+        *,
+        name: str,
+        sku: str,
+        price: Decimal,
+        cost: Decimal,
+        opening_stock: Decimal,
+    ) -> Product:
+        rows = await self._call(
+            self.client.table("products").insert(
+                {"name": name, "sku": sku, "sale_price": str(price), "cost_price": str(cost)}
+            )
+        )
+        product = Product.from_row(rows[0])
+        if opening_stock > 0:
+            # Stock is a ledger: the opening level is a counted adjustment, never a write.
+            await self.adjust_stock(product.id, opening_stock, "opening stock")
+        return product
+
+    async def update_product(self, product_id: str, changes: dict[str, Any]) -> None:
+        await self._call(self.client.table("products").update(changes).eq("id", product_id))
+
+    async def adjust_stock(self, product_id: str, counted: Decimal, reason: str) -> None:
+        await self._call(
+            self.client.rpc(
+                "adjust_stock",
+                {"product_id": product_id, "counted_quantity": str(counted), "reason": reason},
+            )
+        )
+
+    async def record_purchase(self, product_id: str, quantity: Decimal, unit_cost: Decimal) -> None:
+        await self._call(
+            self.client.rpc(
+                "record_purchase",
+                {"product_id": product_id, "quantity": str(quantity), "unit_cost": str(unit_cost)},
+            )
+        )
+
+    async def movements(self, product_id: str) -> list[dict[str, Any]]:
+        rows = await self._call(
+            self.client.table("stock_movements")
+            .select("reference_type,movement_type,quantity,reason,created_at")
+            .eq("product_id", product_id)
+            .order("created_at", desc=True)
+            .limit(50)
+        )
+        return list(rows)
+
+    # -- customers -----------------------------------------------------------------------
+    async def customers(self) -> list[dict[str, Any]]:
+        return list(
+            await self._call(self.client.table("customers").select("*").order("name").limit(500))
+        )
+
+    async def add_customer(self, name: str, phone: str | None) -> None:
+        await self._call(self.client.table("customers").insert({"name": name, "phone": phone}))
+
+    # -- sales ---------------------------------------------------------------------------
+    async def create_sale(
+        self,
+        items: list[dict[str, Any]],
+        *,
+        payment_method: str,
+        client_ref: str | None = None,
+        channel: str = "walk-in",
+    ) -> dict[str, Any]:
+        result = await self._call(
+            self.client.rpc(
+                "create_sale",
+                {
+                    "items": items,
+                    "payment_method": payment_method,
+                    "channel": channel,
+                    # One key per sale: a retried call returns the first result (idempotent).
+                    "client_ref": client_ref or str(uuid.uuid4()),
+                },
+            )
+        )
+        return dict(result)
+
+    async def void_sale(self, sale_id: str, reason: str) -> dict[str, Any]:
+        return dict(
+            await self._call(self.client.rpc("void_sale", {"sale_id": sale_id, "reason": reason}))
+        )
+
+    async def sales(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._call(
+            self.client.table("sales")
+            .select(
+                "id,sale_number,status,channel,payment_method,final_amount,created_at,"
+                "void_reason,sale_items(product_name,quantity,subtotal)"
+            )
+            .order("created_at", desc=True)
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def analytics(self, start: date, end: date) -> dict[str, Any]:
+        return dict(
+            await self._call(
+                self.client.rpc(
+                    "analytics",
+                    {"start_date": start.isoformat(), "end_date": end.isoformat()},
+                )
+            )
+        )

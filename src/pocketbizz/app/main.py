@@ -1,0 +1,76 @@
+"""The app's entry point: `main(page)` for each session, given the backend's config."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import flet as ft
+
+from pocketbizz.app.api import ApiFailure, Backend
+from pocketbizz.app.config import AppConfig
+from pocketbizz.app.screens import (
+    auth,
+    customers,
+    dashboard,
+    products,
+    sales,
+    sell,
+    settings,
+    stock,
+)
+from pocketbizz.app.session import Session
+from pocketbizz.app.shell import Destination, Shell
+
+
+def destinations() -> list[Destination]:
+    return [
+        Destination("sell", ft.Icons.POINT_OF_SALE, sell.build),
+        Destination("products", ft.Icons.INVENTORY_2, products.build),
+        Destination("stock", ft.Icons.WAREHOUSE, stock.build),
+        Destination("customers", ft.Icons.PEOPLE, customers.build),
+        Destination("sales", ft.Icons.RECEIPT_LONG, sales.build),
+        Destination("dashboard", ft.Icons.INSIGHTS, dashboard.build),
+        Destination("settings", ft.Icons.SETTINGS, settings.build),
+    ]
+
+
+def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
+    async def main(page: ft.Page) -> None:
+        page.title = "PocketBizz"
+        page.theme = ft.Theme(
+            color_scheme_seed=ft.Colors.TEAL,
+            # Seven destinations fit a phone's bottom bar only with small labels.
+            navigation_bar_theme=ft.NavigationBarTheme(
+                label_text_style=ft.TextStyle(size=10), height=64
+            ),
+        )
+        page.padding = 0
+        session = Session(page, config, await Backend.connect(config))
+        shell = Shell(session, destinations())
+        session.reopen = shell.open
+
+        async def home() -> None:
+            try:
+                await session.load_profile()
+            except ApiFailure as exc:
+                session.notify(session.t("error", error=str(exc)))
+                return
+            if not session.profile.get("business_name"):
+                session.show(auth.setup_view(session, home))
+                return
+            await shell.open(0)
+
+        async def on_resize(e: ft.PageResizeEvent) -> None:
+            # Phone ↔ tablet layout when the window crosses the breakpoint.
+            if session.backend.user_id and (page.navigation_bar is not None) == session.wide:
+                await shell.open(shell.index)
+
+        async def signed_out() -> None:
+            page.navigation_bar = None
+            session.show(auth.sign_in_view(session, home))
+
+        page.on_resize = on_resize
+        session.signed_out = signed_out
+        await signed_out()
+
+    return main

@@ -1,0 +1,169 @@
+"""Products: the list with stock levels and low-stock badges; add, edit, archive."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import flet as ft
+
+from pocketbizz.app.api import Product
+from pocketbizz.app.money import format_rm, parse_amount
+from pocketbizz.app.session import Session
+
+
+def _sku_from(name: str) -> str:
+    """A readable default SKU when the owner leaves it blank (SKUs are unique per business)."""
+    stem = re.sub(r"[^A-Z0-9]+", "-", name.upper()).strip("-")[:20] or "ITEM"
+    return stem
+
+
+class ProductsScreen:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.t = session.t
+        self.root = ft.Column(expand=True, scroll=ft.ScrollMode.AUTO)
+
+    def view(self) -> ft.Control:
+        self._render_list()
+        return self.root
+
+    def _render_list(self) -> None:
+        t = self.t
+        rows: list[ft.Control] = [
+            ft.Row(
+                [
+                    ft.Text(t("products"), size=22, weight=ft.FontWeight.BOLD, expand=True),
+                    ft.Button(t("add_product"), icon=ft.Icons.ADD, on_click=self._add),
+                ]
+            )
+        ]
+        if not self.session.products:
+            rows.append(ft.Text(t("no_products"), italic=True))
+        for p in self.session.products:
+            stock = f"{p.current_stock.normalize():f}"
+            rows.append(
+                ft.ListTile(
+                    title=ft.Text(p.name),
+                    subtitle=ft.Text(
+                        f"{p.sku} · {format_rm(p.sale_price)} · {t('in_stock', stock=stock)}"
+                    ),
+                    trailing=ft.Container(
+                        ft.Text(t("low_stock"), size=12, color=ft.Colors.ON_ERROR),
+                        bgcolor=ft.Colors.ERROR,
+                        padding=ft.Padding.symmetric(horizontal=8, vertical=2),
+                        border_radius=10,
+                        visible=p.low_stock,
+                    ),
+                    on_click=lambda e, product=p: self._edit(product),
+                )
+            )
+        self.root.controls = rows
+
+    def _add(self, e: ft.Event[ft.Button]) -> None:
+        self._form(None)
+
+    def _edit(self, product: Product) -> None:
+        self._form(product)
+
+    def _form(self, product: Product | None) -> None:
+        t = self.t
+        name = ft.TextField(label=t("name"), value=product.name if product else "")
+        price = ft.TextField(
+            label=t("price"),
+            prefix=ft.Text("RM "),
+            keyboard_type=ft.KeyboardType.NUMBER,
+            value=f"{product.sale_price}" if product else "",
+        )
+        cost = ft.TextField(
+            label=t("cost"),
+            prefix=ft.Text("RM "),
+            keyboard_type=ft.KeyboardType.NUMBER,
+            value=f"{product.cost_price}" if product else "",
+        )
+        # Opening stock only when adding: later changes go through the Stock screen (ledger).
+        stock = ft.TextField(
+            label=t("stock"),
+            keyboard_type=ft.KeyboardType.NUMBER,
+            visible=product is None,
+        )
+        sku = ft.TextField(label=t("sku"), value=product.sku if product else "")
+
+        async def save(e: ft.Event[ft.Button]) -> None:
+            sale_price = parse_amount(price.value or "")
+            cost_price = parse_amount(cost.value or "0") or Decimal("0")
+            opening = parse_amount(stock.value or "0")
+            name.error = None if (name.value or "").strip() else t("required")
+            price.error = None if sale_price is not None else t("required")
+            if name.error or sale_price is None or opening is None:
+                self.session.page.update()
+                return
+            clean_name = (name.value or "").strip()
+            clean_sku = (sku.value or "").strip() or _sku_from(clean_name)
+
+            async def call() -> None:
+                if product is None:
+                    await self.session.backend.add_product(
+                        name=clean_name,
+                        sku=clean_sku,
+                        price=sale_price,
+                        cost=cost_price,
+                        opening_stock=opening,
+                    )
+                else:
+                    await self.session.backend.update_product(
+                        product.id,
+                        {
+                            "name": clean_name,
+                            "sku": clean_sku,
+                            "sale_price": str(sale_price),
+                            "cost_price": str(cost_price),
+                        },
+                    )
+
+            if await self.session.guarded(call):
+                await self.session.load_products()
+                self.session.notify(t("saved"))
+                self._render_list()
+                self.session.page.update()
+
+        async def archive(e: ft.Event[ft.TextButton]) -> None:
+            assert product is not None
+
+            async def call() -> None:
+                await self.session.backend.update_product(product.id, {"is_active": False})
+
+            if await self.session.guarded(call):
+                await self.session.load_products()
+                self._render_list()
+                self.session.page.update()
+
+        def cancel(e: ft.Event[ft.TextButton]) -> None:
+            self._render_list()
+            self.session.page.update()
+
+        self.root.controls = [
+            ft.Text(
+                t("edit_product") if product else t("add_product"),
+                size=22,
+                weight=ft.FontWeight.BOLD,
+            ),
+            name,
+            price,
+            cost,
+            stock,
+            sku,
+            ft.Row(
+                [
+                    ft.Button(t("save"), on_click=save),
+                    ft.TextButton(t("cancel"), on_click=cancel),
+                    ft.TextButton(t("archive"), on_click=archive, visible=product is not None),
+                ]
+            ),
+        ]
+        self.session.page.update()
+
+
+async def build(session: Session) -> ft.Control:
+    await session.load_products()
+    return ProductsScreen(session).view()

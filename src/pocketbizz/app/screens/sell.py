@@ -1,0 +1,277 @@
+"""Sell (POS): tap products into the cart, charge, take the payment, show the sale number.
+
+For cash, the amount due is rounded to 5 sen (when the business rounds cash) and the change is
+shown before `Complete sale`; the server records the same rounding (create_sale).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import flet as ft
+
+from pocketbizz.app.api import Product
+from pocketbizz.app.money import Line, amount_due, format_rm, parse_amount
+from pocketbizz.app.session import Session
+
+METHODS = (("cash", "cash"), ("card", "card"), ("ewallet", "ewallet"))  # (api value, i18n key)
+
+
+class SellScreen:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.t = session.t
+        self.cart: dict[str, Line] = {}
+        self.method = "cash"
+        self.query = ""
+        self.grid = ft.GridView(
+            max_extent=170, child_aspect_ratio=1.2, spacing=8, run_spacing=8, expand=True
+        )
+        self.cart_column = ft.Column(spacing=4, scroll=ft.ScrollMode.AUTO)
+        self.checkout = ft.Column(spacing=8)
+        self.received = ft.TextField()
+        self.figures = ft.Column()
+        self.complete = ft.Button()
+        self.root = ft.Container(expand=True)
+
+    # -- building ------------------------------------------------------------------------
+    def view(self) -> ft.Control:
+        search = ft.TextField(
+            label=self.t("search"),
+            prefix_icon=ft.Icons.SEARCH,
+            dense=True,
+            on_change=self._search,
+        )
+        catalogue = ft.Column([search, self.grid], expand=3)
+        cart = ft.Column([self.cart_column, ft.Divider(), self.checkout], expand=2)
+        if self.session.wide:
+            self.root.content = ft.Row([catalogue, ft.VerticalDivider(width=1), cart], expand=True)
+        else:
+            self.root.content = ft.Column([catalogue, ft.Divider(height=1), cart], expand=True)
+        self._render_grid()
+        self._render_cart()
+        return self.root
+
+    def _tile(self, product: Product) -> ft.Control:
+        stock_text = self.t("in_stock", stock=f"{product.current_stock.normalize():f}")
+        tile = ft.Container(
+            ft.Column(
+                [
+                    ft.Text(product.name, weight=ft.FontWeight.BOLD, max_lines=2),
+                    ft.Text(format_rm(product.sale_price)),
+                    ft.Text(
+                        stock_text,
+                        size=12,
+                        color=ft.Colors.ERROR if product.low_stock else None,
+                    ),
+                ],
+                spacing=2,
+            ),
+            padding=10,
+            border_radius=8,
+            bgcolor=ft.Colors.SECONDARY_CONTAINER,
+            on_click=lambda e, p=product: self._add(p),
+        )
+        # The tile's accessible name is exactly the product's name (issue 9 item 6).
+        return ft.Semantics(
+            content=tile,
+            label=product.name,
+            button=True,
+            container=True,
+            exclude_semantics=True,
+        )
+
+    def _render_grid(self) -> None:
+        query = self.query.casefold()
+        self.grid.controls = [
+            self._tile(p)
+            for p in self.session.products
+            if not query or query in p.name.casefold() or query in p.sku.casefold()
+        ]
+
+    def _render_cart(self) -> None:
+        t = self.t
+        rows: list[ft.Control] = []
+        for line in self.cart.values():
+            rows.append(
+                ft.Row(
+                    [
+                        ft.Text(f"{line.name}", expand=True),
+                        ft.IconButton(
+                            ft.Icons.REMOVE,
+                            tooltip=f"- {line.name}",
+                            on_click=lambda e, pid=line.product_id: self._change(pid, -1),
+                        ),
+                        ft.Text(str(line.quantity)),
+                        ft.IconButton(
+                            ft.Icons.ADD,
+                            tooltip=f"+ {line.name}",
+                            on_click=lambda e, pid=line.product_id: self._change(pid, 1),
+                        ),
+                        ft.Text(format_rm(line.subtotal), width=90, text_align=ft.TextAlign.RIGHT),
+                    ]
+                )
+            )
+        if not rows:
+            rows.append(ft.Text(t("cart_empty"), italic=True))
+        self.cart_column.controls = rows
+        total = amount_due(list(self.cart.values()), cash=False, cash_rounding=False).total
+        self.checkout.controls = [
+            ft.Row([ft.Text(t("total"), expand=True), ft.Text(format_rm(total))]),
+            ft.Button(
+                f"{t('charge')}",
+                on_click=self._charge,
+                disabled=not self.cart,
+                width=float("inf"),
+            ),
+        ]
+
+    # -- cart ----------------------------------------------------------------------------
+    def _add(self, product: Product) -> None:
+        line = self.cart.get(product.id)
+        quantity = (line.quantity if line else 0) + 1
+        self.cart[product.id] = Line(product.id, product.name, product.sale_price, quantity)
+        self._render_cart()
+        self.session.page.update()
+
+    def _change(self, product_id: str, delta: int) -> None:
+        line = self.cart[product_id]
+        if line.quantity + delta <= 0:
+            del self.cart[product_id]
+        else:
+            self.cart[product_id] = Line(
+                line.product_id, line.name, line.unit_price, line.quantity + delta
+            )
+        self._render_cart()
+        self.session.page.update()
+
+    def _search(self, e: ft.Event[ft.TextField]) -> None:
+        self.query = e.control.value or ""
+        self._render_grid()
+        self.session.page.update()
+
+    # -- payment -------------------------------------------------------------------------
+    def _charge(self, e: ft.Event[ft.Button]) -> None:
+        self._render_payment()
+        self.session.page.update()
+
+    def _render_payment(self) -> None:
+        t = self.t
+        methods = ft.Row(
+            [
+                (ft.FilledButton if value == self.method else ft.OutlinedButton)(
+                    t(key), on_click=lambda e, v=value: self._choose(v)
+                )
+                for value, key in METHODS
+            ],
+            wrap=True,
+        )
+        self.received = ft.TextField(
+            label=t("cash_received"),
+            prefix=ft.Text("RM "),
+            keyboard_type=ft.KeyboardType.NUMBER,
+            on_change=self._received,
+            visible=self.method == "cash",
+        )
+        self.figures = ft.Column(spacing=4)
+        self.complete = ft.Button(t("complete_sale"), on_click=self._complete, width=float("inf"))
+        self._render_figures()
+        self.checkout.controls = [methods, self.received, self.figures, self.complete]
+
+    def _render_figures(self) -> None:
+        """Total, rounding, change: redrawn on each keystroke, leaving the field (and its
+        focus) alone."""
+        t = self.t
+        cash = self.method == "cash"
+        due = amount_due(
+            list(self.cart.values()), cash=cash, cash_rounding=self.session.cash_rounding
+        )
+        rows: list[ft.Control] = [
+            ft.Row([ft.Text(t("subtotal"), expand=True), ft.Text(format_rm(due.total))]),
+        ]
+        if due.rounding:
+            rows.append(
+                ft.Row([ft.Text(t("rounding"), expand=True), ft.Text(format_rm(due.rounding))])
+            )
+        rows.append(
+            ft.Row(
+                [
+                    ft.Text(t("total"), expand=True, weight=ft.FontWeight.BOLD),
+                    ft.Text(format_rm(due.due), weight=ft.FontWeight.BOLD),
+                ]
+            )
+        )
+        self.complete.disabled = False
+        if cash:
+            amount = parse_amount(self.received.value or "")
+            if amount is not None and amount >= due.due:
+                rows.append(
+                    ft.Row(
+                        [
+                            ft.Text(t("change"), expand=True, weight=ft.FontWeight.BOLD),
+                            ft.Text(format_rm(amount - due.due), weight=ft.FontWeight.BOLD),
+                        ]
+                    )
+                )
+            elif amount is not None:
+                rows.append(ft.Text(t("not_enough_cash"), color=ft.Colors.ERROR))
+            self.complete.disabled = amount is None or amount < due.due
+        self.figures.controls = rows
+
+    def _choose(self, method: str) -> None:
+        self.method = method
+        self._render_payment()
+        self.session.page.update()
+
+    def _received(self, e: ft.Event[ft.TextField]) -> None:
+        self._render_figures()
+        self.session.page.update()
+
+    async def _complete(self, e: ft.Event[ft.Button]) -> None:
+        e.control.disabled = True
+        self.session.page.update()
+        items = [
+            {"product_id": line.product_id, "quantity": line.quantity}
+            for line in self.cart.values()
+        ]
+        sale: dict[str, object] = {}
+
+        async def call() -> None:
+            sale.update(await self.session.backend.create_sale(items, payment_method=self.method))
+
+        if not await self.session.guarded(call):
+            e.control.disabled = False
+            self.session.page.update()
+            return
+        await self.session.load_products()
+        self._show_done(str(sale["sale_number"]), Decimal(str(sale["final_amount"])))
+
+    def _show_done(self, number: str, final: Decimal) -> None:
+        t = self.t
+        self.cart.clear()
+        self._render_grid()
+        self.cart_column.controls = [
+            ft.Icon(ft.Icons.CHECK_CIRCLE, color=ft.Colors.GREEN, size=40),
+            ft.Text(t("sale_done", number=number), size=20, weight=ft.FontWeight.BOLD),
+            ft.Text(format_rm(final)),
+        ]
+        self.checkout.controls = [
+            ft.Row(
+                [
+                    ft.OutlinedButton(t("print"), icon=ft.Icons.PRINT, disabled=True),
+                    ft.Button(t("new_sale"), on_click=self._new_sale),
+                ],
+                wrap=True,
+            )
+        ]
+        self.session.page.update()
+
+    def _new_sale(self, e: ft.Event[ft.Button]) -> None:
+        self.method = "cash"
+        self._render_cart()
+        self.session.page.update()
+
+
+async def build(session: Session) -> ft.Control:
+    await session.load_products()
+    return SellScreen(session).view()

@@ -1,0 +1,68 @@
+"""Settings: business profile, cash rounding, language; sign out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flet as ft
+
+from pocketbizz.app.i18n import LANGUAGES, Translator
+from pocketbizz.app.session import Session
+
+
+async def build(session: Session) -> ft.Control:
+    t = session.t
+    profile = session.profile
+    name = ft.TextField(label=t("business_name"), value=profile.get("business_name") or "")
+    phone = ft.TextField(label=t("phone"), value=profile.get("phone") or "")
+    rounding = ft.Switch(label=t("rounding"), value=bool(profile.get("cash_rounding", True)))
+
+    async def save(e: ft.Event[ft.Button]) -> None:
+        changes: dict[str, Any] = {
+            "business_name": (name.value or "").strip() or profile.get("business_name"),
+            "phone": (phone.value or "").strip() or None,
+            "cash_rounding": bool(rounding.value),
+        }
+        if await session.guarded(
+            lambda: session.backend.update_business(str(profile["id"]), changes)
+        ):
+            profile.update(changes)
+            session.notify(t("saved"))
+
+    async def choose_language(e: ft.Event[ft.RadioGroup]) -> None:
+        language = e.control.value or "en"
+        # Kept in the business profile's settings, so every device of the shop follows it.
+        settings = {**(profile.get("settings") or {}), "language": language}
+        if await session.guarded(
+            lambda: session.backend.update_business(str(profile["id"]), {"settings": settings})
+        ):
+            profile["settings"] = settings
+            session.t = Translator(language)
+            await session.reopen(6)
+
+    async def sign_out(e: ft.Event[ft.TextButton]) -> None:
+        await session.backend.sign_out()
+        await session.signed_out()
+
+    language = ft.RadioGroup(
+        ft.Column([ft.Radio(value=code, label=label) for code, label in LANGUAGES.items()]),
+        value=session.t.language,
+        on_change=choose_language,
+    )
+    return ft.Column(
+        [
+            ft.Text(t("settings"), size=22, weight=ft.FontWeight.BOLD),
+            ft.Text(t("business_profile"), weight=ft.FontWeight.BOLD),
+            name,
+            phone,
+            rounding,
+            ft.Button(t("save"), on_click=save),
+            ft.Divider(),
+            ft.Text(t("language"), weight=ft.FontWeight.BOLD),
+            language,
+            ft.Divider(),
+            ft.TextButton(t("sign_out"), icon=ft.Icons.LOGOUT, on_click=sign_out),
+        ],
+        scroll=ft.ScrollMode.AUTO,
+        expand=True,
+    )
