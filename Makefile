@@ -2,35 +2,46 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# The runtime lock alone is what `run` needs; the tools come only with `test` and friends.
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+STAMP         := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck bench install lock clean
+.PHONY: run test lint fmt typecheck bench install lock check-locks clean
 
-$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
+$(RUNTIME_STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP) requirements-dev.lock
+	$(BIN)/pip install --quiet -r requirements-dev.lock
 	touch $(STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/pocketbizz serve
+# The data dir stays in the checkout; `pocketbizz keys` finds it from anywhere while it runs.
+run: $(RUNTIME_STAMP)
+	$(BIN)/pocketbizz serve --data-dir ./.pocketbizz
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# The two locks must pin every shared package alike (run and test would differ otherwise).
+check-locks:
+	$(PYTHON) tools/check_locks.py
+
+test: check-locks lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

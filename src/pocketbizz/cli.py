@@ -1,4 +1,8 @@
-"""The `pocketbizz` command: serve, migrate, keys."""
+"""The `pocketbizz` command: serve, migrate, keys, app.
+
+Mistakes a newcomer makes (a bad setting, a busy port, an unreachable database, no data dir)
+end in one line on stderr and exit status 2, never in a traceback or a freshly made secret.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,37 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
+import socket
 import sys
-from contextlib import suppress
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from pydantic import ValidationError
+
+from pocketbizz import __version__
 from pocketbizz.settings import Settings
+
+USAGE_ERROR = 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def _env_name(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    choices = getattr(alias, "choices", None)
+    return str(choices[0]) if choices else f"PB_{field.upper()}"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -22,7 +50,33 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        # Never echo the value: it may be a secret.
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule between settings, which names them itself
+            raise CliError(f"invalid settings: {message}") from None
+        field = str(error["loc"][0])
+        where = f"--{field.replace('_', '-')}" if field in overrides else _env_name(field)
+        raise CliError(f"invalid setting {where}: {message}") from None
+
+
+def _environment_help() -> str:
+    lines = ["environment variables (all optional):"]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = str(field.default_factory())  # type: ignore[call-arg]
+        else:
+            default = "" if field.default is None else str(field.default)
+        secret = name.endswith(("secret", "password", "token", "secret_key", "_url"))
+        shown = "" if secret or not default else f" (default {default})"
+        lines.append(f"  {_env_name(name)}{shown}")
+    return "\n".join(lines) + "\n"
+
+
+# --- the database -----------------------------------------------------------------------------
 
 
 class _Database:
@@ -34,7 +88,9 @@ class _Database:
 
     def __enter__(self) -> str:
         if self.settings.database_url:
-            return self.settings.database_url
+            dsn = self.settings.database_url
+            _check_reachable(dsn)
+            return dsn
         from pocketbizz.db.embedded import EmbeddedPostgres
 
         self.embedded = EmbeddedPostgres(self.settings.data_dir / "pgdata")
@@ -45,6 +101,28 @@ class _Database:
             self.embedded.stop()
 
 
+def _check_reachable(dsn: str) -> None:
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (
+        OSError,
+        TimeoutError,
+        ValueError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ) as exc:
+        from pocketbizz.logging import redact
+
+        reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise CliError(f"cannot connect to DATABASE_URL: {reason}") from None
+
+
 def _migrate(settings: Settings, dsn: str) -> list[str]:
     from pocketbizz.db import apply_migrations
 
@@ -52,23 +130,101 @@ def _migrate(settings: Settings, dsn: str) -> list[str]:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from pocketbizz.logging import configure_logging
+
     settings = _settings(args)
+    configure_logging(settings)
     with _Database(settings) as dsn:
         applied = _migrate(settings, dsn)
     print(json.dumps({"applied": applied}))
     return 0
 
 
+# --- running servers: one record per `serve` process, removed when it stops --------------------
+
+
+def _servers_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "pocketbizz" / "servers"
+
+
+@contextmanager
+def _recorded(settings: Settings) -> Iterator[None]:
+    import psutil
+
+    me = psutil.Process()
+    record = _servers_dir() / f"{me.pid}.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    body = {
+        "pid": me.pid,
+        "started": me.create_time(),
+        "url": settings.url,
+        "data_dir": str(settings.data_dir.resolve()),
+    }
+    record.write_text(json.dumps(body))
+    try:
+        yield
+    finally:
+        record.unlink(missing_ok=True)
+
+
+def _running_servers() -> list[dict[str, Any]]:
+    """Records of live servers; a record left by a killed process is removed."""
+    import psutil
+
+    live = []
+    for path in sorted(_servers_dir().glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+            alive = psutil.Process(record["pid"]).create_time() == record["started"]
+        except (OSError, ValueError, KeyError, psutil.Error):
+            alive = False  # the pid is gone, or reused by another process
+        if alive:
+            live.append(record)
+        else:
+            path.unlink(missing_ok=True)
+    return live
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def _existing_secret(settings: Settings) -> str:
+    if settings.jwt_secret:
+        return settings.secret
+    path = settings.data_dir / "jwt_secret"
+    if not path.exists():
+        raise CliError(
+            f"no PocketBizz data dir at {settings.data_dir} (no jwt_secret there): start one "
+            "with `pocketbizz serve`, or pass --data-dir / PB_DATA_DIR"
+        )
+    return path.read_text().strip()
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from pocketbizz.gateway.tokens import api_keys
 
     settings = _settings(args)
+    servers = _running_servers()
+    if "data_dir" not in settings.model_fields_set:
+        # No data dir named: the one a running server uses, if that is unambiguous.
+        dirs = sorted({s["data_dir"] for s in servers})
+        if len(dirs) > 1:
+            raise CliError(
+                f"servers are running on several data dirs ({', '.join(dirs)}): pass --data-dir"
+            )
+        if dirs:
+            settings = settings.model_copy(update={"data_dir": Path(dirs[0])})
+    secret = _existing_secret(settings)
+    data_dir = str(settings.data_dir.resolve())
+    urls = [s["url"] for s in servers if s["data_dir"] == data_dir]
     url = settings.url
-    recorded = settings.data_dir / "instance.json"
-    # Without --host/--port, report the URL the last `serve` of this data dir listened on.
-    if args.host is None and args.port is None and not settings.public_url and recorded.exists():
-        url = json.loads(recorded.read_text()).get("url", url)
-    payload = {"url": url, **api_keys(settings.secret)}
+    explicit = args.host is not None or args.port is not None or settings.public_url
+    if urls and not explicit:
+        url = urls[0]
+    elif not urls:
+        print(f"pocketbizz: no server is running on {data_dir}", file=sys.stderr)
+    payload = {"url": url, **api_keys(secret)}
     if args.json:
         print(json.dumps(payload))
     else:
@@ -77,53 +233,119 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- serve ------------------------------------------------------------------------------------
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Take the port before anything else starts, so a busy port fails in a second."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)  # worker processes serve the same socket
+    return sock
+
+
+def _announce_when_listening(sock: socket.socket, settings: Settings, secret: str) -> None:
+    """Print the URL and keys (as `supabase start` does) once the server accepts connections:
+    uvicorn listens only after the app's startup has completed."""
+    from pocketbizz.gateway.tokens import api_keys
+
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+
+    def wait_then_print() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            keys = api_keys(secret)
+            print(
+                f"PocketBizz {__version__} is running.\n\n"
+                f"         API URL: {settings.url}\n"
+                f"        anon key: {keys['anon_key']}\n"
+                f"service_role key: {keys['service_role_key']}\n"
+                f"        data dir: {settings.data_dir.resolve()}\n",
+                flush=True,
+            )
+            return
+
+    threading.Thread(target=wait_then_print, name="announce", daemon=True).start()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from pocketbizz.server import create_app, runtime_database
-    from pocketbizz.logging import configure_logging
+    from pocketbizz.logging import configure_logging, use_json
 
     settings = _settings(args)
-    configure_logging(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _ = settings.secret  # create the JWT secret on first start, before serving
-    (settings.data_dir / "instance.json").write_text(json.dumps({"url": settings.url}))
-    with _Database(settings) as dsn:
+    configure_logging(settings)  # before the app's imports, whose warnings join the stream
+    from pocketbizz.server import create_app, runtime_database
+
+    sock = _bind(settings.host, settings.port)
+    with _Database(settings) as dsn, _recorded(settings), _metrics_dir(settings) as metrics:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = settings.secret  # create the JWT secret on first start, before serving
         _migrate(settings, dsn)
-        options: dict[str, Any] = {
-            "host": settings.host,
-            "port": settings.port,
+        config: dict[str, Any] = {
             "log_config": None,
             "access_log": False,
+            "use_colors": not use_json(settings),
             "lifespan": "on",
             "ws": "websockets-sansio",
             "proxy_headers": bool(settings.trusted_proxies),
             "forwarded_allow_ips": settings.trusted_proxies or None,
         }
         # uvicorn turns SIGTERM/SIGINT into a graceful shutdown and then re-raises the signal
-        # to the handler it found; this one turns it into a normal exit so the block below
-        # still stops the embedded database.
+        # to the handler it found; this one turns it into a normal exit so the block above
+        # still stops the embedded database and removes the server's record.
         signal.signal(signal.SIGTERM, _exit_on_signal)
+        _announce_when_listening(sock, settings, secret)
         if settings.workers > 1:
-            return _serve_workers(settings, dsn, options)
+            return _serve_workers(settings, dsn, sock, config, metrics)
         app = create_app(settings, runtime_database(settings, dsn))
-        server = uvicorn.Server(uvicorn.Config(app, **options))
+        server = uvicorn.Server(uvicorn.Config(app, **config))
         with suppress(KeyboardInterrupt, SystemExit):
-            server.run()
+            server.run(sockets=[sock])
     return 0 if server.started else 1
 
 
-def _serve_workers(settings: Settings, dsn: str, options: dict[str, Any]) -> int:
+@contextmanager
+def _metrics_dir(settings: Settings) -> Iterator[Path | None]:
+    """Several workers write their metrics to files in one per-run directory, which any of them
+    reads at scrape time (prometheus_client's multiprocess mode)."""
+    if settings.workers == 1:
+        yield None
+        return
+    path = Path(tempfile.mkdtemp(prefix="pocketbizz-metrics-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _serve_workers(
+    settings: Settings, dsn: str, sock: socket.socket, config: dict[str, Any], metrics: Path | None
+) -> int:
     """Several server processes on one port. They share nothing but PostgreSQL (and Redis for
     rate limits: without REDIS_URL each process counts on its own)."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     if not settings.redis_url:
         logging.getLogger("pocketbizz").warning(
             "%d workers without REDIS_URL: rate limits are counted per process",
             settings.workers,
         )
-    # Workers build their app from the environment (see app.app_from_environment).
+    # Workers build their app from the environment (see server.app_from_environment).
     os.environ.update(
         {
             "DATABASE_URL": dsn,
@@ -134,13 +356,16 @@ def _serve_workers(settings: Settings, dsn: str, options: dict[str, Any]) -> int
             "PB_PORT": str(settings.port),
         }
     )
+    if metrics is not None:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+    uvicorn_config = uvicorn.Config(
+        "pocketbizz.server:app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        **config,
+    )
     with suppress(KeyboardInterrupt, SystemExit):
-        uvicorn.run(
-            "pocketbizz.server:app_from_environment",
-            factory=True,
-            workers=settings.workers,
-            **options,
-        )
+        Multiprocess(uvicorn_config, sockets=[sock]).run()
     return 0
 
 
@@ -154,8 +379,23 @@ def cmd_app(args: argparse.Namespace) -> int:
     return run(args.backend, host=args.host, port=args.port, anon_key=args.anon_key)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="pocketbizz", description=__doc__)
+# --- the parser -------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other mistake this command reports.
+        self.exit(USAGE_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pocketbizz",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog=_environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pocketbizz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -163,12 +403,13 @@ def main(argv: list[str] | None = None) -> None:
             "--data-dir",
             type=Path,
             default=None,
-            help="where the embedded database, secrets and files live (default ./.pocketbizz)",
+            help="where the embedded database, secrets and files live "
+            "(default $PB_DATA_DIR, else $XDG_DATA_HOME/pocketbizz, i.e. ~/.local/share/pocketbizz)",
         )
 
-    serve = sub.add_parser("serve", help="run the server")
-    serve.add_argument("--host", default=None)
-    serve.add_argument("--port", type=int, default=None)
+    serve = sub.add_parser("serve", help="run the server; prints its URL and keys once it listens")
+    serve.add_argument("--host", default=None, help="default $PB_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default $PB_PORT or 8000")
     serve.add_argument("--workers", type=int, default=None, help="server processes (default 1)")
     common(serve)
     serve.set_defaults(func=cmd_serve)
@@ -177,7 +418,12 @@ def main(argv: list[str] | None = None) -> None:
     common(migrate)
     migrate.set_defaults(func=cmd_migrate)
 
-    keys = sub.add_parser("keys", help="print the URL and API keys of this instance")
+    keys = sub.add_parser(
+        "keys",
+        help="print the URL and API keys of the running server (or of the data dir)",
+        description="Without --data-dir: the data dir of the running server, else the default one. "
+        "Never creates a secret: with no data dir it says so and exits 2.",
+    )
     keys.add_argument("--json", action="store_true")
     keys.add_argument("--host", default=None)
     keys.add_argument("--port", type=int, default=None)
@@ -190,7 +436,14 @@ def main(argv: list[str] | None = None) -> None:
     app.add_argument("--port", type=int, default=8550)
     app.add_argument("--anon-key", default=None, help="default: the server's /app/config.json")
     app.set_defaults(func=cmd_app)
+    return parser
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("PB_LOG_LEVEL", "INFO").upper(), stream=sys.stderr)
-    sys.exit(args.func(args))
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except CliError as exc:
+        print(f"pocketbizz: {exc}", file=sys.stderr)
+        code = USAGE_ERROR
+    sys.exit(code)

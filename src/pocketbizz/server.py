@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import importlib
+import ipaddress
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, cast
 
 import asyncpg
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from pocketbizz.db import Database, pending_migrations
+from pocketbizz.gateway import metrics as gateway_metrics
 from pocketbizz.gateway.middleware import GatewayMiddleware
 from pocketbizz.settings import Settings
 from pocketbizz.state import AppState, app_state
@@ -35,13 +38,20 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+log = structlog.get_logger("pocketbizz.server")
+
+
 async def ready(request: Request) -> Response:
     state = app_state(request)
     try:
-        async with state.db.pool.acquire() as conn:
+        async with state.db.pool.acquire(timeout=state.settings.pool_acquisition_timeout) as conn:
             pending = await pending_migrations(cast(asyncpg.Connection, conn))
-    except (OSError, asyncpg.PostgresError) as exc:
-        return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # The reason (host, port, authentication) is for the operator's log, not the caller.
+        log.warning("not ready: database unavailable", error=str(exc) or type(exc).__name__)
+        return JSONResponse(
+            {"status": "unavailable", "reason": "database unavailable"}, status_code=503
+        )
     if pending:
         versions = [m.version for m in pending]
         return JSONResponse(
@@ -52,25 +62,47 @@ async def ready(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    """Not public: with PB_METRICS_TOKEN set, only `Authorization: Bearer <token>` is answered
+    (401 otherwise); without it, only a loopback caller that did not come through a proxy is,
+    and everyone else gets 404, as if there were no such endpoint."""
+    state = app_state(request)
+    token = state.settings.metrics_token
+    if token:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return JSONResponse(
+                {"message": "a valid bearer token is required"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    elif not _direct_loopback(request):
+        return JSONResponse({"message": "not found"}, status_code=404)
+    _record_pool(state.db)
+    body, content_type = gateway_metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
-class _PoolCollector:
-    """Reports the live pool of whichever app is running, read at scrape time."""
-
-    def __init__(self) -> None:
-        self.db: Database | None = None
-
-    def collect(self) -> Any:
-        in_use, size = self.db.pool_stats() if self.db else (0, 0)
-        gauge = GaugeMetricFamily("pocketbizz_db_pool_connections", "DB pool", labels=["state"])
-        gauge.add_metric(["in_use"], in_use)
-        gauge.add_metric(["size"], size)
-        yield gauge
+def _direct_loopback(request: Request) -> bool:
+    # A reverse proxy on the same host connects from loopback too; it adds a forwarding header.
+    if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        return False
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
-_POOL_COLLECTOR = _PoolCollector()
-REGISTRY.register(_POOL_COLLECTOR)
+def _record_pool(db: Database) -> None:
+    in_use, size = db.pool_stats()
+    gateway_metrics.record_pool(in_use, size, db.waiting)
+
+
+async def _record_pool_periodically(db: Database) -> None:
+    """With several processes a scrape reads every process's last recorded pool state."""
+    while True:
+        _record_pool(db)
+        await asyncio.sleep(1)
 
 
 def runtime_database(settings: Settings, owner_dsn: str) -> Database:
@@ -83,6 +115,7 @@ def runtime_database(settings: Settings, owner_dsn: str) -> Database:
         max_size=settings.pool_max_size,
         statement_cache_size=settings.statement_cache_size,
         statement_timeouts=settings.statement_timeouts,
+        acquisition_timeout=settings.pool_acquisition_timeout,
     )
 
 
@@ -108,7 +141,9 @@ def create_app(settings: Settings, db: Database) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.open()
-        _POOL_COLLECTOR.db = db
+        recorder = None
+        if gateway_metrics.multiprocess_dir() is not None:
+            recorder = asyncio.create_task(_record_pool_periodically(db))
         started = []
         try:
             for module in modules.values():
@@ -122,6 +157,11 @@ def create_app(settings: Settings, db: Database) -> Starlette:
                 hook = getattr(module, "shutdown", None)
                 if hook is not None:
                     await hook(state)
+            if recorder is not None:
+                recorder.cancel()
+                with suppress(asyncio.CancelledError):
+                    await recorder
+            gateway_metrics.forget_this_process()
             await db.close()
 
     routes: list[Any] = [
@@ -137,6 +177,7 @@ def create_app(settings: Settings, db: Database) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.pb = state
     app.add_middleware(GatewayMiddleware, state=state)
+    # Added last, so outermost: preflights are answered before identity and rate limits.
     return app
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,19 +18,22 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production", "test"] = "development"
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
     # The URL clients use to reach this server; defaults to http://host:port.
     public_url: str | None = None
-    data_dir: Path = Path(".pocketbizz")
+    # Not relative to the working directory, so `keys` finds the data dir `serve` uses.
+    data_dir: Path = Field(default_factory=lambda: default_data_dir())
 
     # Owner/superuser DSN used for migrations; the runtime pool logs in as `authenticator`.
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "PB_DATABASE_URL")
     )
     authenticator_password: str | None = None
-    pool_min_size: int = 2
-    pool_max_size: int = 20
+    pool_min_size: int = Field(default=2, ge=0)
+    pool_max_size: int = Field(default=20, ge=1)
+    # Seconds a request waits for a pooled connection before a 504 (PostgREST's PGRST003).
+    pool_acquisition_timeout: float = Field(default=10.0, gt=0)
     # 0 disables asyncpg's prepared-statement cache (needed behind PgBouncer in transaction mode).
     statement_cache_size: int = 1024
     # Per request role, as PostgREST sets them: anonymous callers get less time.
@@ -110,8 +114,32 @@ class Settings(BaseSettings):
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
 
-    log_level: str = "info"
-    log_json: bool = True
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # "auto": readable text when stderr is a terminal, JSON lines otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # Bearer token that /metrics requires; without it /metrics answers only loopback callers.
+    metrics_token: str | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "statement_timeout", "statement_timeout_anon", "statement_timeout_service_role"
+    )
+    @classmethod
+    def _postgres_duration(cls, value: str) -> str:
+        # Checked at start: a bad value would otherwise fail every request of that role.
+        if not _DURATION.fullmatch(value):
+            raise ValueError("expected a PostgreSQL duration such as 8s, 500ms, 2min or 8000")
+        return value
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Settings:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("PB_POOL_MIN_SIZE must not exceed PB_POOL_MAX_SIZE")
+        return self
 
     @property
     def url(self) -> str:
@@ -131,6 +159,15 @@ class Settings(BaseSettings):
         if self.authenticator_password:
             return self.authenticator_password
         return _read_or_create_secret(self.data_dir / "authenticator_password")
+
+
+_DURATION = re.compile(r"\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*")
+
+
+def default_data_dir() -> Path:
+    """$XDG_DATA_HOME/pocketbizz (~/.local/share/pocketbizz): the same wherever it is run from."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "pocketbizz"
 
 
 def _read_or_create_secret(path: Path) -> str:

@@ -146,21 +146,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("newcomer")
     installed = _install(tmp)
     data_dir, port, env = tmp / "data", _free_port(), _clean_env()
-    keys_run = _run(
-        [
-            str(installed.pocketbizz),
-            "keys",
-            "--json",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=tmp,
-    )
-    assert keys_run.returncode == 0, keys_run.stderr
-    keys = json.loads(keys_run.stdout)
+    # Before the first `serve` there is no data dir: `keys` says so instead of inventing keys.
+    early = _run([str(installed.pocketbizz), "keys", "--data-dir", str(data_dir)], env=env, cwd=tmp)
+    assert early.returncode == 2 and "no PocketBizz data dir" in early.stderr, early.stderr
     log = tmp / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -171,7 +159,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
     started = time.monotonic()
-    srv = Server(installed, data_dir, port, proc, log, keys, ready_seconds=-1)
+    srv = Server(installed, data_dir, port, proc, log, {}, ready_seconds=-1)
     try:
         while time.monotonic() - started < 30:
             assert proc.poll() is None, f"serve exited with {proc.returncode}:\n{srv.log_tail()}"
@@ -183,6 +171,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 pass
             time.sleep(0.1)
         assert srv.ready_seconds >= 0, f"/ready not 200 within 30 s:\n{srv.log_tail()}"
+        keys_run = _run(
+            [str(installed.pocketbizz), "keys", "--json", "--data-dir", str(data_dir)], env=env
+        )
+        assert keys_run.returncode == 0, keys_run.stderr  # the running server's URL and keys
+        srv.keys = json.loads(keys_run.stdout)
         yield srv
     finally:
         if proc.poll() is None:  # the last test stops it with SIGTERM; this is only a safety net

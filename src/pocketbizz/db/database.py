@@ -16,6 +16,8 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from pocketbizz.errors import ApiError
+
 # Roles a request may switch to; anything else is refused before reaching SQL.
 REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role", "pb_auth"})
 
@@ -38,6 +40,16 @@ class Identity:
     @property
     def claims_json(self) -> str:
         return orjson.dumps(dict(self.claims)).decode()
+
+
+class PoolTimeout(ApiError):
+    """No pooled connection came free in time: PostgREST's answer, whatever the surface."""
+
+    status = 504
+    code = "PGRST003"
+
+    def __init__(self) -> None:
+        super().__init__("Timed out acquiring connection from connection pool.")
 
 
 ANON = Identity("anon", {"role": "anon"})
@@ -89,6 +101,7 @@ class Database:
         max_size: int = 20,
         statement_cache_size: int = 1024,
         statement_timeouts: Mapping[str, str] | None = None,
+        acquisition_timeout: float | None = None,
     ) -> None:
         self._dsn = dsn
         self._user = user
@@ -97,6 +110,9 @@ class Database:
         self._max_size = max_size
         self._statement_cache_size = statement_cache_size
         self.statement_timeouts = dict(statement_timeouts or {})
+        # Without a bound, requests queue forever behind a saturated pool.
+        self.acquisition_timeout = acquisition_timeout
+        self.waiting = 0  # requests waiting for a connection (a pool metric)
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -152,11 +168,13 @@ class Database:
         """
         if identity.role not in REQUEST_ROLES:
             raise ValueError(f"refusing to switch to role {identity.role!r}")
-        async with self.pool.acquire() as conn:
+        proxy = await self._acquire()
+        conn = cast(asyncpg.Connection, proxy)
+        try:
             timeout = self.statement_timeouts.get(identity.role, "8s")
             await conn.execute(_begin_sql(identity, timeout))
             try:
-                yield cast(asyncpg.Connection, conn)
+                yield conn
             except BaseException:
                 if not conn.is_closed():
                     # If this fails too, the pool's release rolls back or drops the connection.
@@ -164,6 +182,18 @@ class Database:
                         await conn.execute("rollback")
                 raise
             await conn.execute("commit")
+        finally:
+            await self.pool.release(proxy)
+
+    async def _acquire(self) -> asyncpg.pool.PoolConnectionProxy:
+        self.waiting += 1
+        try:
+            conn = await self.pool.acquire(timeout=self.acquisition_timeout)
+        except TimeoutError:
+            raise PoolTimeout() from None  # counted as a 504 in the request metrics
+        finally:
+            self.waiting -= 1
+        return conn
 
     def pool_stats(self) -> tuple[int, int]:
         """(connections in use, pool size)."""

@@ -24,6 +24,8 @@ class _BodyTooLarge(Exception):
 
 
 _UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+# Probes and scrapes poll all day; their access lines are debug so they do not drown the log.
+_POLLED_PATHS = _UNLIMITED_PATHS
 
 
 class GatewayMiddleware:
@@ -58,11 +60,15 @@ class GatewayMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             scope["pb.state"] = self.state
+            # The path only: the query string carries the apikey (and maybe a token).
+            route = route_label(scope["path"])
             try:
                 await self._rate_limit(scope)
             except ApiError:
+                log.info("websocket refused", route=route, reason="rate limited")
                 await send({"type": "websocket.close", "code": 1008})
                 return
+            log.info("websocket", route=route)
             await self.app(scope, receive, send)
             return
         if scope["type"] != "http":
@@ -131,7 +137,8 @@ class GatewayMiddleware:
             status = status_holder["status"]
             label = route_label(path)
             REQUEST_LATENCY.labels(label, scope["method"], str(status)).observe(elapsed)
-            log.info(
+            emit = log.debug if path in _POLLED_PATHS else log.info
+            emit(
                 "request",
                 request_id=request_id,
                 method=scope["method"],

@@ -1,7 +1,10 @@
 """Rate limits on every surface (the seed's 100 requests/minute per user, per IP for anon).
 
 The algorithm is `limits`' sliding-window counter. Counts live in memory by default and in
-Redis when REDIS_URL is set, so several server processes share one user's budget.
+Redis when REDIS_URL is set, so several server processes share one user's budget. If Redis
+fails, each process lets requests through unchecked (fail open) rather than answer 500s: it
+logs a warning once per outage, counts each such request in a metric, and tries Redis again
+after a short pause.
 """
 
 from __future__ import annotations
@@ -10,13 +13,21 @@ import math
 import time
 from dataclasses import dataclass
 
+import structlog
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
 
 from pocketbizz.errors import RateLimited
-from pocketbizz.gateway.metrics import RATE_LIMITED
+from pocketbizz.gateway.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
 from pocketbizz.settings import Settings
+
+log = structlog.get_logger("pocketbizz.ratelimit")
+
+# While Redis is failing, requests skip it for this long instead of each waiting on a timeout.
+_RETRY_AFTER_FAILURE_SECONDS = 5.0
+_REDIS_TIMEOUT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -41,24 +52,51 @@ class RateLimiter:
             uri = settings.redis_url
             if not uri.startswith("async+"):
                 uri = "async+" + uri
-            storage = RedisStorage(uri, implementation="redispy")
+            storage = RedisStorage(
+                uri,
+                implementation="redispy",
+                wrap_exceptions=True,
+                socket_timeout=_REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+            )
         else:
             storage = MemoryStorage()
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self.general = RateLimitItemPerMinute(settings.rate_limit_per_minute)
         self.sign_in = RateLimitItemPerMinute(settings.rate_limit_sign_in_per_minute)
         self.sign_up = RateLimitItemPerMinute(settings.rate_limit_sign_up_per_minute)
+        self._unavailable_until = 0.0  # monotonic time before which storage is not tried
 
-    async def hit(self, item: RateLimitItem, *key: str) -> Verdict:
-        allowed = await self._limiter.hit(item, *key)
-        stats = await self._limiter.get_window_stats(item, *key)
+    async def hit(self, item: RateLimitItem, *key: str) -> Verdict | None:
+        """Count one request; None when the storage is unavailable (the request goes through)."""
+        if time.monotonic() < self._unavailable_until:
+            RATE_LIMIT_UNAVAILABLE.inc()
+            return None
+        try:
+            allowed = await self._limiter.hit(item, *key)
+            stats = await self._limiter.get_window_stats(item, *key)
+        except (StorageError, OSError) as exc:
+            self._storage_failed(exc)
+            return None
+        if self._unavailable_until:
+            self._unavailable_until = 0.0
+            log.warning("rate-limit storage is back: limits apply again")
         reset = max(1, math.ceil(stats.reset_time - time.time()))
         return Verdict(allowed, item.amount, max(0, stats.remaining), reset)
 
-    async def enforce(self, item: RateLimitItem, surface: str, *key: str) -> Verdict:
+    def _storage_failed(self, exc: Exception) -> None:
+        RATE_LIMIT_UNAVAILABLE.inc()
+        if not self._unavailable_until:
+            log.warning(
+                "rate-limit storage unavailable: requests go through unlimited until it is back",
+                error=str(getattr(exc, "storage_error", exc)) or type(exc).__name__,
+            )
+        self._unavailable_until = time.monotonic() + _RETRY_AFTER_FAILURE_SECONDS
+
+    async def enforce(self, item: RateLimitItem, surface: str, *key: str) -> Verdict | None:
         """Count one request; raise 429 with Retry-After when over the limit."""
         verdict = await self.hit(item, *key)
-        if not verdict.allowed:
+        if verdict is not None and not verdict.allowed:
             RATE_LIMITED.labels(surface).inc()
             raise RateLimited(
                 "Too many requests: rate limit exceeded, retry later",

@@ -1,0 +1,154 @@
+"""When a dependency is slow or gone: Redis down fails open, a saturated pool answers 504
+PGRST003 instead of queueing forever, and /ready tells callers nothing about the database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pgserver
+import pytest
+from harness import free_port
+from ops.logged_server import LoggedServer
+
+from pocketbizz.db import apply_migrations
+
+
+def _log(server: LoggedServer) -> list[dict[str, object]]:
+    return [json.loads(line) for line in server.log_path.read_text().splitlines()]
+
+
+def test_redis_down_fails_open_with_a_warning_and_a_metric(owner_dsn: str, tmp_path: Path) -> None:
+    proc = LoggedServer(
+        owner_dsn,
+        tmp_path,
+        env_overrides={"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},  # nothing listens
+    )
+    proc.start()
+    try:
+        with httpx.Client() as http:
+            statuses = [
+                http.get(f"{proc.url}/auth/v1/settings", headers={"apikey": proc.anon_key})
+                for _ in range(20)
+            ]
+            metrics = http.get(f"{proc.url}/metrics").text
+    finally:
+        proc.stop()
+    assert [r.status_code for r in statuses] == [200] * 20
+    assert "ratelimit-limit" not in statuses[0].headers  # unchecked, and not pretending
+    unchecked = re.search(r"^pocketbizz_rate_limit_storage_errors_total (\S+)$", metrics, re.M)
+    assert unchecked is not None and float(unchecked.group(1)) >= 20
+    warnings = [
+        line for line in _log(proc) if "rate-limit storage unavailable" in str(line["event"])
+    ]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+
+
+async def _wait_for_lock_wait(owner_dsn: str) -> None:
+    conn = await asyncpg.connect(owner_dsn)
+    try:
+        for _ in range(100):
+            waiting = await conn.fetchval(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+                " and application_name = 'pocketbizz'"
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the first request never reached the lock")
+    finally:
+        await conn.close()
+
+
+def test_saturated_pool_answers_504_pgrst003(owner_dsn: str, tmp_path: Path) -> None:
+    proc = LoggedServer(
+        owner_dsn,
+        tmp_path,
+        env_overrides={
+            "PB_POOL_MIN_SIZE": "1",
+            "PB_POOL_MAX_SIZE": "1",
+            "PB_POOL_ACQUISITION_TIMEOUT": "0.5",
+        },
+    )
+    proc.start()
+    holder: asyncpg.Connection | None = None
+    loop = asyncio.new_event_loop()
+    first: list[httpx.Response] = []
+    try:
+        # The owner locks the table, so the first request holds the only pooled connection.
+        holder = loop.run_until_complete(asyncpg.connect(owner_dsn))
+        loop.run_until_complete(holder.execute("begin; lock table public.products"))
+        blocked = threading.Thread(
+            target=lambda: first.append(
+                httpx.get(
+                    f"{proc.url}/rest/v1/products",
+                    headers={"apikey": proc.service_key},
+                    timeout=30,
+                )
+            )
+        )
+        blocked.start()
+        loop.run_until_complete(_wait_for_lock_wait(owner_dsn))
+
+        started = time.monotonic()
+        second = httpx.get(
+            f"{proc.url}/rest/v1/products", headers={"apikey": proc.service_key}, timeout=30
+        )
+        waited = time.monotonic() - started
+        assert second.status_code == 504
+        assert second.json() == {
+            "code": "PGRST003",
+            "details": None,
+            "hint": None,
+            "message": "Timed out acquiring connection from connection pool.",
+        }
+        assert waited < 10  # bounded by the setting, not by the lock
+    finally:
+        if holder is not None:
+            loop.run_until_complete(holder.execute("rollback"))
+            loop.run_until_complete(holder.close())
+        loop.close()
+        blocked.join(30)
+        proc.stop()
+    assert first[0].status_code == 200  # the one holding the connection finished normally
+
+
+def test_ready_keeps_database_errors_in_the_log(tmp_path: Path) -> None:
+    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="delete")
+    dsn = str(server.get_uri())
+    asyncio.run(apply_migrations(dsn, authenticator_password="test-authenticator"))
+    (tmp_path / "data").mkdir()
+    proc = LoggedServer(dsn, tmp_path / "data")
+    proc.start()
+    try:
+        assert httpx.get(f"{proc.url}/ready").json() == {"status": "ready"}
+        server.cleanup()  # the database goes away under the running server
+        res = httpx.get(f"{proc.url}/ready", timeout=30)
+        assert res.status_code == 503
+        assert res.json() == {"status": "unavailable", "reason": "database unavailable"}
+    finally:
+        proc.stop()
+    logged = [line for line in _log(proc) if line["event"] == "not ready: database unavailable"]
+    assert logged and logged[0]["error"]  # the reason is for the operator
+
+
+@pytest.mark.parametrize("value", ["8s", "500ms", "2min", "8000", "1.5s", "1h", "1d", "250us"])
+def test_statement_timeouts_postgres_accepts_are_valid_settings(owner_dsn: str, value: str) -> None:
+    from pocketbizz.settings import Settings
+
+    assert Settings(statement_timeout=value).statement_timeout == value
+
+    async def postgres_accepts() -> None:
+        conn = await asyncpg.connect(owner_dsn)
+        try:
+            await conn.execute(f"set statement_timeout = '{value}'")
+        finally:
+            await conn.close()
+
+    asyncio.run(postgres_accepts())
