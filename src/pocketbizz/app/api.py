@@ -7,6 +7,7 @@ also a running check of the wire contract.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -217,6 +218,18 @@ class Backend:
             .limit(limit)
         )
         return list(rows)
+
+    async def receipt_lines(self, sale_id: str, columns: int) -> list[str]:
+        """The sale's receipt laid out by the backend's `receipt` function."""
+        try:
+            data = await self.client.functions.invoke(
+                "receipt",
+                {"body": {"sale_id": sale_id, "width": columns}, "responseType": "json"},
+            )
+        except Exception as exc:
+            raise ApiFailure(_message(exc)) from exc
+        payload = json.loads(data) if isinstance(data, bytes) else data
+        return [str(line) for line in payload["lines"]]
 
     async def analytics(self, start: date, end: date) -> dict[str, Any]:
         return dict(

@@ -87,6 +87,14 @@ _EN = {
     "reason": "Reason",
     "error": "Something went wrong: {error}",
     "offline": "Offline",
+    "no_printer": "Set up a receipt printer in Settings first",
+    "print_failed": "Could not print: {error}",
+    "printed": "Receipt sent to the printer",
+    "retry": "Retry",
+    "printer": "Receipt printer",
+    "printer_host": "Printer address",
+    "printer_port": "Printer port",
+    "paper_width": "Paper width",
 }
 
 _MS = {
@@ -166,6 +174,14 @@ _MS = {
     "reason": "Sebab",
     "error": "Ada masalah: {error}",
     "offline": "Luar talian",
+    "no_printer": "Tetapkan pencetak resit dalam Tetapan dahulu",
+    "print_failed": "Tidak dapat mencetak: {error}",
+    "printed": "Resit dihantar ke pencetak",
+    "retry": "Cuba lagi",
+    "printer": "Pencetak resit",
+    "printer_host": "Alamat pencetak",
+    "printer_port": "Port pencetak",
+    "paper_width": "Lebar kertas",
 }
 
 _TABLES = {"en": _EN, "ms": _MS}

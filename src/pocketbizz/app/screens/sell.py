@@ -10,8 +10,9 @@ from decimal import Decimal
 
 import flet as ft
 
-from pocketbizz.app.api import Product
+from pocketbizz.app.api import ApiFailure, Product
 from pocketbizz.app.money import Line, amount_due, format_rm, parse_amount
+from pocketbizz.app.printing import PrinterSettings, PrinterUnavailable, escpos, send
 from pocketbizz.app.session import Session
 
 METHODS = (("cash", "cash"), ("card", "card"), ("ewallet", "ewallet"))  # (api value, i18n key)
@@ -244,9 +245,32 @@ class SellScreen:
             self.session.page.update()
             return
         await self.session.load_products()
-        self._show_done(str(sale["sale_number"]), Decimal(str(sale["final_amount"])))
+        self._show_done(
+            str(sale["id"]), str(sale["sale_number"]), Decimal(str(sale["final_amount"]))
+        )
 
-    def _show_done(self, number: str, final: Decimal) -> None:
+    async def _print(self, sale_id: str) -> None:
+        t = self.t
+        printer = PrinterSettings.from_profile(self.session.profile.get("settings") or {})
+        if printer is None:
+            self.session.notify(t("no_printer"))
+            return
+        try:
+            lines = await self.session.backend.receipt_lines(sale_id, printer.columns)
+            await send(printer, escpos(lines))
+        except (ApiFailure, PrinterUnavailable) as exc:
+            self.session.page.show_dialog(
+                ft.SnackBar(
+                    ft.Text(t("print_failed", error=str(exc))),
+                    action=t("retry"),
+                    on_action=lambda e: self.session.page.run_task(self._print, sale_id),
+                    duration=ft.Duration(seconds=10),
+                )
+            )
+            return
+        self.session.notify(t("printed"))
+
+    def _show_done(self, sale_id: str, number: str, final: Decimal) -> None:
         t = self.t
         self.cart.clear()
         self._render_grid()
@@ -258,7 +282,11 @@ class SellScreen:
         self.checkout.controls = [
             ft.Row(
                 [
-                    ft.OutlinedButton(t("print"), icon=ft.Icons.PRINT, disabled=True),
+                    ft.OutlinedButton(
+                        t("print"),
+                        icon=ft.Icons.PRINT,
+                        on_click=lambda e: self.session.page.run_task(self._print, sale_id),
+                    ),
                     ft.Button(t("new_sale"), on_click=self._new_sale),
                 ],
                 wrap=True,

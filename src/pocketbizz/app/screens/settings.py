@@ -7,6 +7,7 @@ from typing import Any
 import flet as ft
 
 from pocketbizz.app.i18n import LANGUAGES, Translator
+from pocketbizz.app.printing import COLUMNS, DEFAULT_PORT
 from pocketbizz.app.session import Session
 
 
@@ -16,12 +17,30 @@ async def build(session: Session) -> ft.Control:
     name = ft.TextField(label=t("business_name"), value=profile.get("business_name") or "")
     phone = ft.TextField(label=t("phone"), value=profile.get("phone") or "")
     rounding = ft.Switch(label=t("rounding"), value=bool(profile.get("cash_rounding", True)))
+    printer = (profile.get("settings") or {}).get("printer") or {}
+    printer_host = ft.TextField(label=t("printer_host"), value=printer.get("host") or "")
+    printer_port = ft.TextField(
+        label=t("printer_port"),
+        value=str(printer.get("port") or DEFAULT_PORT),
+        keyboard_type=ft.KeyboardType.NUMBER,
+    )
+    paper = ft.RadioGroup(
+        ft.Row([ft.Radio(value=str(mm), label=f"{mm} mm") for mm in COLUMNS]),
+        value=str(printer.get("paper_mm") or 58),
+    )
 
     async def save(e: ft.Event[ft.Button]) -> None:
+        port = (printer_port.value or "").strip()
+        printer_settings = {
+            "host": (printer_host.value or "").strip(),
+            "port": int(port) if port.isdigit() else DEFAULT_PORT,
+            "paper_mm": int(paper.value or 58),
+        }
         changes: dict[str, Any] = {
             "business_name": (name.value or "").strip() or profile.get("business_name"),
             "phone": (phone.value or "").strip() or None,
             "cash_rounding": bool(rounding.value),
+            "settings": {**(profile.get("settings") or {}), "printer": printer_settings},
         }
         if await session.guarded(
             lambda: session.backend.update_business(str(profile["id"]), changes)
@@ -56,6 +75,11 @@ async def build(session: Session) -> ft.Control:
             name,
             phone,
             rounding,
+            ft.Text(t("printer"), weight=ft.FontWeight.BOLD),
+            printer_host,
+            printer_port,
+            ft.Text(t("paper_width")),
+            paper,
             ft.Button(t("save"), on_click=save),
             ft.Divider(),
             ft.Text(t("language"), weight=ft.FontWeight.BOLD),
