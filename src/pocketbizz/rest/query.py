@@ -309,10 +309,10 @@ def _select_item(item: str, max_depth: int, depth: int) -> SelectItem:
                 hint = _identifier(mod, "embed hint")
         if depth >= max_depth:
             raise too_deep("select parameter's embedding", max_depth)
+        # `users()` selects nothing: the embed only filters (with `!inner`) and is left
+        # out of the result, as in PostgREST.
         children: list[SelectItem] = (
-            parse_select(inner, max_depth=max_depth, depth=depth + 1)
-            if inner
-            else [SelectField(FieldRef("*"))]
+            parse_select(inner, max_depth=max_depth, depth=depth + 1) if inner else []
         )
         return Embed(target, alias, hint, inner_join, children)
     if "(" in rest or ")" in rest:

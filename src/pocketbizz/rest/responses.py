@@ -137,17 +137,26 @@ def read_range(offset: int, n: int, total: int | None) -> tuple[int, str]:
 
 
 def mutation_response(
-    body: str | None, n: int, prefs: Preferences, accept: str, kind: str
+    body: str | None,
+    n: int,
+    prefs: Preferences,
+    accept: str,
+    kind: str,
+    *,
+    inserted: int | None = None,
 ) -> Response:
+    """`inserted`: rows an upsert inserted (rather than updated or skipped), when known."""
     counted = prefs.count is not None
     if kind == "insert":
         content_range = f"*/{n if counted else '*'}"
-        status = 200 if prefs.resolution and n == 0 else 201
+        # PostgREST: an upsert that inserted no row answers 200, otherwise 201.
+        upserted_only = prefs.resolution and (inserted if inserted is not None else n) == 0
+        status = 200 if upserted_only else 201
     else:
         total = str(n) if counted else "*"
         content_range = f"0-{n - 1}/{total}" if n else f"*/{total}"
         status = 200
     headers = {"Content-Range": content_range, **applied(prefs)}
     if prefs.ret != "representation":
-        return Response(status_code=201 if kind == "insert" else 204, headers=headers)
+        return Response(status_code=status if kind == "insert" else 204, headers=headers)
     return render(body, n, accept, status, headers)

@@ -423,7 +423,9 @@ async def _mutate(
             )
         if accept == responses.OBJECT and n != 1:
             raise responses.single_error(n)
-        response = responses.mutation_response(row["body"], n, prefs, accept, kind)
+        response = responses.mutation_response(
+            row["body"], n, prefs, accept, kind, inserted=row.get("inserted")
+        )
         if prefs.rollback:
             raise _Rollback(response)
     return response

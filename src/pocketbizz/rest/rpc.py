@@ -60,7 +60,10 @@ def call_expression(b: Builder, fn: Function, args: dict[str, Any], raw_body: st
         value = args[arg.name]
         text = _arg_text(value, arg.type)
         typ = cast_type(arg.type)
-        if arg.is_array and isinstance(value, list):
+        if isinstance(value, dict) and typ not in ("json", "jsonb"):
+            # A composite (row-type) argument given as a JSON object, as PostgREST takes it.
+            expr = f"jsonb_populate_record(null::{typ}, {b.param(text)}::text::jsonb)"
+        elif arg.is_array and isinstance(value, list):
             expr = f"array(select jsonb_array_elements_text({b.param(text)}::text::jsonb))::{typ}"
         else:
             expr = f"{b.param(text)}::text::{typ}"

@@ -192,6 +192,13 @@ class Builder:
                 expr, _ = self.column(table, alias, item.ref)
                 cast = f"::{item.cast}" if item.cast else ""
                 columns.append(f"{expr}{cast} as {quote(item.output_name)}")
+            elif not item.select:
+                # An embed with no columns is not in the result; it may still filter.
+                embed_path = (*path, item.output_name)
+                self.relationship(table, item)  # still a real relationship, or PGRST200
+                nested.apply(embed_path, item)
+                if item.inner:
+                    inner.append(self.exists(table, alias, item, nested, embed_path))
             else:
                 sub, exists = self.embed(table, alias, item, nested, (*path, item.output_name))
                 columns.append(f"{sub} as {quote(item.output_name)}")
@@ -457,13 +464,32 @@ def insert_statement(
             raise unknown_write_column(table.name, name)
     if resolution:
         target = conflict_target(table, query.on_conflict)
-        updates = [c for c in columns if c not in target]
-        if resolution == "ignore-duplicates" or not updates:
+        # The body's other columns are set; a body of only the key sets the key to itself
+        # (as PostgREST does), so the existing row is still returned. Conflict columns are
+        # otherwise left out: clients often hold no UPDATE grant on a key (`id`).
+        updates = (
+            [c for c in columns if c not in target]
+            or [c for c in columns if c in target]
+            or [c for c in target if c != OWNER_COLUMN]
+            or list(target)
+        )
+        if resolution == "ignore-duplicates":
             insert += f" on conflict ({', '.join(quote(c) for c in target)}) do nothing"
         else:
             sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
             insert += f" on conflict ({', '.join(quote(c) for c in target)}) do update set {sets}"
+        if not table.is_view:
+            # Which rows were inserted (not updated) sets the status: xmax is 0 on a new row.
+            rows = ", ".join(f"{quote(c)}" for c in table.columns) if returning else "1"
+            return (
+                f"with _u as ({insert} returning {'t0.*' if returning else '1'}, "
+                f"t0.xmax::text = '0' as {_INSERTED}), _m as (select {rows} from _u) "
+            )
     return f"with _m as ({insert} returning {'t0.*' if returning else '1'}) "
+
+
+# The column of `_u` saying a row was inserted; `mutation_result` counts it as `inserted`.
+_INSERTED = "_pb_inserted"
 
 
 def conflict_target(table: Table, on_conflict: list[str] | None) -> tuple[str, ...]:
@@ -529,18 +555,25 @@ def mutation_result(
     strip_nulls: bool = False,
     max_bytes: int | None = None,
 ) -> str:
+    """`(total, n, body[, size][, inserted])`; `inserted` when the write was an upsert."""
+    inserted = ""
+    if " _u as (" in with_sql:
+        inserted = f", (select count(*) from _u where {_INSERTED}) as inserted"
     if not representation:
-        return f"{with_sql}select null::bigint as total, count(*) as n, null::text as body from _m"
+        return (
+            f"{with_sql}select null::bigint as total, count(*) as n, null::text as body"
+            f"{inserted} from _m"
+        )
     # The filters chose the rows to change; the changed rows may no longer match them.
     shape = Query(select=query.select, nested=query.nested)
-    return rows_statement(
+    rows = rows_statement(
         b,
         table,
         "_m",
         shape,
         limit=None,
         exact_count=False,
-        with_sql=with_sql,
         strip_nulls=strip_nulls,
         max_bytes=max_bytes,
     )
+    return f"{with_sql}select _s.*{inserted} from ({rows}) _s"
