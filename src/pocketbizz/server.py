@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 
 from pocketbizz.db import Database, pending_migrations
 from pocketbizz.gateway import metrics as gateway_metrics
+from pocketbizz.gateway.cors import CorsMiddleware
 from pocketbizz.gateway.middleware import GatewayMiddleware
 from pocketbizz.settings import Settings
 from pocketbizz.state import AppState, app_state
@@ -178,6 +179,7 @@ def create_app(settings: Settings, db: Database) -> Starlette:
     app.state.pb = state
     app.add_middleware(GatewayMiddleware, state=state)
     # Added last, so outermost: preflights are answered before identity and rate limits.
+    app.add_middleware(CorsMiddleware, allowed_origins=settings.cors_allowed_origins)
     return app
 
 

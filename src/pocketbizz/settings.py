@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     # Comma-separated proxy addresses whose X-Forwarded-For is trusted for the client IP
     # (rate limits per IP would otherwise see only the load balancer).
     trusted_proxies: str = ""
+    # Browser origins allowed to call the API (CORS): "*" for any, or a comma-separated list
+    # such as "https://shop.example.com,http://localhost:3000".
+    cors_allowed_origins: str = "*"
+    # Product-analytics events are kept this long, then dropped a month partition at a time.
+    events_retention_days: int = Field(default=400, ge=1)
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "PB_REDIS_URL")
     )
