@@ -177,6 +177,9 @@ class Channel:
     join_ref: str | None = None
     presence_key: str = ""
     presence_enabled: bool = False
+    # Private channels: what the policies let it receive (SELECT), asked at join.
+    read_broadcast: bool = True
+    read_presence: bool = True
     # Private channels: may this identity send (INSERT on realtime.messages)? None: not yet
     # asked (Supabase asks at the first send and keeps the answer until the token changes).
     may_broadcast: bool | None = None

@@ -296,7 +296,9 @@ class Hub:
         for channel in list(self._by_topic.get((scope, topic), ())):
             if channel.closed or channel.expires_at <= now:
                 continue
-            if channel.serial == sender and not channel.broadcast_self:
+            if not channel.read_broadcast or (
+                channel.serial == sender and not channel.broadcast_self
+            ):
                 continue
             FRAMES.labels("broadcast").inc()
             channel.push(push)
@@ -308,7 +310,9 @@ class Hub:
         push = Push(topic, "presence_diff", {"joins": joins, "leaves": leaves})
         now = time.time()
         for channel in list(self._by_topic.get((scope, topic), ())):
-            if channel.closed or not channel.presence_enabled or channel.expires_at <= now:
+            if channel.closed or channel.expires_at <= now:
+                continue
+            if not (channel.presence_enabled and channel.read_presence):
                 continue
             FRAMES.labels("presence_diff").inc()
             channel.push(push)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pocketbizz.db import Database, Identity
 from pocketbizz.realtime.catalog import Catalog
+from pocketbizz.realtime.frames import Broadcast
 from pocketbizz.realtime.hub import Hub
 from pocketbizz.realtime.limits import Caps, Limits
 from pocketbizz.realtime.listener import Listener
@@ -21,8 +22,15 @@ if TYPE_CHECKING:
     from pocketbizz.realtime.session import Session
 
 SERVICE_KEY = "realtime"
+# NOTIFY carries broadcasts between processes and caps a body at 8000 bytes.
+MAX_BROADCAST_BYTES = 7_000
 # Deliveries only start once the listener is connected; wait that long for it at startup.
 _LISTENER_WAIT_SECONDS = 10.0
+
+
+class BroadcastTooLarge(ValueError):
+    """A broadcast too big for NOTIFY, the way it reaches the other server processes."""
+
 
 RevocationCheck = Callable[[Database, Mapping[str, Any]], Awaitable[bool]]
 
@@ -42,6 +50,19 @@ class RealtimeService:
         if self.revoked is None or identity.role != "authenticated":
             return False
         return await self.revoked(self.db, identity.claims)
+
+    async def broadcast(
+        self, scope: str, topic: str, message: Broadcast, sender: int | None = None
+    ) -> None:
+        """Deliver on this process, then to the others through NOTIFY (BroadcastTooLarge when
+        the message cannot travel that way)."""
+        note = self.listener.broadcast_note(scope, topic, message)
+        if len(note) > MAX_BROADCAST_BYTES:
+            raise BroadcastTooLarge(
+                f"broadcast payload too large (at most {MAX_BROADCAST_BYTES} bytes)"
+            )
+        self.hub.broadcast(scope, topic, message, sender)
+        await self.listener.publish(note)
 
     def rejoin_all(self, reason: str) -> None:
         """Tell every joined channel of this process to rejoin."""

@@ -39,7 +39,7 @@ from pocketbizz.realtime.frames import (
 from pocketbizz.realtime.limits import TOO_MANY_EVENTS, LimitReached, tenant_key
 from pocketbizz.realtime.presence import PresenceError
 from pocketbizz.realtime.registry import RegistrationError
-from pocketbizz.realtime.service import RealtimeService
+from pocketbizz.realtime.service import BroadcastTooLarge, RealtimeService
 
 log = structlog.get_logger("pocketbizz.realtime")
 
@@ -49,8 +49,6 @@ MAX_CHANNELS = 100
 OUTBOX_LIMIT = 1_000
 # The clients heartbeat every 25 s; a socket silent for longer than this is gone.
 IDLE_TIMEOUT_SECONDS = 90.0
-# NOTIFY carries broadcasts between processes and caps a body at 8000 bytes.
-MAX_BROADCAST_BYTES = 7_000
 # Frames a socket may send per second; each broadcast costs a database round trip.
 MAX_FRAMES_PER_SECOND = 100
 
@@ -278,6 +276,7 @@ class Session:
             rights = await authorization.read_rights(self.service.db, identity, channel.sub_topic)
             if not rights.any:
                 raise FrameError(_unauthorized_read(channel.sub_topic), **where)
+            channel.read_broadcast, channel.read_presence = rights.broadcast, rights.presence
         try:
             self.service.limits.admit(channel, self.id)
         except LimitReached as exc:
@@ -317,6 +316,8 @@ class Session:
             await self._sync_presence(channel)
 
     async def _sync_presence(self, channel: Channel) -> None:
+        if not channel.read_presence:
+            return
         state = await self.service.presence.state(channel.scope, channel.topic)
         if self.channels.get(channel.topic) is channel:
             self.send(
@@ -342,6 +343,7 @@ class Session:
             if not rights.any:
                 self._expel(channel, _unauthorized_read(channel.sub_topic))
                 return
+            channel.read_broadcast, channel.read_presence = rights.broadcast, rights.presence
             # Asked again at the next send, as the new user.
             channel.may_broadcast = channel.may_track = None
         old_scope = channel.scope
@@ -427,16 +429,10 @@ class Session:
         if not self.service.limits.event(channel):
             self._expel(channel, TOO_MANY_EVENTS)
             return
-        listener = self.service.listener
-        note = listener.broadcast_note(channel.scope, channel.topic, message)
-        if len(note) > MAX_BROADCAST_BYTES:
-            raise self._error(
-                channel,
-                frame,
-                f"broadcast payload too large (at most {MAX_BROADCAST_BYTES} bytes)",
-            )
-        self.hub.broadcast(channel.scope, channel.topic, message, channel.serial)
-        await listener.publish(note)
+        try:
+            await self.service.broadcast(channel.scope, channel.topic, message, channel.serial)
+        except BroadcastTooLarge as exc:
+            raise self._error(channel, frame, str(exc)) from exc
         if channel.broadcast_ack:
             self.send(self.codec.reply(frame.topic, frame.ref, join_ref=channel.join_ref))
 
