@@ -96,10 +96,10 @@ where n.nspname = 'public' and c.relkind = 'r' and a.attnum > 0 and not a.attisd
 """
 
 
-async def test_every_column_and_its_write_right_is_documented(owner_pool: asyncpg.Pool) -> None:
+async def test_every_column_and_its_write_right_is_documented(shipped_schema: asyncpg.Pool) -> None:
     text = section(GUIDE.read_text(), "3. Tables and columns")
     catalog: dict[str, dict[str, str]] = {}
-    for row in await owner_pool.fetch(_TABLES):
+    for row in await shipped_schema.fetch(_TABLES):
         rights = [
             w for w, ok in (("insert", row["can_insert"]), ("update", row["can_update"])) if ok
         ]
@@ -121,8 +121,8 @@ def test_allowed_values_are_the_constraints() -> None:
     assert documented == expected
 
 
-async def test_every_callable_function_is_documented(owner_pool: asyncpg.Pool) -> None:
-    names = await owner_pool.fetch(
+async def test_every_callable_function_is_documented(shipped_schema: asyncpg.Pool) -> None:
+    names = await shipped_schema.fetch(
         """
         select p.proname from pg_catalog.pg_proc p
         join pg_catalog.pg_namespace n on n.oid = p.pronamespace
@@ -132,3 +132,25 @@ async def test_every_callable_function_is_documented(owner_pool: asyncpg.Pool) -
     text = section(GUIDE.read_text(), "7. Functions (RPC)")
     for row in names:
         assert f"### `{row['proname']}`" in text, row["proname"]
+
+
+async def test_function_arguments_are_the_signatures(shipped_schema: asyncpg.Pool) -> None:
+    rows = await shipped_schema.fetch(
+        """
+        select p.proname, p.proargnames[1:p.pronargs] as args
+        from pg_catalog.pg_proc p
+        join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = 'public' and has_function_privilege('authenticated', p.oid, 'execute')
+        """
+    )
+    text = GUIDE.read_text()
+    for row in rows:
+        documented = [r[0].strip("`") for r in table_rows(section(text, f"`{row['proname']}`"))]
+        assert documented == list(row["args"]), row["proname"]
+
+
+async def test_buckets_are_the_databases(shipped_schema: asyncpg.Pool) -> None:
+    rows = table_rows(section(GUIDE.read_text(), "9. Storage"))
+    documented = {r[0].strip("`"): r[1] == "yes" for r in rows}
+    buckets = await shipped_schema.fetch("select id, public from storage.buckets")
+    assert documented == {b["id"]: b["public"] for b in buckets}

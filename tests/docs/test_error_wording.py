@@ -25,10 +25,10 @@ where n.nspname = 'public' and con.contype = 'c'
 """
 
 
-async def test_enum_checks_are_the_catalogs(owner_pool: asyncpg.Pool) -> None:
+async def test_enum_checks_are_the_catalogs(shipped_schema: asyncpg.Pool) -> None:
     """errors.ENUM_CHECKS lists exactly the enum-like CHECKs of the schema, value for value."""
     in_catalog = {}
-    for row in await owner_pool.fetch(_CHECKS):
+    for row in await shipped_schema.fetch(_CHECKS):
         found = enum_values(row["definition"])
         if found is not None:
             in_catalog[row["conname"]] = found
@@ -36,10 +36,10 @@ async def test_enum_checks_are_the_catalogs(owner_pool: asyncpg.Pool) -> None:
     assert in_catalog["sales_channel_check"] == ("channel", ("walk-in", "online", "delivery"))
 
 
-async def test_function_only_tables_hold_back_a_client_write(owner_pool: asyncpg.Pool) -> None:
+async def test_function_only_tables_hold_back_a_client_write(shipped_schema: asyncpg.Pool) -> None:
     """Every table the wording explains really refuses some write of `authenticated`."""
     for table in FUNCTION_ONLY_WRITES:
-        refused = await owner_pool.fetchval(
+        refused = await shipped_schema.fetchval(
             """
             select not (has_table_privilege('authenticated', $1, 'insert')
                         and has_table_privilege('authenticated', $1, 'update')

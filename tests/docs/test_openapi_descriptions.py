@@ -31,13 +31,10 @@ def test_served_document_carries_table_and_function_comments(server: ServerProce
         assert doc["paths"][f"/rpc/{name}"]["post"]["summary"], name
 
 
-async def test_column_comments_and_enums_from_the_catalog(owner_dsn: str) -> None:
-    conn = await asyncpg.connect(owner_dsn)
-    try:
+async def test_column_comments_and_enums_from_the_catalog(shipped_schema: asyncpg.Pool) -> None:
+    async with shipped_schema.acquire() as conn:
         cache = await SchemaCache.load(conn)
         notes = await load_notes(conn)
-    finally:
-        await conn.close()
     doc = openapi_document(cache, "http://127.0.0.1:8000/", notes)
     definitions = doc["definitions"]
 
