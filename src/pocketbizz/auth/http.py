@@ -43,13 +43,15 @@ def ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> R
     )
 
 
-def auth_endpoint(handler: Handler) -> Handler:
-    """Every auth endpoint needs the project's API key and answers errors in GoTrue's shape."""
+def auth_endpoint(handler: Handler, *, key_required: bool = True) -> Handler:
+    """Auth endpoints need the project's API key (all but the mailed link, which a browser
+    opens bare) and answer errors in GoTrue's shape."""
 
     @wraps(handler)
     async def wrapper(request: Request) -> Response:
         try:
-            key_identity(request)
+            if key_required:
+                key_identity(request)
             return await handler(request)
         except ApiError as exc:
             return auth_response(exc)

@@ -332,8 +332,6 @@ async def _verify(
 @auth_endpoint
 async def verify(request: Request) -> Response:
     state = app_state(request)
-    if request.method == "GET":
-        return await _verify_link(request, state)
     body = parse(VerifyBody, await json_body(request))
     if body.phone:
         raise Unprocessable("Phone logins are disabled", code="phone_provider_disabled")
@@ -351,9 +349,10 @@ async def verify(request: Request) -> Response:
     return ok(session_body(state, issued))
 
 
-async def _verify_link(request: Request, state: AppState) -> Response:
+async def _verify_link(request: Request) -> Response:
     """The mailed link: verify, then 303 to redirect_to with the session (or the error) in the
     URL fragment, as GoTrue's implicit flow does."""
+    state = app_state(request)
     params = request.query_params
     target = redirect_target(state, params.get("redirect_to"))
     kind = params.get("type")
@@ -376,6 +375,9 @@ async def _verify_link(request: Request, state: AppState) -> Response:
         }
     )
     return RedirectResponse(f"{target}#{fragment}", status_code=303)
+
+
+verify_link = auth_endpoint(_verify_link, key_required=False)
 
 
 @auth_endpoint
@@ -404,7 +406,8 @@ routes: list[BaseRoute] = [
     Route("/logout", logout, methods=["POST"]),
     Route("/recover", recover, methods=["POST"]),
     Route("/resend", resend, methods=["POST"]),
-    Route("/verify", verify, methods=["GET", "POST"]),
+    Route("/verify", verify_link, methods=["GET"]),
+    Route("/verify", verify, methods=["POST"]),
     Route("/settings", settings, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
     *admin.routes,

@@ -625,44 +625,73 @@ class Purged:
     one_time_tokens: int
     revocations: int
 
+    @property
+    def total(self) -> int:
+        return self.refresh_tokens + self.sessions + self.one_time_tokens + self.revocations
+
+
+# Spent refresh tokens are kept this long (GoTrue's cleanup: 24 hours) so that a replay soon
+# after is still recognised as reuse, which revokes the session.
+SPENT_TOKEN_RETENTION_SECONDS = 24 * 3600
+
 
 async def purge_expired(
     conn: asyncpg.Connection,
     *,
     inactivity_timeout: int,
-    spent_token_age: int,
     otp_lifetime: int,
     revocation_retention: int,
+    token_lifetime: int,
+    batch: int,
 ) -> Purged:
-    """Delete what can no longer be used: refresh tokens spent longer ago than `spent_token_age`
-    (replaying one then answers "not found" rather than revoking its session, as GoTrue's
-    cleanup does), sessions idle past the timeout, expired mailed tokens, old tombstones."""
+    """Delete one batch of what can no longer be used: spent refresh tokens, sessions idle past
+    the timeout, expired mailed tokens, tombstones older than any token. Rows another
+    transaction holds are skipped (GoTrue's cleanup does the same), so requests never wait."""
     tokens = await conn.fetch(
-        """delete from auth.refresh_tokens
-           where revoked and updated_at < now() - make_interval(secs => $1) returning 1""",
-        spent_token_age,
+        """delete from auth.refresh_tokens where id in (
+               select id from auth.refresh_tokens
+               where revoked and updated_at < now() - make_interval(secs => $1)
+               limit $2 for update skip locked)
+           returning 1""",
+        SPENT_TOKEN_RETENTION_SECONDS,
+        batch,
     )
     sessions: list[asyncpg.Record] = []
     if inactivity_timeout:
-        # Their access tokens expired long ago (the timeout exceeds a token's lifetime):
-        # they need no tombstone (see pb_internal.record_revocation).
-        await conn.execute("select set_config('pb.idle_session_purge', 'on', true)")
+        if inactivity_timeout > token_lifetime + 60:
+            # Their access tokens expired long ago (the timeout exceeds a token's lifetime):
+            # they need no tombstone (see pb_internal.record_revocation).
+            await conn.execute("select set_config('pb.idle_session_purge', 'on', true)")
         sessions = await conn.fetch(
-            """delete from auth.sessions
-               where coalesce(refreshed_at, created_at) < now() - make_interval(secs => $1)
+            """delete from auth.sessions where id in (
+                   select id from auth.sessions
+                   where coalesce(refreshed_at, created_at)
+                         < now() - make_interval(secs => $1)
+                   limit $2 for update skip locked)
                returning 1""",
             inactivity_timeout,
+            batch,
         )
         await conn.execute("select set_config('pb.idle_session_purge', '', true)")
     otps = await conn.fetch(
-        """delete from auth.one_time_tokens
-           where created_at < now() - make_interval(secs => $1) returning 1""",
+        """delete from auth.one_time_tokens where id in (
+               select id from auth.one_time_tokens
+               where created_at < now() - make_interval(secs => $1)
+               limit $2 for update skip locked)
+           returning 1""",
         otp_lifetime,
+        batch,
     )
     tombstones = await conn.fetch(
-        """delete from auth.revocations
-           where revoked_at < now() - make_interval(secs => $1) returning 1""",
+        # Tombstones are only ever inserted, and deleted here under the purge lock: no
+        # row lock to skip.
+        """delete from auth.revocations where ctid = any(array(
+               select ctid from auth.revocations
+               where revoked_at < now() - make_interval(secs => $1)
+               limit $2))
+           returning 1""",
         revocation_retention,
+        batch,
     )
     return Purged(len(tokens), len(sessions), len(otps), len(tombstones))
 
