@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import dataclass
@@ -105,6 +106,27 @@ def render(
     if accept == CSV:
         return Response(_csv(body), status, headers, media_type="text/csv; charset=utf-8")
     return Response(body, status, headers, media_type=JSON)
+
+
+# CSV is rendered from the JSON rows in Python; above this size, in a worker thread so one
+# large export does not hold the event loop (JSON bodies pass through as they are).
+_CSV_INLINE_BYTES = 64 * 1024
+
+
+async def render_rows(
+    body: str | None,
+    n: int,
+    accept: str,
+    status: int,
+    headers: dict[str, str],
+    *,
+    head: bool = False,
+) -> Response:
+    """`render`, with a large CSV conversion off the event loop."""
+    if accept == CSV and not head and body is not None and len(body) > _CSV_INLINE_BYTES:
+        text = await asyncio.to_thread(_csv, body)
+        return Response(text, status, headers, media_type="text/csv; charset=utf-8")
+    return render(body, n, accept, status, headers, head=head)
 
 
 def _csv(body: str) -> str:

@@ -201,7 +201,9 @@ async def _read(request: Request, identity: Identity) -> Response:
         raise responses.single_error(n)
     status, content_range = responses.read_range(offset, n, total)
     headers = {"Content-Range": content_range, **responses.applied(prefs)}
-    return responses.render(row["body"], n, accept, status, headers, head=request.method == "HEAD")
+    return await responses.render_rows(
+        row["body"], n, accept, status, headers, head=request.method == "HEAD"
+    )
 
 
 def _read_statement(
@@ -514,13 +516,13 @@ async def _rpc(request: Request, identity: Identity) -> Response:
         else:
             row = await _fetch_one(conn, statement, *b.params)
             sql.check_size(row, service.max_response_bytes)
-            response = _rpc_response(request, fn, row, query, accept, prefs)
+            response = await _rpc_response(request, fn, row, query, accept, prefs)
         if prefs.rollback:
             raise _Rollback(response)  # answered as if committed, then rolled back
     return response
 
 
-def _rpc_response(
+async def _rpc_response(
     request: Request,
     fn: Function,
     row: asyncpg.Record,
@@ -541,7 +543,9 @@ def _rpc_response(
     if not fn.returns_set:
         status = 200
     headers = {"Content-Range": content_range, **responses.applied(prefs)}
-    return responses.render(body, n, accept, status, headers, head=request.method == "HEAD")
+    return await responses.render_rows(
+        body, n, accept, status, headers, head=request.method == "HEAD"
+    )
 
 
 async def rpc_endpoint(request: Request) -> Response:
