@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import websockets
 from harness import ServerProcess
-from rt_helpers import Inbox
+from rt_helpers import Inbox, registrations
 from v2_helpers import join, recv_until, v2_url
 
 from pocketbizz.db import Database
@@ -59,6 +59,24 @@ async def test_the_registry_has_its_own_connection(
                 REGISTRY_APP,
             )
         assert [r["usename"] for r in users] == ["authenticator"]
+
+
+async def test_joins_register_again_after_the_registry_connection_drops(
+    server: ServerProcess, make_user: Callable[..., Any], owner_pool: asyncpg.Pool
+) -> None:
+    a, b = make_user(), make_user()
+    async with websockets.connect(v2_url(server)) as ws:
+        await join(ws, "realtime:till", "1", token=a.access_token, bindings=[PRODUCTS])
+        async with owner_pool.acquire() as conn:
+            killed = await conn.fetchval(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+                " where application_name = $1",
+                REGISTRY_APP,
+            )
+        assert killed >= 1
+        reply = await join(ws, "realtime:till", "2", token=b.access_token, bindings=[PRODUCTS])
+        assert reply[4]["status"] == "ok"
+        assert await registrations(owner_pool, b.id) == {"products": 1}
 
 
 async def test_a_lapse_of_the_registrations_is_reported(

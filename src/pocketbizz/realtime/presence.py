@@ -14,6 +14,7 @@ import asyncio
 import base64
 import secrets
 import uuid
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,7 @@ class PresenceBook:
         self.origin = origin  # the listener's process id: our own notes are not re-delivered
         self.server_id = uuid.uuid4()
         self._tracked: dict[Channel, Tracked] = {}
+        self._locks: weakref.WeakKeyDictionary[Channel, asyncio.Lock] = weakref.WeakKeyDictionary()
         self._pending: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
 
@@ -115,19 +117,21 @@ class PresenceBook:
             raise PresenceError("presence payload must be an object")
         if len(orjson.dumps(meta)) > MAX_META_BYTES:
             raise PresenceError(f"presence payload too large (at most {MAX_META_BYTES} bytes)")
-        previous = self._tracked.get(channel)
-        if previous is not None and previous.meta == meta:
-            return  # unchanged: no diff, as Phoenix
-        scope, topic = channel.scope, channel.topic
-        if previous is not None and (previous.scope, previous.topic) != (scope, topic):
-            await self.untrack(channel)  # the token changed user: leave the old scope first
-            previous = None
-        tracked = Tracked(scope, topic, channel.presence_key, _new_ref(), meta)
-        prev_ref = {"phx_ref_prev": previous.ref} if previous is not None else {}
-        joins = group([(tracked.key, tracked.entry(**prev_ref))])
-        leaves = group([(previous.key, previous.entry())]) if previous is not None else {}
-        self._tracked[channel] = tracked
-        try:
+        # One change of a channel at a time: a leave racing a track must find its row.
+        async with self._lock(channel):
+            if channel.closed:
+                return
+            previous = self._tracked.get(channel)
+            if previous is not None and previous.meta == meta:
+                return  # unchanged: no diff, as Phoenix
+            scope, topic = channel.scope, channel.topic
+            if previous is not None and (previous.scope, previous.topic) != (scope, topic):
+                await self._untrack(channel)  # the token changed user: leave the old scope
+                previous = None
+            tracked = Tracked(scope, topic, channel.presence_key, _new_ref(), meta)
+            prev_ref = {"phx_ref_prev": previous.ref} if previous is not None else {}
+            joins = group([(tracked.key, tracked.entry(**prev_ref))])
+            leaves = group([(previous.key, previous.entry())]) if previous is not None else {}
             await self._change(
                 scope,
                 topic,
@@ -135,25 +139,33 @@ class PresenceBook:
                 leave_refs=[previous.ref] if previous is not None else [],
                 diff=(joins, leaves),
             )
-        except Exception:
-            if self._tracked.get(channel) is tracked:
-                del self._tracked[channel]
-            raise
-        if channel.closed:
-            self.forget(channel)  # it left while we wrote
+            self._tracked[channel] = tracked
 
     async def untrack(self, channel: Channel) -> None:
-        tracked = self._tracked.pop(channel, None)
+        async with self._lock(channel):
+            await self._untrack(channel)
+
+    async def _untrack(self, channel: Channel) -> None:
+        tracked = self._tracked.get(channel)
         if tracked is None:
             return
         leaves = group([(tracked.key, tracked.entry())])
         await self._change(
             tracked.scope, tracked.topic, joins=[], leave_refs=[tracked.ref], diff=({}, leaves)
         )
+        del self._tracked[channel]
+
+    def _lock(self, channel: Channel) -> asyncio.Lock:
+        lock = self._locks.get(channel)
+        if lock is None:
+            lock = self._locks[channel] = asyncio.Lock()
+        return lock
 
     def forget(self, channel: Channel) -> None:
-        """A channel that left or closed: untrack it in the background."""
-        if channel not in self._tracked:
+        """A channel that left or closed: untrack it in the background (after a track of it
+        still being written, which holds the channel's lock)."""
+        lock = self._locks.get(channel)
+        if channel not in self._tracked and (lock is None or not lock.locked()):
             return
         task = asyncio.get_running_loop().create_task(self._untrack_quietly(channel))
         self._pending.add(task)

@@ -232,14 +232,21 @@ class Registry:
         # As the pool's login role (authenticator), outside any request role: only it may
         # call the registration functions. One statement, so no explicit transaction.
         async with self._conn_lock:
-            if self._conn is None or self._conn.is_closed():
-                self._conn = await self.db.connect_listener(APPLICATION_NAME)
-            try:
-                await self._conn.execute(sql, *args, timeout=STATEMENT_TIMEOUT_SECONDS)
-            except asyncpg.PostgresError:
-                raise
-            except BaseException:
-                # Broken, or cancelled mid-statement: replaced at the next call.
-                self._conn.terminate()
-                self._conn = None
-                raise
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await self.db.connect_listener(APPLICATION_NAME)
+                try:
+                    await self._conn.execute(sql, *args, timeout=STATEMENT_TIMEOUT_SECONDS)
+                    return
+                except BaseException as exc:
+                    lost = self._conn.is_closed() or isinstance(
+                        exc, asyncpg.InterfaceError | ConnectionError
+                    )
+                    if isinstance(exc, asyncpg.PostgresError) and not lost:
+                        raise  # the statement failed; the connection is fine
+                    # Lost since the last call (a database restart), or cancelled mid-statement
+                    # (its state unknown): replaced, and a lost one is tried once more.
+                    self._conn.terminate()
+                    self._conn = None
+                    if not lost or attempt == 2:
+                        raise
