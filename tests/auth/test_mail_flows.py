@@ -229,3 +229,30 @@ def test_email_change_needs_the_new_address_confirmed_and_holds_it(
         create_client(mail_server.url, mail_server.anon_key).auth.sign_in_with_password(
             {"email": email, "password": password}
         )
+
+
+def test_sign_in_by_mailed_code(mail_server: ServerProcess, smtp: Inbox) -> None:
+    _client, email, _password, _token = _confirmed_user(mail_server)
+    anon = create_client(mail_server.url, mail_server.anon_key)
+    anon.auth.sign_in_with_otp({"email": email, "options": {"should_create_user": False}})
+    mail = smtp.wait_for(email)
+    assert mail["Subject"] == "Your sign-in link"
+    link, code = link_and_code(mail)
+    assert parse_qs(urlsplit(link).query)["type"] == ["magiclink"]
+    signed_in = anon.auth.verify_otp({"email": email, "token": code, "type": "email"})
+    assert signed_in.session is not None and signed_in.user is not None
+    assert signed_in.user.email == email
+
+    with pytest.raises(AuthApiError) as no_signup:
+        anon.auth.sign_in_with_otp({"email": _email(), "options": {"should_create_user": False}})
+    assert no_signup.value.status == 422 and no_signup.value.code == "otp_disabled"
+
+    # A new address gets an account, confirmed by the code it receives.
+    newcomer = _email()
+    anon.auth.sign_in_with_otp({"email": newcomer, "options": {"data": {"locale": "ms"}}})
+    welcome = smtp.wait_for(newcomer)
+    assert welcome["Subject"] == "Sahkan pendaftaran anda"
+    _link, code = link_and_code(welcome)
+    joined = anon.auth.verify_otp({"email": newcomer, "token": code, "type": "email"})
+    assert joined.user is not None and joined.user.email_confirmed_at is not None
+    assert joined.user.user_metadata == {"locale": "ms"}

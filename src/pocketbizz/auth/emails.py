@@ -50,17 +50,21 @@ async def send_token(
     token_type: service.TokenType,
     to: str,
     redirect_to: str,
+    magic_link: bool = False,
 ) -> None:
+    """`magic_link`: a recovery token sent as a sign-in link (GoTrue's magic link)."""
     mailer = Mailer.from_settings(settings)
     if not mailer.configured:
         raise ApiError(_FAILURE[token_type], status=500, code="unexpected_failure")
     issued = await service.issue_token(
         conn, user_id, token_type, to, max_frequency=settings.smtp_max_frequency
     )
+    kind: mail_templates.Kind = "magiclink" if magic_link else _KIND[token_type]
+    link_type = "magiclink" if magic_link else _LINK_TYPE[token_type]
     letter = mail_templates.letter(
-        _KIND[token_type],
+        kind,
         mail_templates.language(user_metadata),
-        link=verify_link(settings, issued.token_hash, _LINK_TYPE[token_type], redirect_to),
+        link=verify_link(settings, issued.token_hash, link_type, redirect_to),
         code=issued.code,
         minutes=max(settings.mailer_otp_exp // 60, 1),
     )

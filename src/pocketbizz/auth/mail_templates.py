@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from string import Template
 from typing import Any, Literal
 
-Kind = Literal["confirmation", "recovery", "email_change"]
+Kind = Literal["confirmation", "recovery", "magiclink", "email_change"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,13 @@ _TEMPLATES: dict[str, dict[Kind, tuple[str, str]]] = {
             "Or enter this code: $code\n\n"
             "The link and code expire in $minutes minutes. If you did not ask, ignore this "
             "e-mail: your password stays as it is.\n",
+        ),
+        "magiclink": (
+            "Your sign-in link",
+            "Follow this link to sign in to PocketBizz:\n$link\n\n"
+            "Or enter this code: $code\n\n"
+            "The link and code expire in $minutes minutes. If you did not ask to sign in, "
+            "ignore this e-mail.\n",
         ),
         "email_change": (
             "Confirm your new e-mail address",
@@ -60,6 +67,13 @@ _TEMPLATES: dict[str, dict[Kind, tuple[str, str]]] = {
             "Atau masukkan kod ini: $code\n\n"
             "Pautan dan kod ini tamat tempoh dalam $minutes minit. Jika anda tidak membuat "
             "permintaan ini, abaikan e-mel ini: kata laluan anda tidak berubah.\n",
+        ),
+        "magiclink": (
+            "Pautan log masuk anda",
+            "Ikut pautan ini untuk log masuk ke PocketBizz:\n$link\n\n"
+            "Atau masukkan kod ini: $code\n\n"
+            "Pautan dan kod ini tamat tempoh dalam $minutes minit. Jika anda tidak meminta "
+            "untuk log masuk, abaikan e-mel ini.\n",
         ),
         "email_change": (
             "Sahkan alamat e-mel baharu anda",

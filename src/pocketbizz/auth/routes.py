@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 from urllib.parse import urlencode
 
@@ -57,6 +58,13 @@ class VerifyBody(Body):
     token_hash: str | None = None
     email: str | None = None
     phone: str | None = None
+
+
+class OtpBody(Body):
+    email: str | None = None
+    phone: str | None = None
+    create_user: bool = True
+    data: dict[str, Any] | None = None
 
 
 class ResendBody(Body):
@@ -256,6 +264,46 @@ async def recover(request: Request) -> Response:
 
 
 @auth_endpoint
+async def otp(request: Request) -> Response:
+    """Sign-in by mailed link or code (GoTrue's magic link / e-mail OTP). An unknown address
+    gets an account first when `create_user` (the clients' default), as GoTrue does."""
+    state = app_state(request)
+    settings = state.settings
+    body = parse(OtpBody, await json_body(request))
+    if body.phone and not body.email:
+        raise Unprocessable("Phone logins are disabled", code="phone_provider_disabled")
+    email = normalise_email(body.email)
+    await _limit_sign_in(request, state, email)
+    redirect_to = redirect_target(state, request.query_params.get("redirect_to"))
+    async with state.db.transaction(AUTH_ADMIN) as conn:
+        found = await service.find_user_by_email(conn, email)
+        if found is None:
+            if not body.create_user:
+                raise Unprocessable("Signups not allowed for otp", code="otp_disabled")
+            # No password was chosen: a random one nobody knows (recovery can set one).
+            password_hash = await passwords.hash_password(secrets.token_urlsafe(48))
+            found = await service.sign_up(
+                conn,
+                email=email,
+                password_hash=password_hash,
+                data=body.data or {},
+                confirmed=settings.mailer_autoconfirm,
+            )
+        confirmed = found["email_confirmed_at"] is not None
+        await emails.send_token(
+            conn,
+            settings,
+            user_id=found["id"],
+            user_metadata=found["raw_user_meta_data"],
+            token_type="recovery_token" if confirmed else "confirmation_token",
+            to=email,
+            redirect_to=redirect_to,
+            magic_link=confirmed,
+        )
+    return ok({})
+
+
+@auth_endpoint
 async def resend(request: Request) -> Response:
     """Send the sign-up confirmation or the e-mail change link again."""
     state = app_state(request)
@@ -405,6 +453,7 @@ routes: list[BaseRoute] = [
     Route("/user", user, methods=["GET", "PUT"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/recover", recover, methods=["POST"]),
+    Route("/otp", otp, methods=["POST"]),
     Route("/resend", resend, methods=["POST"]),
     Route("/verify", verify_link, methods=["GET"]),
     Route("/verify", verify, methods=["POST"]),

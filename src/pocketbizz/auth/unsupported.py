@@ -54,11 +54,6 @@ async def authorize(request: Request) -> Response:
 
 
 @auth_endpoint
-async def otp(request: Request) -> Response:
-    raise Unprocessable("Signups not allowed for otp", code="otp_disabled")
-
-
-@auth_endpoint
 async def not_found(request: Request) -> Response:
     raise ApiError("Not Found", status=404, code="not_found")
 
@@ -74,6 +69,5 @@ routes = [
     Route("/oauth/{rest:path}", oauth_server, methods=_ALL),
     Route("/admin/oauth/{rest:path}", oauth_server, methods=_ALL),
     Route("/authorize", authorize, methods=["GET"]),
-    Route("/otp", otp, methods=["POST"]),
     Route("/{rest:path}", not_found, methods=_ALL),
 ]
