@@ -12,7 +12,7 @@ import pytest
 import websockets
 from harness import ServerProcess
 from rt_helpers import Inbox, signed_in, socket_url
-from supabase import AsyncClient
+from supabase import AsyncClient, acreate_client
 from v2_helpers import (
     is_reply,
     join,
@@ -242,3 +242,21 @@ async def test_anon_may_broadcast_on_a_public_channel_and_tenants_never_hear_it(
         # Nor the other way round: the tenant's broadcast stays in the tenant.
         await tenant.send(user_broadcast_push("realtime:lobby", "private-ish", b"{}"))
         assert await nothing_arrives(anon_receiver) == []
+
+
+async def test_anon_broadcast_with_the_official_python_client(
+    server: ServerProcess, clients: list[AsyncClient]
+) -> None:
+    # Issue 8 C.7: supabase/realtime allows anon to broadcast on a public channel.
+    sender = await acreate_client(server.url, server.anon_key)
+    receiver = await acreate_client(server.url, server.anon_key)
+    clients.extend([sender, receiver])
+    heard = Inbox()
+    listening = receiver.channel("kiosk")
+    listening.on_broadcast("hello", heard)
+    await listening.subscribe()
+    talking = sender.channel("kiosk", {"config": {"broadcast": {"ack": True}}})
+    await talking.subscribe()
+    await talking.send_broadcast("hello", {"from": "anon"})
+    got = await heard.wait_for(lambda p: p["event"] == "hello", within=3)
+    assert got["payload"] == {"from": "anon"}
