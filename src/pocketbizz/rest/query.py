@@ -119,6 +119,8 @@ class Embed:
     order: list[OrderTerm] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
+    # `...products(name)`: the embedded row's columns merge into the parent's (to-one only).
+    spread: bool = False
 
     @property
     def output_name(self) -> str:
@@ -290,9 +292,12 @@ def _split_alias(item: str) -> tuple[str | None, str]:
 def _select_item(item: str, max_depth: int, depth: int) -> SelectItem:
     if not item:
         raise parse_error("empty select item")
-    if item.startswith("..."):
-        raise parse_error("spread embeds are not supported", item)
+    spread = item.startswith("...")
+    if spread:
+        item = item[3:]
     alias, rest = _split_alias(item)
+    if spread and (alias or not rest.endswith(")")):
+        raise parse_error("a spread takes an embedded resource without alias", item)
     paren = rest.find("(")
     if paren > 0 and rest.endswith(")"):
         head, inner = rest[:paren], rest[paren + 1 : -1]
@@ -314,7 +319,7 @@ def _select_item(item: str, max_depth: int, depth: int) -> SelectItem:
         children: list[SelectItem] = (
             parse_select(inner, max_depth=max_depth, depth=depth + 1) if inner else []
         )
-        return Embed(target, alias, hint, inner_join, children)
+        return Embed(target, alias, hint, inner_join, children, spread=spread)
     if "(" in rest or ")" in rest:
         raise parse_error("failed to parse select parameter", item)
     cast: str | None = None

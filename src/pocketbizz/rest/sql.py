@@ -180,10 +180,12 @@ class Builder:
         items: list[SelectItem],
         nested: NestedLookup,
         path: tuple[str, ...],
-    ) -> tuple[str, list[str]]:
-        """The select list, plus `exists` conditions that `!inner` embeds add to the parent."""
+    ) -> tuple[str, list[str], str]:
+        """The select list, the `exists` conditions that `!inner` embeds add to the parent, and
+        the lateral joins that spread embeds add to its FROM."""
         columns: list[str] = []
         inner: list[str] = []
+        joins: list[str] = []
         for item in items:
             if isinstance(item, SelectField):
                 if item.ref.name == "*":
@@ -199,12 +201,51 @@ class Builder:
                 nested.apply(embed_path, item)
                 if item.inner:
                     inner.append(self.exists(table, alias, item, nested, embed_path))
+            elif item.spread:
+                row, join, exists = self.spread(table, alias, item, nested, (*path, item.target))
+                columns.append(f"{row}.*")
+                joins.append(join)
+                if exists:
+                    inner.append(exists)
             else:
                 sub, exists = self.embed(table, alias, item, nested, (*path, item.output_name))
                 columns.append(f"{sub} as {quote(item.output_name)}")
                 if exists:
                     inner.append(exists)
-        return ", ".join(columns) or "", inner
+        return ", ".join(columns) or "", inner, "".join(joins)
+
+    def spread(
+        self,
+        parent: Table,
+        parent_alias: str,
+        embed: Embed,
+        nested: NestedLookup,
+        path: tuple[str, ...],
+    ) -> tuple[str, str, str | None]:
+        """`...target(cols)`: a LEFT JOIN LATERAL of the one related row; its columns join
+        the parent's select list (nulls when there is no row), as PostgREST spreads."""
+        rel = self.relationship(parent, embed)
+        if not rel.to_one:
+            raise ApiError(
+                f"A spread operation on '{embed.target}' is not possible",
+                status=400,
+                code="PGRST119",
+                details=f"'{parent.name}' and '{embed.target}' do not form a many-to-one or "
+                "one-to-one relationship",
+            )
+        target = self.cache.tables[rel.target]
+        level = nested.apply(path, embed)
+        alias = self.alias()
+        join = [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
+        cols, inner, joins = self.select_list(target, alias, embed.select, nested, path)
+        conds = join + self.where(target, alias, level.filters) + inner
+        body = (
+            f"select {cols} from {target.sql_name} {alias}{joins} "
+            f"where {' and '.join(conds)}{self.order(target, alias, level.order)} limit 1"
+        )
+        row = f"s{alias}"
+        exists = self.exists(parent, parent_alias, embed, nested, path) if embed.inner else None
+        return row, f" left join lateral ({body}) {row} on true", exists
 
     def embed(
         self,
@@ -219,10 +260,11 @@ class Builder:
         level = nested.apply(path, embed)
         alias = self.alias()
         join = [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
-        cols, inner = self.select_list(target, alias, embed.select, nested, path)
+        cols, inner, joins = self.select_list(target, alias, embed.select, nested, path)
         conds = join + self.where(target, alias, level.filters) + inner
         body = (
-            f"select {cols or 'null'} from {target.sql_name} {alias} where {' and '.join(conds)}"
+            f"select {cols or 'null'} from {target.sql_name} {alias}{joins} "
+            f"where {' and '.join(conds)}"
             f"{self.order(target, alias, level.order)}"
         )
         limit = level.limit
@@ -359,11 +401,11 @@ def rows_statement(
     With `max_bytes`, a body larger than that stays in the database: `body` is null and
     `size` says how large it was (see `check_size`)."""
     nested = NestedLookup(query)
-    cols, inner = b.select_list(table, "t0", query.select, nested, ())
+    cols, inner, joins = b.select_list(table, "t0", query.select, nested, ())
     nested.check_all_used()
     conds = b.where(table, "t0", query.filters) + inner
     where = f" where {' and '.join(conds)}" if conds else ""
-    page = f"select {cols} from {source} t0{where}{b.order(table, 't0', query.order)}"
+    page = f"select {cols} from {source} t0{joins}{where}{b.order(table, 't0', query.order)}"
     if limit is not None:
         page += f" limit {limit}"
     if query.offset:
