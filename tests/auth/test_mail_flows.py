@@ -256,3 +256,13 @@ def test_sign_in_by_mailed_code(mail_server: ServerProcess, smtp: Inbox) -> None
     joined = anon.auth.verify_otp({"email": newcomer, "token": code, "type": "email"})
     assert joined.user is not None and joined.user.email_confirmed_at is not None
     assert joined.user.user_metadata == {"locale": "ms"}
+
+
+def test_without_smtp_mailed_flows_fail_alike(server: ServerProcess, make_user: Any) -> None:
+    """No PB_SMTP_HOST: recovery answers GoTrue's error for every address, known or not."""
+    user = make_user()
+    for email in (user.email, _email()):
+        with pytest.raises(AuthApiError) as failed:
+            create_client(server.url, server.anon_key).auth.reset_password_for_email(email)
+        assert failed.value.status == 500
+        assert failed.value.message == "Error sending recovery email"

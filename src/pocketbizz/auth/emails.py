@@ -36,6 +36,13 @@ _FAILURE: dict[service.TokenType, str] = {
 }
 
 
+def require_mail(settings: Settings, token_type: service.TokenType) -> None:
+    """Without SMTP a flow that mails cannot work: say so to every caller alike (answering
+    only for existing accounts would tell which addresses have one)."""
+    if not Mailer.from_settings(settings).configured:
+        raise ApiError(_FAILURE[token_type], status=500, code="unexpected_failure")
+
+
 def verify_link(settings: Settings, token_hash: str, link_type: str, redirect_to: str) -> str:
     query = urlencode({"token": token_hash, "type": link_type, "redirect_to": redirect_to})
     return f"{settings.url}/auth/v1/verify?{query}"
@@ -53,9 +60,8 @@ async def send_token(
     magic_link: bool = False,
 ) -> None:
     """`magic_link`: a recovery token sent as a sign-in link (GoTrue's magic link)."""
+    require_mail(settings, token_type)
     mailer = Mailer.from_settings(settings)
-    if not mailer.configured:
-        raise ApiError(_FAILURE[token_type], status=500, code="unexpected_failure")
     issued = await service.issue_token(
         conn, user_id, token_type, to, max_frequency=settings.smtp_max_frequency
     )

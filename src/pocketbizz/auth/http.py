@@ -3,8 +3,8 @@ caller's claims, and the session body."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from fnmatch import fnmatch
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -169,7 +169,7 @@ def remember_revoked(
 
 def redirect_target(state: AppState, requested: str | None) -> str:
     """Where an e-mailed link lands: `redirect_to` when the site URL's origin or the allow list
-    (PB_URI_ALLOW_LIST, `*` globs) permits it, else the site URL (GoTrue's rule): links carry
+    (PB_URI_ALLOW_LIST, comma-separated globs) permits it, else the site URL (GoTrue's rule): links carry
     tokens, so they never go to an address the operator did not name."""
     settings = state.settings
     site = (settings.site_url or settings.url).rstrip("/")
@@ -183,6 +183,14 @@ def redirect_target(state: AppState, requested: str | None) -> str:
     ):
         return requested
     for allowed in (a.strip() for a in settings.uri_allow_list.split(",")):
-        if allowed and (requested == allowed or ("*" in allowed and fnmatch(requested, allowed))):
+        if allowed and allow_list_glob(allowed).fullmatch(requested):
             return requested
     return site
+
+
+def allow_list_glob(pattern: str) -> re.Pattern[str]:
+    """GoTrue's allow-list globs: `*` stays within one host label or path segment (it crosses
+    no `.` or `/`), `**` crosses anything, `?` is one such character."""
+    parts = re.split(r"(\*\*|\*|\?)", pattern)
+    wildcard = {"**": ".*", "*": "[^./]*", "?": "[^./]"}
+    return re.compile("".join(wildcard.get(p, re.escape(p)) for p in parts))

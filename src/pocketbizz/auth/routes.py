@@ -246,6 +246,7 @@ async def recover(request: Request) -> Response:
     state = app_state(request)
     body = parse(RecoverBody, await json_body(request))
     email = normalise_email(body.email)
+    emails.require_mail(state.settings, "recovery_token")
     await _limit_sign_in(request, state, email)
     redirect_to = redirect_target(state, request.query_params.get("redirect_to"))
     async with state.db.transaction(AUTH_ADMIN) as conn:
@@ -273,6 +274,7 @@ async def otp(request: Request) -> Response:
     if body.phone and not body.email:
         raise Unprocessable("Phone logins are disabled", code="phone_provider_disabled")
     email = normalise_email(body.email)
+    emails.require_mail(settings, "recovery_token")
     await _limit_sign_in(request, state, email)
     redirect_to = redirect_target(state, request.query_params.get("redirect_to"))
     async with state.db.transaction(AUTH_ADMIN) as conn:
@@ -314,6 +316,7 @@ async def resend(request: Request) -> Response:
             code="validation_failed",
         )
     email = normalise_email(body.email)
+    emails.require_mail(state.settings, "confirmation_token")
     await _limit_sign_in(request, state, email)
     redirect_to = redirect_target(state, request.query_params.get("redirect_to"))
     async with state.db.transaction(AUTH_ADMIN) as conn:
