@@ -21,5 +21,5 @@ from pocketbizz.auth.http import allow_list_glob
         ("myapp://login-callback", "myapp://login-callback", True),
     ],
 )
-def test_allow_listallow_list_globs(pattern: str, url: str, allowed: bool) -> None:
+def test_allow_list_globs(pattern: str, url: str, allowed: bool) -> None:
     assert bool(allow_list_glob(pattern).fullmatch(url)) is allowed

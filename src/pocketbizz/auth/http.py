@@ -168,9 +168,9 @@ def remember_revoked(
 
 
 def redirect_target(state: AppState, requested: str | None) -> str:
-    """Where an e-mailed link lands: `redirect_to` when the site URL's origin or the allow list
-    (PB_URI_ALLOW_LIST, comma-separated globs) permits it, else the site URL (GoTrue's rule): links carry
-    tokens, so they never go to an address the operator did not name."""
+    """Where an e-mailed link lands: `redirect_to` when the site URL's origin or the allow
+    list (PB_URI_ALLOW_LIST, comma-separated globs) permits it, else the site URL (GoTrue's
+    rule): links carry tokens, so they never go to an address the operator did not name."""
     settings = state.settings
     site = (settings.site_url or settings.url).rstrip("/")
     if not requested:
