@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket
 from pocketbizz.db import Identity
 from pocketbizz.realtime import authorization
 from pocketbizz.realtime.channels import (
+    Binding,
     Channel,
     JoinError,
     parse_bindings,
@@ -53,6 +54,8 @@ IDLE_TIMEOUT_SECONDS = 90.0
 MAX_FRAMES_PER_SECOND = 100
 
 _socket_ids = itertools.count(1)
+# supabase/realtime's reason when it cannot check a private channel's policies.
+_DATABASE_UNAVAILABLE = "Realtime was unable to connect to the project database"
 
 
 def _unauthorized_read(sub_topic: str) -> str:
@@ -250,33 +253,11 @@ class Session:
             bindings = parse_bindings(config.get("postgres_changes"), self.hub.catalog)
         except JoinError as exc:
             raise FrameError(str(exc), **where) from exc
-        broadcast = config.get("broadcast")
-        broadcast = broadcast if isinstance(broadcast, dict) else {}
-        presence = config.get("presence")
-        presence = presence if isinstance(presence, dict) else {}
-        key = presence.get("key")
-
         # Joining a topic again replaces the earlier channel, as in Phoenix.
         self._drop_channel(topic)
-        channel = Channel(
-            topic=topic,
-            identity=identity,
-            bindings=bindings,
-            push=self.deliver,
-            broadcast_self=bool(broadcast.get("self")),
-            broadcast_ack=bool(broadcast.get("ack")),
-            private=bool(config.get("private")),
-            join_ref=frame.join_ref,
-            # Without a key of its own, each channel is one presence (Supabase: a UUID).
-            presence_key=key if isinstance(key, str) and key else str(uuid.uuid4()),
-            # Clients that predate `presence.enabled` always got presence.
-            presence_enabled=bool(presence.get("enabled", True)),
-        )
-        if channel.private:
-            rights = await authorization.read_rights(self.service.db, identity, channel.sub_topic)
-            if not rights.any:
-                raise FrameError(_unauthorized_read(channel.sub_topic), **where)
-            channel.read_broadcast, channel.read_presence = rights.broadcast, rights.presence
+        channel = self._new_channel(frame, config, identity, bindings)
+        if channel.private and not await self._may_read(channel, identity, frame):
+            raise FrameError(_unauthorized_read(channel.sub_topic), **where)
         try:
             self.service.limits.admit(channel, self.id)
         except LimitReached as exc:
@@ -315,6 +296,49 @@ class Session:
         if channel.presence_enabled:
             await self._sync_presence(channel)
 
+    def _new_channel(
+        self, frame: Frame, config: dict[str, Any], identity: Identity, bindings: list[Binding]
+    ) -> Channel:
+        broadcast = config.get("broadcast")
+        broadcast = broadcast if isinstance(broadcast, dict) else {}
+        presence = config.get("presence")
+        presence = presence if isinstance(presence, dict) else {}
+        key = presence.get("key")
+        return Channel(
+            topic=frame.topic,
+            identity=identity,
+            bindings=bindings,
+            push=self.deliver,
+            broadcast_self=bool(broadcast.get("self")),
+            broadcast_ack=bool(broadcast.get("ack")),
+            private=bool(config.get("private")),
+            join_ref=frame.join_ref,
+            # Without a key of its own, each channel is one presence (Supabase: a UUID).
+            presence_key=key if isinstance(key, str) and key else str(uuid.uuid4()),
+            # Clients that predate `presence.enabled` always got presence.
+            presence_enabled=bool(presence.get("enabled", True)),
+        )
+
+    async def _may_read(self, channel: Channel, identity: Identity, frame: Frame) -> bool:
+        """A private channel's read rights for this identity (SELECT on realtime.messages);
+        False when it may read neither broadcasts nor presence."""
+        try:
+            rights = await authorization.read_rights(self.service.db, identity, channel.sub_topic)
+        except Exception as exc:
+            log.warning("realtime authorization failed", error=str(exc))
+            raise self._error(channel, frame, _DATABASE_UNAVAILABLE) from exc
+        channel.read_broadcast, channel.read_presence = rights.broadcast, rights.presence
+        return rights.any
+
+    async def _may_send(self, channel: Channel, extension: str, frame: Frame) -> bool:
+        try:
+            return await authorization.may_send(
+                self.service.db, channel.identity, channel.sub_topic, extension
+            )
+        except Exception as exc:
+            log.warning("realtime authorization failed", error=str(exc))
+            raise self._error(channel, frame, _DATABASE_UNAVAILABLE) from exc
+
     async def _sync_presence(self, channel: Channel) -> None:
         if not channel.read_presence:
             return
@@ -339,11 +363,9 @@ class Session:
             self._expel(channel, str(exc))
             return
         if channel.private:
-            rights = await authorization.read_rights(self.service.db, identity, channel.sub_topic)
-            if not rights.any:
+            if not await self._may_read(channel, identity, frame):
                 self._expel(channel, _unauthorized_read(channel.sub_topic))
                 return
-            channel.read_broadcast, channel.read_presence = rights.broadcast, rights.presence
             # Asked again at the next send, as the new user.
             channel.may_broadcast = channel.may_track = None
         old_scope = channel.scope
@@ -421,9 +443,7 @@ class Session:
         message = self._message(channel, frame)
         if channel.private:
             if channel.may_broadcast is None:
-                channel.may_broadcast = await authorization.may_send(
-                    self.service.db, channel.identity, channel.sub_topic, "broadcast"
-                )
+                channel.may_broadcast = await self._may_send(channel, "broadcast", frame)
             if not channel.may_broadcast:
                 return  # dropped without a word, as Supabase does
         if not self.service.limits.event(channel):
@@ -443,9 +463,7 @@ class Session:
         if event == "track":
             if channel.private:
                 if channel.may_track is None:
-                    channel.may_track = await authorization.may_send(
-                        self.service.db, channel.identity, channel.sub_topic, "presence"
-                    )
+                    channel.may_track = await self._may_send(channel, "presence", frame)
                 if not channel.may_track:
                     raise self._error(
                         channel,
