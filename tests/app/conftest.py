@@ -25,12 +25,19 @@ def _install_chromium() -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def chromium() -> str:
     if not os.path.exists(CHROMIUM):
         assert shutil.which("apt-get"), "Debian's chromium package is needed for the app tests"
         _install_chromium()
+    return CHROMIUM
+
+
+# Per module, not per session: sync Playwright keeps an event loop running in this thread
+# while it is open, and the async tests that follow need the thread's loop to themselves.
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Browser]:
     with sync_playwright() as p:
         # Root in a container: Chromium's sandbox needs user namespaces it does not get.
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield browser
         browser.close()

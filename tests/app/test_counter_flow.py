@@ -16,7 +16,7 @@ from supabase import create_client
 PASSWORD = "correct horse battery"
 
 
-def _sign_up(app: AppPage, email: str, business: str) -> None:
+def sign_up(app: AppPage, email: str, business: str) -> None:
     app.textbox("Email").wait_for()
     app.type_into("Email", email)
     app.type_into("Password", PASSWORD)
@@ -30,7 +30,7 @@ def _sign_up(app: AppPage, email: str, business: str) -> None:
 def test_sell_void_dashboard_language_and_isolation(server, browser: Browser) -> None:
     email = f"baker-{uuid.uuid4().hex[:10]}@example.com"
     app = AppPage.open(browser, server.url + "/", PHONE)  # `/` leads to the app at /app/
-    _sign_up(app, email, "Kedai Roti Aminah")
+    sign_up(app, email, "Kedai Roti Aminah")
 
     # Products: add one with opening stock 5. 2.51 × 2 = 5.02 → cash due 5.00 (rounding -0.02).
     app.navigate("Products")
@@ -124,7 +124,7 @@ def test_sell_void_dashboard_language_and_isolation(server, browser: Browser) ->
 
     # Tenant B, another browser context (tablet layout): none of A's products or sales.
     other = AppPage.open(browser, server.url + "/app/", TABLET)
-    _sign_up(other, f"stall-{uuid.uuid4().hex[:10]}@example.com", "Gerai Nasi Lemak")
+    sign_up(other, f"stall-{uuid.uuid4().hex[:10]}@example.com", "Gerai Nasi Lemak")
     other.navigate("Products")
     other.expect_text("No products yet")
     expect(other.page.get_by_text("Roti Canai")).to_have_count(0)

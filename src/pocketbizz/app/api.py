@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from realtime import RealtimePostgresChangesListenEvent
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from pocketbizz.app.config import AppConfig
@@ -64,6 +66,7 @@ class Backend:
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self.user_id: str | None = None
+        self.watching = False
 
     @classmethod
     async def connect(cls, config: AppConfig) -> Backend:
@@ -98,9 +101,32 @@ class Backend:
 
     async def sign_out(self) -> None:
         try:
+            await self.client.remove_all_channels()
             await self.client.auth.sign_out()
         finally:
             self.user_id = None
+            self.watching = False
+
+    # -- live updates --------------------------------------------------------------------
+    async def watch(self, tables: tuple[str, ...], on_change: Callable[[str], None]) -> None:
+        """Realtime changes to the signed-in tenant's rows of `tables` (the server delivers only
+        rows the user may read). The client reconnects by itself after a network drop."""
+        if self.watching:
+            return
+        channel = self.client.channel("pocketbizz-app")
+        for table in tables:
+
+            def changed(payload: Any, table: str = table) -> None:
+                on_change(table)
+
+            channel.on_postgres_changes(
+                RealtimePostgresChangesListenEvent.All, changed, table=table, schema="public"
+            )
+        try:
+            await channel.subscribe()
+        except Exception as exc:
+            raise ApiFailure(_message(exc)) from exc
+        self.watching = True
 
     # -- business ------------------------------------------------------------------------
     async def business_profile(self) -> dict[str, Any]:

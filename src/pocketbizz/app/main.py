@@ -55,6 +55,10 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
             except ApiFailure as exc:
                 session.notify(session.t("error", error=str(exc)))
                 return
+            try:
+                await session.watch()
+            except ApiFailure as exc:  # the app works without live updates; say so
+                session.notify(session.t("error", error=str(exc)))
             if not session.profile.get("business_name"):
                 session.show(auth.setup_view(session, home))
                 return

@@ -3,6 +3,7 @@ the business profile, and which screen shows."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +36,10 @@ class Session:
         # Set by the entry point: reopen the signed-in app at a screen; back to sign-in.
         self.reopen: Callable[[int], Awaitable[None]] = _nothing_int
         self.signed_out: Callable[[], Awaitable[None]] = _nothing
+        # The screen on show refreshes itself through this when the tenant's data changes
+        # elsewhere (another device, the API); each screen sets it when built.
+        self.on_data_change: Callable[[], Awaitable[None]] | None = None
+        self._refresh_pending = False
 
     @property
     def wide(self) -> bool:
@@ -64,6 +69,26 @@ class Session:
         self.profile = await self.backend.business_profile()
         language = (self.profile.get("settings") or {}).get("language", "en")
         self.t = Translator(language)
+
+    async def watch(self) -> None:
+        """Follow the tenant's sales and products live (Realtime)."""
+        await self.backend.watch(("sales", "products"), self._changed)
+
+    def _changed(self, table: str) -> None:
+        # A sale announces its row and each product's new stock: refresh once for the burst.
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            self.page.run_task(self._refresh_soon)
+
+    async def _refresh_soon(self) -> None:
+        await asyncio.sleep(0.2)
+        self._refresh_pending = False
+        if self.on_data_change is not None:
+            try:
+                await self.on_data_change()
+            except ApiFailure:
+                return  # the next change (or a tap) tries again; the screen keeps what it shows
+            self.page.update()
 
     async def load_products(self) -> list[Product]:
         self.products = await self.backend.products()

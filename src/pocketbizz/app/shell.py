@@ -30,7 +30,8 @@ class Shell:
         await self.refresh()
 
     async def refresh(self) -> None:
-        """Rebuild the current screen (after a language change, a sale elsewhere, ...)."""
+        """Rebuild the current screen (after a language change, ...)."""
+        self.session.on_data_change = None
         self.body.content = await self.destinations[self.index].build(self.session)
         self.session.page.update()
 

@@ -110,4 +110,5 @@ class DashboardScreen:
 async def build(session: Session) -> ft.Control:
     screen = DashboardScreen(session)
     await screen.render()
+    session.on_data_change = screen.render
     return screen.root

@@ -23,6 +23,12 @@ class ProductsScreen:
         self.session = session
         self.t = session.t
         self.root = ft.Column(expand=True, scroll=ft.ScrollMode.AUTO)
+        self.form_open = False
+
+    async def refresh(self) -> None:
+        await self.session.load_products()
+        if not self.form_open:  # never under the owner's typing
+            self._render_list()
 
     def view(self) -> ft.Control:
         self._render_list()
@@ -30,6 +36,7 @@ class ProductsScreen:
 
     def _render_list(self) -> None:
         t = self.t
+        self.form_open = False
         rows: list[ft.Control] = [
             ft.Row(
                 [
@@ -68,6 +75,7 @@ class ProductsScreen:
 
     def _form(self, product: Product | None) -> None:
         t = self.t
+        self.form_open = True
         name = ft.TextField(label=t("name"), value=product.name if product else "")
         price = ft.TextField(
             label=t("price"),
@@ -166,4 +174,6 @@ class ProductsScreen:
 
 async def build(session: Session) -> ft.Control:
     await session.load_products()
-    return ProductsScreen(session).view()
+    screen = ProductsScreen(session)
+    session.on_data_change = screen.refresh
+    return screen.view()

@@ -22,6 +22,13 @@ class SalesScreen:
         self.t = session.t
         self.sales: list[dict[str, Any]] = []
         self.root = ft.Column(expand=True, scroll=ft.ScrollMode.AUTO)
+        self.detail_open = False
+
+    async def refresh(self) -> None:
+        """A sale made or voided elsewhere: the list updates (an open sale stays as it is)."""
+        await self.load()
+        if not self.detail_open:
+            self._render_list()
 
     async def load(self) -> None:
         self.sales = await self.session.backend.sales()
@@ -32,6 +39,7 @@ class SalesScreen:
 
     def _render_list(self) -> None:
         t = self.t
+        self.detail_open = False
         rows: list[ft.Control] = [ft.Text(t("sales"), size=22, weight=ft.FontWeight.BOLD)]
         if not self.sales:
             rows.append(ft.Text(t("no_sales"), italic=True))
@@ -54,6 +62,7 @@ class SalesScreen:
 
     def _detail(self, sale: dict[str, Any]) -> None:
         t = self.t
+        self.detail_open = True
         reason = ft.TextField(label=t("void_reason"))
 
         async def void(e: ft.Event[ft.Button]) -> None:
@@ -113,4 +122,5 @@ _METHOD_KEYS = {"cash": "cash", "card": "card", "ewallet": "ewallet"}
 async def build(session: Session) -> ft.Control:
     screen = SalesScreen(session)
     await screen.load()
+    session.on_data_change = screen.refresh
     return screen.view()

@@ -55,11 +55,28 @@ class SellScreen:
 
     def _tile(self, product: Product) -> ft.Control:
         stock_text = self.t("in_stock", stock=f"{product.current_stock.normalize():f}")
-        tile = ft.Container(
+        tap_area = ft.Container(
             ft.Column(
                 [
                     ft.Text(product.name, weight=ft.FontWeight.BOLD, max_lines=2),
                     ft.Text(format_rm(product.sale_price)),
+                ],
+                spacing=2,
+            ),
+            on_click=lambda e, p=product: self._add(p),
+        )
+        return ft.Container(
+            ft.Column(
+                [
+                    # The button's accessible name is exactly the product's name (issue 9
+                    # item 6); the stock below stays readable as its own text.
+                    ft.Semantics(
+                        content=tap_area,
+                        label=product.name,
+                        button=True,
+                        container=True,
+                        exclude_semantics=True,
+                    ),
                     ft.Text(
                         stock_text,
                         size=12,
@@ -71,15 +88,6 @@ class SellScreen:
             padding=10,
             border_radius=8,
             bgcolor=ft.Colors.SECONDARY_CONTAINER,
-            on_click=lambda e, p=product: self._add(p),
-        )
-        # The tile's accessible name is exactly the product's name (issue 9 item 6).
-        return ft.Semantics(
-            content=tile,
-            label=product.name,
-            button=True,
-            container=True,
-            exclude_semantics=True,
         )
 
     def _render_grid(self) -> None:
@@ -126,6 +134,11 @@ class SellScreen:
                 width=float("inf"),
             ),
         ]
+
+    async def refresh_stock(self) -> None:
+        """Stock changed elsewhere: redraw the tiles, keep the cart being rung up."""
+        await self.session.load_products()
+        self._render_grid()
 
     # -- cart ----------------------------------------------------------------------------
     def _add(self, product: Product) -> None:
@@ -302,4 +315,6 @@ class SellScreen:
 
 async def build(session: Session) -> ft.Control:
     await session.load_products()
-    return SellScreen(session).view()
+    screen = SellScreen(session)
+    session.on_data_change = screen.refresh_stock
+    return screen.view()
