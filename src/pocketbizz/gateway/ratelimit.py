@@ -27,7 +27,7 @@ log = structlog.get_logger("pocketbizz.ratelimit")
 
 # While Redis is failing, requests skip it for this long instead of each waiting on a timeout.
 _RETRY_AFTER_FAILURE_SECONDS = 5.0
-_REDIS_TIMEOUT_SECONDS = 0.5
+_REDIS_TIMEOUT_SECONDS = 2.0  # generous: a loaded machine is not an outage
 
 
 @dataclass(frozen=True)
