@@ -229,6 +229,11 @@ def test_port_in_use_fails_before_the_database_starts(tmp_path: Path) -> None:
         (["migrate"], {"PB_WORKERS": "0"}, "pocketbizz: invalid setting PB_WORKERS"),
         (
             ["serve"],
+            {"PB_ENVIRONMENT": "production", "PB_JWT_SECRET": "hunter2"},
+            "pocketbizz: invalid settings: PB_JWT_SECRET must be at least 32 characters",
+        ),
+        (
+            ["serve"],
             {"DATABASE_URL": "postgresql://owner:hunter2@127.0.0.1:{closed}/db"},
             "pocketbizz: cannot connect to DATABASE_URL: ",
         ),

@@ -146,6 +146,13 @@ class Settings(BaseSettings):
             raise ValueError("PB_POOL_MIN_SIZE must not exceed PB_POOL_MAX_SIZE")
         return self
 
+    @model_validator(mode="after")
+    def _production_secret(self) -> Settings:
+        # Refused at start rather than at the first token.
+        if self.environment == "production" and self.jwt_secret and len(self.jwt_secret) < 32:
+            raise ValueError("PB_JWT_SECRET must be at least 32 characters in production")
+        return self
+
     @property
     def url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
