@@ -30,11 +30,18 @@ def redact(text: str) -> str:
     return _DSN_PASSWORD.sub(rf"\1{REDACTED}@", text)
 
 
+_SECRET_FIELDS = frozenset(
+    {"apikey", "authorization", "password", "token", "access_token", "refresh_token", "secret"}
+)
+
+
 def _redact_event(
     logger: Any, method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key, value in event_dict.items():
-        if isinstance(value, str):
+        if key.lower() in _SECRET_FIELDS:
+            event_dict[key] = REDACTED
+        elif isinstance(value, str):
             event_dict[key] = redact(value)
     return event_dict
 

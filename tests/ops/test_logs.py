@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +83,22 @@ def test_health_and_ready_polls_are_debug(logged: LoggedServer) -> None:
     requests = [line for line in _log_lines(logged) if line["event"] == "request"]
     assert any(line["route"] == "/auth/v1/settings" for line in requests)
     assert not any(line["route"] in ("/health", "/ready") for line in requests)
+
+
+def test_a_secret_named_field_is_redacted_whatever_its_value() -> None:
+    # In a process of its own: configuring logging is global.
+    script = (
+        "import structlog\n"
+        "from pocketbizz.logging import configure_logging\n"
+        "from pocketbizz.settings import Settings\n"
+        "configure_logging(Settings(log_format='json', log_level='info'))\n"
+        "structlog.get_logger('t').info('signed in', password='plain words', user='u1')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    line = json.loads(done.stderr.strip().splitlines()[-1])
+    assert line["password"] == "[redacted]" and line["user"] == "u1"
 
 
 def test_redaction_covers_query_tokens_jwts_and_dsn_passwords() -> None:
