@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     rest_max_filter_depth: int = 16
     rest_max_embed_depth: int = 8
     rest_max_response_bytes: int = 32 * 1024 * 1024
+    # `select=amount.sum()`, `count()` (PostgREST's db-aggregates-enabled, off by default: an
+    # aggregate over a whole table is an easy way to make the database work hard).
+    rest_aggregates_enabled: bool = False
 
     rate_limit_per_minute: int = 100
     rate_limit_sign_in_per_minute: int = 30

@@ -77,6 +77,9 @@ CASTS = frozenset(
         "uuid",
     }
 )
+AGGREGATES = frozenset({"count", "sum", "avg", "min", "max"})
+# `[field[::cast].]agg()[::cast]` once the alias is split off: `amount::int.sum()::text`.
+_AGGREGATE = re.compile(r"^(?:(?P<field>.+)\.)?(?P<fn>[a-z]+)\(\)(?:::(?P<cast>[A-Za-z0-9_ ]+))?$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$ ]*$")
 _JSON_STEP = re.compile(r"(->>?)")
 
@@ -101,11 +104,14 @@ class FieldRef:
 class SelectField:
     ref: FieldRef
     alias: str | None = None
-    cast: str | None = None
+    cast: str | None = None  # of the column (before an aggregate)
+    # `amount.sum()`, `count()` (ref `*`): the other fields of the level become its GROUP BY.
+    aggregate: str | None = None
+    aggregate_cast: str | None = None  # of the aggregate's result: `amount.sum()::text`
 
     @property
     def output_name(self) -> str:
-        return self.alias or self.ref.output_name
+        return self.alias or self.aggregate or self.ref.output_name
 
 
 @dataclass
@@ -263,13 +269,43 @@ def parse_field_ref(text: str) -> FieldRef:
 
 
 def parse_select(
-    text: str, *, max_depth: int = MAX_EMBED_DEPTH, depth: int = 0
+    text: str,
+    *,
+    max_depth: int = MAX_EMBED_DEPTH,
+    depth: int = 0,
+    aggregates: bool = False,
 ) -> list[SelectItem]:
-    """`depth` is the embedding level of `text`; embeds nest at most `max_depth` levels."""
+    """`depth` is the embedding level of `text`; embeds nest at most `max_depth` levels.
+    `aggregates`: whether `amount.sum()` and `count()` are allowed (`rest_aggregates_enabled`)."""
     text = _strip_spaces(text)
     if not text:
         return [SelectField(FieldRef("*"))]
-    return [_select_item(item, max_depth, depth) for item in split_top(text)]
+    return [_select_item(item, max_depth, depth, aggregates) for item in split_top(text)]
+
+
+def _cast(text: str, item: str) -> str:
+    if text.lower() not in CASTS:
+        raise parse_error(f"unsupported cast '{text}'", item)
+    return text.lower()
+
+
+def _aggregate(alias: str | None, rest: str, item: str, allowed: bool) -> SelectField | None:
+    match = _AGGREGATE.match(rest)
+    if match is None or match["fn"] not in AGGREGATES:
+        return None
+    if not allowed:
+        raise ApiError("Use of aggregate functions is not allowed", status=400, code="PGRST123")
+    after = _cast(match["cast"], item) if match["cast"] else None
+    field_text = match["field"]
+    if field_text is None:
+        if match["fn"] != "count":
+            raise parse_error(f"{match['fn']}() needs a column: column.{match['fn']}()", item)
+        return SelectField(FieldRef("*"), alias, None, "count", after)
+    before: str | None = None
+    if "::" in field_text:
+        field_text, cast_text = field_text.split("::", 1)
+        before = _cast(cast_text, item)
+    return SelectField(parse_field_ref(field_text), alias, before, match["fn"], after)
 
 
 def _split_alias(item: str) -> tuple[str | None, str]:
@@ -289,7 +325,7 @@ def _split_alias(item: str) -> tuple[str | None, str]:
     return None, item
 
 
-def _select_item(item: str, max_depth: int, depth: int) -> SelectItem:
+def _select_item(item: str, max_depth: int, depth: int, aggregates: bool) -> SelectItem:
     if not item:
         raise parse_error("empty select item")
     spread = item.startswith("...")
@@ -298,6 +334,9 @@ def _select_item(item: str, max_depth: int, depth: int) -> SelectItem:
     alias, rest = _split_alias(item)
     if spread and (alias or not rest.endswith(")")):
         raise parse_error("a spread takes an embedded resource without alias", item)
+    aggregate = None if spread else _aggregate(alias, rest, item, aggregates)
+    if aggregate is not None:
+        return aggregate
     paren = rest.find("(")
     if paren > 0 and rest.endswith(")"):
         head, inner = rest[:paren], rest[paren + 1 : -1]
@@ -317,17 +356,17 @@ def _select_item(item: str, max_depth: int, depth: int) -> SelectItem:
         # `users()` selects nothing: the embed only filters (with `!inner`) and is left
         # out of the result, as in PostgREST.
         children: list[SelectItem] = (
-            parse_select(inner, max_depth=max_depth, depth=depth + 1) if inner else []
+            parse_select(inner, max_depth=max_depth, depth=depth + 1, aggregates=aggregates)
+            if inner
+            else []
         )
         return Embed(target, alias, hint, inner_join, children, spread=spread)
     if "(" in rest or ")" in rest:
         raise parse_error("failed to parse select parameter", item)
     cast: str | None = None
     if "::" in rest:
-        rest, cast = rest.split("::", 1)
-        if cast.lower() not in CASTS:
-            raise parse_error(f"unsupported cast '{cast}'", item)
-        cast = cast.lower()
+        rest, cast_text = rest.split("::", 1)
+        cast = _cast(cast_text, item)
     if rest == "*":
         if alias or cast:
             raise parse_error("'*' takes no alias or cast", item)
@@ -533,6 +572,7 @@ def parse_query(
     arg_names: frozenset[str] = frozenset(),
     max_depth: int = MAX_DEPTH,
     max_embed_depth: int = MAX_EMBED_DEPTH,
+    aggregates: bool = False,
 ) -> Query:
     """Parse `parse_qsl` pairs; `arg_names` are RPC arguments (GET), kept aside in `extra`.
     `max_depth` bounds logic-tree nesting, `max_embed_depth` embedding in `select`."""
@@ -557,7 +597,7 @@ def parse_query(
             raise parse_error(f"'{key}' is not a valid parameter")
         if not where:
             if key == "select":
-                query.select = parse_select(value, max_depth=max_embed_depth)
+                query.select = parse_select(value, max_depth=max_embed_depth, aggregates=aggregates)
                 continue
             if key == "columns":
                 query.columns = parse_columns(value)

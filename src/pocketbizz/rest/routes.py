@@ -127,6 +127,7 @@ async def _query(request: Request, *, arg_names: frozenset[str] = frozenset()) -
         arg_names=arg_names,
         max_depth=service.max_filter_depth,
         max_embed_depth=service.max_embed_depth,
+        aggregates=service.aggregates_enabled,
     )
     if len(query_string) <= _PARSE_INLINE_BYTES:
         return parse()

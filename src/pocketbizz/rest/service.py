@@ -35,6 +35,7 @@ class RestService:
         self.max_filter_depth = settings.rest_max_filter_depth
         self.max_embed_depth = settings.rest_max_embed_depth
         self.max_response_bytes = settings.rest_max_response_bytes
+        self.aggregates_enabled = settings.rest_aggregates_enabled
         self.plans: dict[Any, tuple[str, list[Any]]] = {}
         self._listen_task: asyncio.Task[None] | None = None
         self._reload_task: asyncio.Task[None] | None = None

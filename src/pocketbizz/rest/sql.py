@@ -9,6 +9,7 @@ parameter, sent as text and cast to the column's type by PostgreSQL.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -180,21 +181,44 @@ class Builder:
         items: list[SelectItem],
         nested: NestedLookup,
         path: tuple[str, ...],
-    ) -> tuple[str, list[str], str]:
-        """The select list, the `exists` conditions that `!inner` embeds add to the parent, and
-        the lateral joins that spread embeds add to its FROM."""
+    ) -> Projection:
         columns: list[str] = []
         inner: list[str] = []
         joins: list[str] = []
+        # With an aggregate, the level groups by its other fields and by the parent columns
+        # its embeds join on (so their correlated subqueries read grouped columns only).
+        grouped: list[str] = []
+        aggregated = any(isinstance(i, SelectField) and i.aggregate for i in items)
         for item in items:
             if isinstance(item, SelectField):
+                if item.aggregate:
+                    columns.append(self.aggregate(table, alias, item))
+                    continue
                 if item.ref.name == "*":
+                    if aggregated:
+                        raise ApiError(
+                            "'*' cannot be selected together with aggregate functions",
+                            status=400,
+                            code="PGRST100",
+                            hint="Name the columns to group by.",
+                        )
                     columns.append(f"{alias}.*")
                     continue
                 expr, _ = self.column(table, alias, item.ref)
                 cast = f"::{item.cast}" if item.cast else ""
                 columns.append(f"{expr}{cast} as {quote(item.output_name)}")
-            elif not item.select:
+                grouped.append(f"{expr}{cast}")
+                continue
+            if aggregated and item.spread:
+                raise ApiError(
+                    "Spread embeds cannot be combined with aggregate functions here",
+                    status=400,
+                    code="PGRST100",
+                )
+            if aggregated and item.select:
+                rel = self.relationship(table, item)
+                grouped.extend(f"{alias}.{quote(a)}" for a, _ in rel.pairs)
+            if not item.select:
                 # An embed with no columns is not in the result; it may still filter.
                 embed_path = (*path, item.output_name)
                 self.relationship(table, item)  # still a real relationship, or PGRST200
@@ -212,7 +236,20 @@ class Builder:
                 columns.append(f"{sub} as {quote(item.output_name)}")
                 if exists:
                     inner.append(exists)
-        return ", ".join(columns) or "", inner, "".join(joins)
+        group_by = (
+            " group by " + ", ".join(dict.fromkeys(grouped)) if aggregated and grouped else ""
+        )
+        return Projection(", ".join(columns), inner, "".join(joins), group_by, aggregated)
+
+    def aggregate(self, table: Table, alias: str, item: SelectField) -> str:
+        assert item.aggregate is not None
+        if item.ref.name == "*":
+            arg = "*"  # count()
+        else:
+            expr, _ = self.column(table, alias, item.ref)
+            arg = f"{expr}::{item.cast}" if item.cast else expr
+        after = f"::{item.aggregate_cast}" if item.aggregate_cast else ""
+        return f"{item.aggregate}({arg}){after} as {quote(item.output_name)}"
 
     def spread(
         self,
@@ -237,11 +274,12 @@ class Builder:
         level = nested.apply(path, embed)
         alias = self.alias()
         join = [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
-        cols, inner, joins = self.select_list(target, alias, embed.select, nested, path)
-        conds = join + self.where(target, alias, level.filters) + inner
+        shape = self.select_list(target, alias, embed.select, nested, path)
+        conds = join + self.where(target, alias, level.filters) + shape.inner
         body = (
-            f"select {cols} from {target.sql_name} {alias}{joins} "
-            f"where {' and '.join(conds)}{self.order(target, alias, level.order)} limit 1"
+            f"select {shape.columns} from {target.sql_name} {alias}{shape.joins} "
+            f"where {' and '.join(conds)}{shape.group_by}"
+            f"{self.order(target, alias, level.order)} limit 1"
         )
         row = f"s{alias}"
         exists = self.exists(parent, parent_alias, embed, nested, path) if embed.inner else None
@@ -260,11 +298,11 @@ class Builder:
         level = nested.apply(path, embed)
         alias = self.alias()
         join = [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
-        cols, inner, joins = self.select_list(target, alias, embed.select, nested, path)
-        conds = join + self.where(target, alias, level.filters) + inner
+        shape = self.select_list(target, alias, embed.select, nested, path)
+        conds = join + self.where(target, alias, level.filters) + shape.inner
         body = (
-            f"select {cols or 'null'} from {target.sql_name} {alias}{joins} "
-            f"where {' and '.join(conds)}"
+            f"select {shape.columns or 'null'} from {target.sql_name} {alias}{shape.joins} "
+            f"where {' and '.join(conds)}{shape.group_by}"
             f"{self.order(target, alias, level.order)}"
         )
         limit = level.limit
@@ -339,6 +377,18 @@ class Builder:
         return candidates[0]
 
 
+@dataclass(frozen=True)
+class Projection:
+    """One level's select list, the `exists` conditions its `!inner` embeds add to its WHERE,
+    the lateral joins its spread embeds add to its FROM, and its GROUP BY (with aggregates)."""
+
+    columns: str
+    inner: list[str]
+    joins: str
+    group_by: str
+    aggregated: bool = False
+
+
 class NestedLookup:
     """Hands embedded-level params (`items.order=…`) to the embed they name, and remembers
     which were used so a param naming no embed is an error rather than silently ignored."""
@@ -401,20 +451,23 @@ def rows_statement(
     With `max_bytes`, a body larger than that stays in the database: `body` is null and
     `size` says how large it was (see `check_size`)."""
     nested = NestedLookup(query)
-    cols, inner, joins = b.select_list(table, "t0", query.select, nested, ())
+    shape = b.select_list(table, "t0", query.select, nested, ())
     nested.check_all_used()
-    conds = b.where(table, "t0", query.filters) + inner
+    conds = b.where(table, "t0", query.filters) + shape.inner
     where = f" where {' and '.join(conds)}" if conds else ""
-    page = f"select {cols} from {source} t0{joins}{where}{b.order(table, 't0', query.order)}"
+    rows = f"select {shape.columns} from {source} t0{shape.joins}{where}{shape.group_by}"
+    page = f"{rows}{b.order(table, 't0', query.order)}"
     if limit is not None:
         page += f" limit {limit}"
     if query.offset:
         page += f" offset {query.offset}"
+    # Grouped rows are counted as the groups they make, not the rows they read.
+    counted = rows if shape.aggregated else f"select 1 from {source} t0{where}"
     if count_cap is not None:
         # Prefer: count=estimated — exact up to the cap, then the planner's estimate.
-        total = f"(select count(*) from (select 1 from {source} t0{where} limit {count_cap}) _c)"
+        total = f"(select count(*) from ({counted} limit {count_cap}) _c)"
     elif exact_count:
-        total = f"(select count(*) from {source} t0{where})"
+        total = f"(select count(*) from ({counted}) _c)"
     else:
         total = "null::bigint"
     row = "json_strip_nulls(row_to_json(_r))" if strip_nulls else "_r"
