@@ -480,3 +480,43 @@ def test_embed_without_columns_only_filters(
     assert _api_isos(res) == []
     res = get("/rest_compat", select="iso,products()")
     assert res.status_code == 400 and res.json()["code"] == "PGRST200"
+
+
+# -- issue 14 C: computed fields -----------------------------------------------------------
+
+
+def test_computed_field_selects_filters_and_orders(
+    server: ServerProcess, compat: Tenant, get: Callable[..., httpx.Response]
+) -> None:
+    expected = run_sql(
+        server.owner_dsn,
+        "select c.iso, public.rest_compat_label(c) as label from public.rest_compat c "
+        "where public.rest_compat_label(c) like '%a%' order by public.rest_compat_label(c) desc",
+        as_user=compat.id,
+    )
+    res = get(
+        "/rest_compat",
+        select="iso,label:rest_compat_label",
+        rest_compat_label="like.*a*",
+        order="rest_compat_label.desc",
+    )
+    assert res.status_code == 200, res.text
+    assert res.json() == [{"iso": r["iso"], "label": r["label"]} for r in expected]
+    # Through an RPC returning the table's rows, and a write returning its row.
+    res = httpx.post(
+        f"{server.url}/rest/v1/rpc/rest_compat_rows",
+        headers=_headers(server, compat.access_token),
+        params={"select": "rest_compat_label", "iso": "eq.DZ"},
+        json={},
+    )
+    assert res.json() == [{"rest_compat_label": "DZ:Algeria"}]
+    res = _post(
+        server,
+        compat,
+        "/rest_compat",
+        {"iso": "C1", "name": "Computed"},
+        "return=representation,tx=rollback",
+        select="rest_compat_label",
+    )
+    assert res.status_code == 201, res.text
+    assert res.json() == [{"rest_compat_label": "C1:Computed"}]

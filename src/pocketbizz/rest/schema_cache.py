@@ -46,6 +46,9 @@ class Table:
     primary_key: tuple[str, ...] = ()
     unique_keys: list[tuple[str, ...]] = field(default_factory=list)
     description: str | None = None
+    # Computed fields: functions of one argument of this table's row type, selected,
+    # filtered and ordered like columns (PostgREST's computed fields).
+    computed: dict[str, Function] = field(default_factory=dict)
 
     @property
     def sql_name(self) -> str:
@@ -252,7 +255,12 @@ class SchemaCache:
         functions: dict[str, list[Function]] = {}
         for row in await conn.fetch(_FUNCTIONS, schema):
             fn = _function(row, schema, tables)
-            if fn is not None:
+            if fn is None:
+                continue
+            row_of = _row_type_table(fn, tables)
+            if row_of is not None and not fn.returns_set and not fn.is_void:
+                row_of.computed.setdefault(fn.name, fn)
+            if all(a.name for a in fn.args) or fn.args[0].type in ("json", "jsonb"):
                 functions.setdefault(fn.name, []).append(fn)
         return cls(tables, foreign_keys, functions)
 
@@ -286,6 +294,18 @@ class SchemaCache:
         return found
 
 
+def _table_name(type_name: str) -> str:
+    """`products`, `public.products` or `public."Odd name"` → the table's name."""
+    name = type_name.removeprefix(f"{SCHEMA}.")
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def _row_type_table(fn: Function, tables: dict[str, Table]) -> Table | None:
+    if len(fn.args) != 1 or fn.args[0].is_array:
+        return None
+    return tables.get(_table_name(fn.args[0].type))
+
+
 def _function(row: asyncpg.Record, schema: str, tables: dict[str, Table]) -> Function | None:
     modes: list[str] = list(row["arg_modes"])
     names: list[str] = list(row["arg_names"])
@@ -303,8 +323,13 @@ def _function(row: asyncpg.Record, schema: str, tables: dict[str, Table]) -> Fun
         Argument(in_names[i], in_types[i], i >= len(in_types) - n_defaults, in_arrays[i])
         for i in range(len(in_types))
     )
-    if any(not a.name for a in args) and not (len(args) == 1 and args[0].type in ("json", "jsonb")):
-        return None  # unnamed arguments cannot be called with named JSON
+    # Unnamed arguments cannot be called with named JSON; one unnamed json argument takes the
+    # whole body, and one of a table's row type may be a computed field of that table.
+    if any(not a.name for a in args) and not (
+        len(args) == 1
+        and (args[0].type in ("json", "jsonb") or _table_name(args[0].type) in tables)
+    ):
+        return None
     all_types: list[str] = list(row["all_types"])
     out_columns = tuple(
         Column(names[i], all_types[i], True, None, all_types[i].endswith("[]"))

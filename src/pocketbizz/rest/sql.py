@@ -103,10 +103,16 @@ class Builder:
     def column(self, table: Table, alias: str, ref: FieldRef) -> tuple[str, str]:
         """The SQL for a column (with its JSON path) and the type values compare as."""
         col = table.columns.get(ref.name)
-        if col is None:
+        if col is not None:
+            expr = f"{alias}.{quote(col.name)}"
+            typ = cast_type(col.type)
+        elif ref.name in table.computed:
+            # A computed field: the function of the row (cast, as `_m` rows are records).
+            fn = table.computed[ref.name]
+            expr = f"public.{quote(fn.name)}({alias}::{table.sql_name})"
+            typ = cast_type(fn.return_type)
+        else:
             raise unknown_column(table.name, ref.name)
-        expr = f"{alias}.{quote(col.name)}"
-        typ = cast_type(col.type)
         for arrow, key in ref.json_path:
             step = key if _is_int(key) else f"{self.param(key)}::text"
             expr = f"({expr}{arrow}{step})"
