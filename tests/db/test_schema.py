@@ -174,3 +174,25 @@ async def test_views_run_as_the_caller(owner_pool: asyncpg.Pool) -> None:
         and "security_invoker=on" not in (r["reloptions"] or [])
     ]
     assert definer_views == []
+
+
+async def test_client_callable_definer_functions_run_under_rls(owner_pool: asyncpg.Pool) -> None:
+    """Issue 13.3: a SECURITY DEFINER function a client can call runs as a role that neither is
+    a superuser nor bypasses RLS, so the forced owner policies apply inside it too."""
+    rows = await owner_pool.fetch(
+        """select n.nspname || '.' || p.proname as name, r.rolname, r.rolsuper, r.rolbypassrls
+           from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+           join pg_roles r on r.oid = p.proowner
+           where p.prosecdef and n.nspname in ('public', 'storage')"""
+    )
+    assert {"public.create_sale", "public.void_sale", "public.record_purchase"} <= {
+        r["name"] for r in rows
+    }
+    privileged = [r["name"] for r in rows if r["rolsuper"] or r["rolbypassrls"]]
+    assert privileged == []
+    owners = {r["rolname"] for r in rows}
+    role = await owner_pool.fetchrow(
+        "select rolcanlogin, rolsuper, rolbypassrls from pg_roles where rolname = 'pb_definer'"
+    )
+    assert role is not None and not any(role.values())
+    assert owners == {"pb_definer"}

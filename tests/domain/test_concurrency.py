@@ -194,3 +194,77 @@ async def test_mixed_writers_concurrently_keep_the_ledger_without_deadlock(
             " from stock_movements m where m.product_id = p.id)"
         )
     assert drift == 0
+
+
+async def test_recipe_edited_during_production_keeps_stock_equal_to_the_ledger(
+    db: asyncpg.Pool,
+) -> None:
+    """Issue 13.6: production reads the recipe once. A client's recipe edit that commits while
+    production is between writing its ledger rows and moving the stock (held there by a probe
+    trigger waiting on an advisory lock the test holds) must not make the two disagree."""
+    owner = await new_tenant(db)
+    flour, sugar = [await new_product(db, owner, stock=100) for _ in range(2)]
+    cake = await new_product(db, owner)
+    async with as_tenant(db, owner) as conn:
+        await conn.executemany(
+            "insert into recipe_items (product_id, ingredient_id, quantity) values ($1, $2, $3)",
+            [(cake, flour, Decimal(2)), (cake, sugar, Decimal(1))],
+        )
+    key = random.Random().randint(1, 2**31 - 1)
+    marker = f"pause-probe-{uuid.uuid4().hex}"
+    await db.execute(
+        "create function pb_internal.test_pause_probe() returns trigger language plpgsql as"
+        f" $$ begin perform pg_advisory_xact_lock({key}); return null; end $$;"
+        " grant execute on function pb_internal.test_pause_probe() to pb_definer;"
+        " create trigger test_pause_probe after insert on public.stock_movements for each row"
+        f" when (new.notes = '{marker}') execute function pb_internal.test_pause_probe()"
+    )
+    try:
+        async with db.acquire() as holder:
+            hold = holder.transaction()
+            await hold.start()
+            await holder.execute("select pg_advisory_xact_lock($1)", key)
+            production = asyncio.create_task(
+                call(
+                    db,
+                    owner,
+                    "record_production",
+                    product_id=cake,
+                    quantity=Decimal(3),
+                    notes=marker,
+                )
+            )
+            for _ in range(500):
+                waiting = await db.fetchval(
+                    "select exists (select from pg_locks where locktype = 'advisory'"
+                    " and not granted and objid = $1::bigint::oid)",
+                    key,
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting, "production never reached the probe"
+            async with as_tenant(db, owner) as conn:
+                await conn.execute(
+                    "update recipe_items set quantity = 5 where ingredient_id = $1", flour
+                )
+                await conn.execute("delete from recipe_items where ingredient_id = $1", sugar)
+            await hold.rollback()
+            made = await production
+    finally:
+        await db.execute(
+            "drop trigger test_pause_probe on public.stock_movements;"
+            " drop function pb_internal.test_pause_probe()"
+        )
+    assert [i["quantity"] for i in made["ingredients"]] in ([6, 3], [3, 6])
+    async with as_tenant(db, owner) as conn:
+        rows = await conn.fetch(
+            "select p.id, p.current_stock, (select coalesce(sum(case m.movement_type when 'in'"
+            " then m.quantity else -m.quantity end), 0) from stock_movements m"
+            " where m.product_id = p.id) as ledger from products p"
+        )
+    assert {r["id"]: (r["current_stock"], r["ledger"]) for r in rows} == {
+        flour: (Decimal("94.000"), Decimal("94.000")),
+        sugar: (Decimal("97.000"), Decimal("97.000")),
+        cake: (Decimal("3.000"), Decimal("3.000")),
+    }

@@ -67,4 +67,4 @@ grant execute on function
     pb_internal.number_problem(numeric, integer, numeric, boolean, numeric),
     pb_internal.json_number_problem(jsonb, text, boolean, integer, numeric, boolean, numeric),
     pb_internal.require_number(text, numeric, integer, numeric, boolean, numeric)
-    to authenticated, service_role;
+    to authenticated, service_role, pb_definer;

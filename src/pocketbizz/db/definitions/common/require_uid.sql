@@ -9,4 +9,5 @@ begin
     return v_uid;
 end
 $$;
-grant execute on function pb_internal.require_uid() to authenticated, service_role;
+grant execute on function pb_internal.require_uid() to authenticated, service_role,
+    pb_definer;

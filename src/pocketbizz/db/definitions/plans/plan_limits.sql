@@ -11,4 +11,5 @@ language sql stable as $$
          from public.users u where u.business_owner_id = p_owner),
         'free')
 $$;
-grant execute on function pb_internal.plan_limits(uuid) to authenticated, service_role;
+grant execute on function pb_internal.plan_limits(uuid) to authenticated, service_role,
+    pb_definer;

@@ -168,18 +168,15 @@ begin
         raise exception 'the discount on item % is larger than its amount', v_bad.line_no
             using errcode = 'PT422';
     end if;
-    select l.product_name, min(l.stock) as stock, sum(l.quantity) as wanted into v_bad
-    from unnest(v_lines) l
-    where l.policy = 'block'
-    group by l.product_id, l.product_name
-    having min(l.stock) < sum(l.quantity)
-    order by l.product_id
-    limit 1;
-    if found then
-        raise exception 'insufficient stock for "%": % available, % requested',
-                        v_bad.product_name, trim_scale(v_bad.stock), trim_scale(v_bad.wanted)
-            using errcode = 'PT422';
-    end if;
+    -- The stock out, one movement per line (refused, naming the product, when a product under
+    -- the 'block' policy has too little): the ledger rows come before the sale row they
+    -- reference, all in this transaction.
+    perform pb_internal.move_stock(
+        v_uid, 'sale', v_sale_id,
+        array(select l.product_id from unnest(v_lines) l order by l.line_no),
+        array(select -l.quantity from unnest(v_lines) l order by l.line_no),
+        array(select l.unit_cost from unnest(v_lines) l order by l.line_no),
+        true);
 
     -- Money: the sale discount is shared across lines in proportion to their subtotals
     -- (largest remainder, so the shares add up to the sen) only to find each line's tax base;
@@ -264,19 +261,11 @@ begin
     select v_uid, v_sale_id, l.line_no, l.product_id, l.product_name, l.quantity, l.unit_price,
            l.discount, l.tax, l.subtotal, l.unit_cost
     from unnest(v_lines) l;
-    insert into public.stock_movements (business_owner_id, product_id, reference_type,
-                                        reference_id, movement_type, quantity, unit_cost,
-                                        created_by)
-    select v_uid, l.product_id, 'sale', v_sale_id, 'out', l.quantity, l.unit_cost, v_uid
-    from unnest(v_lines) l;
-    update public.products p
-    set current_stock = p.current_stock - q.quantity
-    from (select l.product_id, sum(l.quantity) as quantity
-          from unnest(v_lines) l group by l.product_id) q
-    where p.business_owner_id = v_uid and p.id = q.product_id;
 
     return pb_internal.sale_json(v_uid, v_sale_id);
 end
 $$;
 grant execute on function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid)
     to authenticated, service_role;
+-- Runs as pb_definer (no BYPASSRLS): forced RLS applies inside too (migration 0009).
+alter function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid) owner to pb_definer;

@@ -21,3 +21,4 @@ language sql stable set search_path = '' as $$
     from public.sales s
     where s.business_owner_id = p_owner and s.id = p_sale_id
 $$;
+grant execute on function pb_internal.sale_json(uuid, uuid) to pb_definer;

@@ -8,6 +8,9 @@ declare
     v_sale   uuid := void_sale.sale_id;
     v_reason text := nullif(btrim(void_sale.reason), '');
     v_status text;
+    v_products   uuid[];
+    v_quantities numeric[];
+    v_costs      numeric[];
 begin
     if v_reason is null or length(v_reason) > 500 then
         raise exception 'a reason (at most 500 characters) is required' using errcode = '22023';
@@ -23,25 +26,14 @@ begin
         return pb_internal.sale_json(v_uid, v_sale);
     end if;
 
-    perform 1 from public.products p
-    where p.business_owner_id = v_uid
-      and p.id in (select i.product_id from public.sale_items i
-                   where i.business_owner_id = v_uid and i.sale_id = v_sale)
-    order by p.id
-    for update;
-    insert into public.stock_movements (business_owner_id, product_id, reference_type,
-                                        reference_id, movement_type, quantity, unit_cost, reason,
-                                        created_by)
-    select v_uid, i.product_id, 'void', v_sale, 'in', i.quantity, i.unit_cost, v_reason, v_uid
+    -- The lines' stock comes back, one movement per line (lines never change once written).
+    select array_agg(i.product_id order by i.line_no), array_agg(i.quantity order by i.line_no),
+           array_agg(i.unit_cost order by i.line_no)
+    into v_products, v_quantities, v_costs
     from public.sale_items i
     where i.business_owner_id = v_uid and i.sale_id = v_sale;
-    update public.products p
-    set current_stock = p.current_stock + q.quantity
-    from (select i.product_id, sum(i.quantity) as quantity
-          from public.sale_items i
-          where i.business_owner_id = v_uid and i.sale_id = v_sale
-          group by i.product_id) q
-    where p.business_owner_id = v_uid and p.id = q.product_id;
+    perform pb_internal.move_stock(v_uid, 'void', v_sale, v_products, v_quantities, v_costs,
+                                   false, p_reason => v_reason);
     update public.sales s
     set status = 'void', voided_at = now(), void_reason = v_reason
     where s.business_owner_id = v_uid and s.id = v_sale;
@@ -50,3 +42,5 @@ begin
 end
 $$;
 grant execute on function public.void_sale(uuid, text) to authenticated, service_role;
+-- Runs as pb_definer (no BYPASSRLS): forced RLS applies inside too (migration 0009).
+alter function public.void_sale(uuid, text) owner to pb_definer;

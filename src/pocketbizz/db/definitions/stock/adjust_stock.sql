@@ -29,17 +29,13 @@ begin
     v_diff := v_counted - v_stock;
     if v_diff <> 0 then
         v_movement := gen_random_uuid();
-        insert into public.stock_movements (business_owner_id, id, product_id, reference_type,
-                                            reference_id, movement_type, quantity, unit_cost,
-                                            reason, created_by)
-        values (v_uid, v_movement, v_product,
-                case when v_reason in ('waste', 'damage', 'expired') then 'waste'
-                     else 'adjustment' end,
-                v_movement, case when v_diff > 0 then 'in' else 'out' end, abs(v_diff), v_cost,
-                v_reason, v_uid);
-        update public.products p
-        set current_stock = v_counted
-        where p.business_owner_id = v_uid and p.id = v_product;
+        -- The count is the truth: no stock policy applies.
+        perform pb_internal.move_stock(
+            v_uid,
+            case when v_reason in ('waste', 'damage', 'expired') then 'waste'
+                 else 'adjustment' end,
+            v_movement, array[v_product], array[v_diff], array[v_cost], false,
+            p_reason => v_reason, p_ids => array[v_movement]);
     end if;
     return jsonb_build_object('movement_id', v_movement, 'product_id', v_product,
                               'previous_stock', v_stock, 'current_stock', v_counted,
@@ -47,3 +43,5 @@ begin
 end
 $$;
 grant execute on function public.adjust_stock(uuid, numeric, text) to authenticated, service_role;
+-- Runs as pb_definer (no BYPASSRLS): forced RLS applies inside too (migration 0009).
+alter function public.adjust_stock(uuid, numeric, text) owner to pb_definer;

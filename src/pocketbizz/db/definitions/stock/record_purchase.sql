@@ -25,13 +25,11 @@ begin
     end if;
     v_new_cost := round((greatest(v_stock, 0) * v_old_cost + v_qty * v_cost)
                         / (greatest(v_stock, 0) + v_qty), 2);
-    insert into public.stock_movements (business_owner_id, id, product_id, reference_type,
-                                        reference_id, movement_type, quantity, unit_cost, notes,
-                                        created_by)
-    values (v_uid, v_movement, v_product, 'purchase', v_movement, 'in', v_qty, v_cost,
-            record_purchase.notes, v_uid);
+    perform pb_internal.move_stock(v_uid, 'purchase', v_movement, array[v_product],
+                                   array[v_qty], array[v_cost], false,
+                                   p_notes => record_purchase.notes, p_ids => array[v_movement]);
     update public.products p
-    set current_stock = p.current_stock + v_qty, cost_price = v_new_cost
+    set cost_price = v_new_cost
     where p.business_owner_id = v_uid and p.id = v_product;
     return jsonb_build_object('movement_id', v_movement, 'product_id', v_product,
                               'current_stock', v_stock + v_qty, 'cost_price', v_new_cost);
@@ -39,3 +37,5 @@ end
 $$;
 grant execute on function public.record_purchase(uuid, numeric, numeric, text)
     to authenticated, service_role;
+-- Runs as pb_definer (no BYPASSRLS): forced RLS applies inside too (migration 0009).
+alter function public.record_purchase(uuid, numeric, numeric, text) owner to pb_definer;

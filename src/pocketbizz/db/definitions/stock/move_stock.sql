@@ -1,0 +1,89 @@
+-- The one place stock changes (issue 13.6): every writer — sale, void, purchase, count,
+-- production — hands its movements here, so products.current_stock = Σ in − Σ out holds by
+-- construction: one ledger row per entry, and each product's stock moved by exactly the sum of
+-- its rows, from the same arrays, in one call.
+--
+--   p_products, p_quantities, p_unit_costs: one entry per ledger row, quantity signed (in > 0,
+--     out < 0, never 0); a product may appear more than once (two lines of one sale)
+--   p_check_stock: refuse (PT422, naming the product) when a product's net change is out and
+--     would take it below zero, and its policy (the product's, else the business's) is 'block'
+--   p_ids: the new rows' ids, when the caller reports them (else random)
+--
+-- Locks the products in id order first, as every writer does before touching stock, so
+-- concurrent calls queue and never deadlock (rows the caller already locked cost nothing).
+-- Not callable by clients: only pb_definer, the owner of the writers, may execute it.
+create or replace function pb_internal.move_stock(
+    p_owner          uuid,
+    p_reference_type text,
+    p_reference_id   uuid,
+    p_products       uuid[],
+    p_quantities     numeric[],
+    p_unit_costs     numeric[],
+    p_check_stock    boolean,
+    p_reason         text default null,
+    p_notes          text default null,
+    p_ids            uuid[] default null
+) returns void
+language plpgsql volatile set search_path = '' as $$
+declare
+    v_bad record;
+begin
+    if coalesce(cardinality(p_products), 0) = 0
+       or cardinality(p_quantities) is distinct from cardinality(p_products)
+       or cardinality(p_unit_costs) is distinct from cardinality(p_products)
+       or exists (select from unnest(p_quantities) q where q is null or q = 0) then
+        raise exception 'move_stock: one non-zero quantity and one unit cost per product'
+            using errcode = '22023';
+    end if;
+
+    perform 1 from public.products p
+    where p.business_owner_id = p_owner and p.id = any(p_products)
+    order by p.id
+    for update;
+
+    select m.product_id into v_bad
+    from unnest(p_products) m(product_id)
+    where not exists (select from public.products p
+                      where p.business_owner_id = p_owner and p.id = m.product_id)
+    limit 1;
+    if found then
+        raise exception 'product % not found', v_bad.product_id using errcode = 'PT404';
+    end if;
+
+    if p_check_stock then
+        select p.name, p.current_stock, -sum(m.quantity) as wanted into v_bad
+        from unnest(p_products, p_quantities) m(product_id, quantity)
+        join public.products p on p.business_owner_id = p_owner and p.id = m.product_id
+        left join public.business_profiles b on b.business_owner_id = p_owner
+        where coalesce(p.negative_stock_policy, b.negative_stock_policy, 'block') = 'block'
+        group by p.id, p.name, p.current_stock
+        having sum(m.quantity) < 0 and p.current_stock + sum(m.quantity) < 0
+        order by p.id
+        limit 1;
+        if found then
+            raise exception 'insufficient stock for "%": % available, % requested',
+                            v_bad.name, trim_scale(v_bad.current_stock), trim_scale(v_bad.wanted)
+                using errcode = 'PT422';
+        end if;
+    end if;
+
+    insert into public.stock_movements (business_owner_id, id, product_id, reference_type,
+                                        reference_id, movement_type, quantity, unit_cost,
+                                        reason, notes, created_by)
+    select p_owner, coalesce(p_ids[m.ord], gen_random_uuid()), m.product_id, p_reference_type,
+           p_reference_id, case when m.quantity > 0 then 'in' else 'out' end, abs(m.quantity),
+           m.unit_cost, p_reason, p_notes, p_owner
+    from unnest(p_products, p_quantities, p_unit_costs) with ordinality
+         m(product_id, quantity, unit_cost, ord);
+    update public.products p
+    set current_stock = p.current_stock + q.quantity
+    from (select m.product_id, sum(m.quantity) as quantity
+          from unnest(p_products, p_quantities) m(product_id, quantity)
+          group by m.product_id) q
+    where p.business_owner_id = p_owner and p.id = q.product_id;
+end
+$$;
+grant execute on function
+    pb_internal.move_stock(uuid, text, uuid, uuid[], numeric[], numeric[], boolean, text, text,
+                           uuid[])
+    to pb_definer;
