@@ -57,22 +57,22 @@ class Settings(BaseSettings):
     # Auth mail and sessions (GoTrue's names with the PB_ prefix). Without PB_SMTP_HOST no mail
     # is sent: recovery answers an error and e-mail changes apply at once.
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_user: str | None = None
     smtp_pass: str | None = None
     smtp_sender: str = "PocketBizz <no-reply@localhost>"
     # At most one mail of each kind per user per this many seconds (429 otherwise).
-    smtp_max_frequency: int = 60
+    smtp_max_frequency: int = Field(default=60, ge=0)
     # false: sign-up returns the user only, and a confirmation link must be followed first.
     mailer_autoconfirm: bool = True
     # Lifetime of e-mailed links and codes, in seconds.
-    mailer_otp_exp: int = 3600
+    mailer_otp_exp: int = Field(default=3600, ge=60)
     # Where e-mailed links land after /verify; redirect_to must start with one of these.
     site_url: str | None = None
     uri_allow_list: str = ""
     # A session unused this long (no refresh) is expired and purged; 0 keeps sessions forever.
-    sessions_inactivity_timeout: int = 90 * 24 * 3600
-    auth_purge_interval: int = 3600
+    sessions_inactivity_timeout: int = Field(default=90 * 24 * 3600, ge=0)
+    auth_purge_interval: int = Field(default=3600, ge=60)
 
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024
