@@ -61,14 +61,18 @@ class Table:
 
 @dataclass(frozen=True)
 class Relationship:
-    """How rows of `table` reach rows of `target`: join on all the FK's column pairs."""
+    """How rows of `table` reach rows of `target`: join on all the FK's column pairs, or,
+    many-to-many, through the rows of a `junction` table."""
 
     table: str
     target: str
-    constraint: str
-    # (column in table, column in target) pairs.
+    constraint: str  # the FK's name; the junction table's name for many-to-many
+    # (column in table, column in target) pairs; with a junction, in the junction instead.
     pairs: tuple[tuple[str, str], ...]
     to_one: bool
+    junction: str | None = None
+    # (column in junction, column in target) pairs.
+    junction_pairs: tuple[tuple[str, str], ...] = ()
 
     @property
     def owner_only(self) -> bool:
@@ -289,6 +293,45 @@ class SchemaCache:
                         fk.name,
                         tuple(zip(fk.ref_columns, fk.columns, strict=True)),
                         to_one=one,
+                    )
+                )
+        return found + self._many_to_many(table, target)
+
+    def _many_to_many(self, table: str, target: str) -> list[Relationship]:
+        """Through a junction: a third table with an FK to each side whose columns are all
+        part of its primary key, as PostgREST detects them. FKs of the owner column alone
+        (every tenant table has one to `users`) make no junction."""
+        found: list[Relationship] = []
+        for to_table in self.foreign_keys:
+            junction = self.tables.get(to_table.table)
+            if (
+                to_table.ref_table != table
+                or junction is None
+                or junction.name in (table, target)
+                or set(to_table.columns) <= {OWNER_COLUMN}
+            ):
+                continue
+            for to_target in self.foreign_keys:
+                if (
+                    to_target.table != junction.name
+                    or to_target.ref_table != target
+                    or to_target is to_table
+                    or set(to_target.columns) <= {OWNER_COLUMN}
+                    or not set(to_table.columns) | set(to_target.columns)
+                    <= set(junction.primary_key)
+                ):
+                    continue
+                found.append(
+                    Relationship(
+                        table,
+                        target,
+                        junction.name,
+                        tuple(zip(to_table.ref_columns, to_table.columns, strict=True)),
+                        to_one=False,
+                        junction=junction.name,
+                        junction_pairs=tuple(
+                            zip(to_target.columns, to_target.ref_columns, strict=True)
+                        ),
                     )
                 )
         return found

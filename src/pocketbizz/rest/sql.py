@@ -279,7 +279,7 @@ class Builder:
         target = self.cache.tables[rel.target]
         level = nested.apply(path, embed)
         alias = self.alias()
-        join = [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
+        join = self.join_on(rel, parent_alias, alias)
         shape = self.select_list(target, alias, embed.select, nested, path)
         conds = join + self.where(target, alias, level.filters) + shape.inner
         body = (
@@ -303,7 +303,7 @@ class Builder:
         target = self.cache.tables[rel.target]
         level = nested.apply(path, embed)
         alias = self.alias()
-        join = [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
+        join = self.join_on(rel, parent_alias, alias)
         shape = self.select_list(target, alias, embed.select, nested, path)
         conds = join + self.where(target, alias, level.filters) + shape.inner
         body = (
@@ -341,12 +341,22 @@ class Builder:
         target = self.cache.tables[rel.target]
         level = nested.apply(path, embed)
         alias = self.alias()
-        conds = [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
+        conds = self.join_on(rel, parent_alias, alias)
         conds += self.where(target, alias, level.filters)
         for child in embed.select:
             if isinstance(child, Embed) and child.inner:
                 conds.append(self.exists(target, alias, child, nested, (*path, child.output_name)))
         return f"exists (select 1 from {target.sql_name} {alias} where {' and '.join(conds)})"
+
+    def join_on(self, rel: Relationship, parent_alias: str, alias: str) -> list[str]:
+        """The conditions tying a related row (`alias`) to its parent row."""
+        if rel.junction is None:
+            return [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
+        junction = self.cache.tables[rel.junction]
+        j = self.alias()
+        on = [f"{j}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
+        on += [f"{j}.{quote(a)} = {alias}.{quote(b)}" for a, b in rel.junction_pairs]
+        return [f"exists (select 1 from {junction.sql_name} {j} where {' and '.join(on)})"]
 
     def relationship(self, parent: Table, embed: Embed) -> Relationship:
         candidates = self.cache.relationships(parent.name, embed.target)
