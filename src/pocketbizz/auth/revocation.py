@@ -41,20 +41,17 @@ _MAX_BACKOFF_SECONDS = 10.0
 _REGISTRIES: weakref.WeakKeyDictionary[Database, RevocationRegistry] = weakref.WeakKeyDictionary()
 
 
-def _uuid(value: Any) -> str | None:
-    if not value:
-        return None
-    try:
-        return str(UUID(str(value)))
-    except ValueError:
-        return None
+def _key(value: Any) -> str | None:
+    # Tombstones are keyed by the canonical text of a uuid; a token's ids are compared in
+    # lower case without parsing them (this runs on every request).
+    return value.lower() if isinstance(value, str) and value else None
 
 
 def _subject(claims: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(user id, session id) of a user token; (None, None) for keys and anonymous tokens."""
     if claims.get("role") != "authenticated":
         return None, None
-    return _uuid(claims.get("sub")), _uuid(claims.get("session_id"))
+    return _key(claims.get("sub")), _key(claims.get("session_id"))
 
 
 class RevocationRegistry:
@@ -209,6 +206,12 @@ async def token_is_revoked(db: Database, claims: Mapping[str, Any]) -> bool:
     registry = _REGISTRIES.get(db)
     if registry is not None and registry.live:
         return registry.revoked(claims)
+    try:
+        UUID(user_id)
+        if session_id is not None:
+            UUID(session_id)
+    except ValueError:
+        return False  # not ids this server issued: nothing of theirs can have been revoked
     async with db.transaction(AUTH_ADMIN) as conn:
         found: bool = await conn.fetchval(
             """select exists (select 1 from auth.revocations
