@@ -118,3 +118,17 @@ async def test_events_per_second_close_the_channel(
         assert system[4]["message"] == "Too many messages per second"
         closed = await recv_until(ws, lambda f: isinstance(f, list) and f[3] == "phx_close")
         assert closed == ["1", None, "realtime:a", "phx_close", {}]
+
+
+async def test_anon_channel_caps_hold_per_socket(capped: ServerProcess) -> None:
+    # Anon has no user: its channel cap is per socket, or one kiosk would starve the others.
+    async with (
+        websockets.connect(v2_url(capped)) as one,
+        websockets.connect(v2_url(capped)) as two,
+    ):
+        for ws in (one, two):
+            assert reason(await join(ws, "realtime:a", "1")) is None
+            assert reason(await join(ws, "realtime:b", "2")) is None
+        assert reason(await join(two, "realtime:c", "3")) == (
+            "ChannelRateLimitReached: Too many channels"
+        )

@@ -2,7 +2,8 @@
 
 As supabase/realtime's tenant limits (max concurrent users, joins and events per second,
 channels per client), with its reasons on the wire. A tenant is the signed-in user (its `sub`);
-anon and service_role channels count under their role. Counts are per process: with
+anon and service_role channels count under their role, and their per-user caps (channels,
+bindings) hold per socket. Counts are per process: with
 `serve --workers N` a tenant may reach N times a cap, which still bounds what one tenant can
 cost the database (each broadcast is a NOTIFY, each join a registration).
 """
@@ -62,42 +63,55 @@ class _Window:
         return self.count <= cap
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What one admitted channel counts against, to be given back when it goes."""
+
+    tenant: str
+    user: str
+    socket_id: int
+    bindings: int
+
+
 class Limits:
     def __init__(self, caps: Caps) -> None:
         self.caps = caps
-        self._channels: Counter[str] = Counter()
-        self._bindings: Counter[str] = Counter()
-        # tenant → sockets (by id) → how many of its channels each holds
-        self._sockets: dict[str, Counter[int]] = defaultdict(Counter)
+        self._channels: Counter[str] = Counter()  # per user
+        self._bindings: Counter[str] = Counter()  # per user
+        # tenant → sockets (by id) → how many of the tenant's channels each holds
+        self._sockets: dict[str, Counter[int]] = {}
         self._joins: dict[str, _Window] = defaultdict(_Window)
         self._events: dict[str, _Window] = defaultdict(_Window)
 
-    def admit(self, channel: Channel, socket_id: int) -> None:
+    def admit(self, channel: Channel, socket_id: int) -> Admission:
         """Count a joining channel, or raise LimitReached (nothing counted)."""
-        key = tenant_key(channel)
+        tenant = tenant_key(channel)
+        # Without a user, the per-user caps hold per socket (the public scope is one tenant).
+        user = channel.tenant or f"{channel.identity.role}:{socket_id}"
         caps = self.caps
-        if not _window(self._joins, key).hit(caps.joins_per_second):
+        if not _window(self._joins, tenant).hit(caps.joins_per_second):
             raise LimitReached(TOO_MANY_JOINS)
-        sockets = self._sockets[key]
+        sockets = self._sockets.get(tenant, Counter())
         if socket_id not in sockets and len(sockets) >= caps.sockets_per_tenant:
             raise LimitReached(TOO_MANY_USERS)
-        if self._channels[key] + 1 > caps.channels_per_user:
+        if self._channels[user] + 1 > caps.channels_per_user:
             raise LimitReached(TOO_MANY_CHANNELS)
-        if self._bindings[key] + len(channel.bindings) > caps.bindings_per_user:
+        if self._bindings[user] + len(channel.bindings) > caps.bindings_per_user:
             raise LimitReached(TOO_MANY_BINDINGS)
-        self._channels[key] += 1
-        self._bindings[key] += len(channel.bindings)
+        self._channels[user] += 1
+        self._bindings[user] += len(channel.bindings)
         sockets[socket_id] += 1
+        self._sockets[tenant] = sockets
+        return Admission(tenant, user, socket_id, len(channel.bindings))
 
-    def release(self, channel: Channel, socket_id: int, key: str) -> None:
-        """Uncount a channel admitted under `key` (its tenant then)."""
-        _decrement(self._channels, key, 1)
-        _decrement(self._bindings, key, len(channel.bindings))
-        sockets = self._sockets.get(key)
+    def release(self, admission: Admission) -> None:
+        _decrement(self._channels, admission.user, 1)
+        _decrement(self._bindings, admission.user, admission.bindings)
+        sockets = self._sockets.get(admission.tenant)
         if sockets is not None:
-            _decrement(sockets, socket_id, 1)
+            _decrement(sockets, admission.socket_id, 1)
             if not sockets:
-                del self._sockets[key]
+                del self._sockets[admission.tenant]
 
     def event(self, channel: Channel) -> bool:
         """One broadcast or presence event of the channel's tenant; False when over the cap."""

@@ -37,7 +37,7 @@ from pocketbizz.realtime.frames import (
     FrameError,
     Push,
 )
-from pocketbizz.realtime.limits import TOO_MANY_EVENTS, LimitReached, tenant_key
+from pocketbizz.realtime.limits import TOO_MANY_EVENTS, Admission, LimitReached
 from pocketbizz.realtime.presence import PresenceError
 from pocketbizz.realtime.registry import RegistrationError
 from pocketbizz.realtime.service import BroadcastTooLarge, RealtimeService
@@ -85,7 +85,7 @@ class Session:
         self.max_frame_bytes = max_frame_bytes
         self.id = next(_socket_ids)
         self.channels: dict[str, Channel] = {}
-        self._admitted: dict[Channel, str] = {}  # channel → the tenant key it was counted under
+        self._admitted: dict[Channel, Admission] = {}  # what each channel counts against
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._outbox: asyncio.Queue[str | bytes] = asyncio.Queue(OUTBOX_LIMIT)
         self._writer: asyncio.Task[None] | None = None
@@ -192,9 +192,9 @@ class Session:
             channel.closed = True
             self.hub.remove(channel)
             self.service.presence.forget(channel)
-            key = self._admitted.pop(channel, None)
-            if key is not None:
-                self.service.limits.release(channel, self.id, key)
+            admission = self._admitted.pop(channel, None)
+            if admission is not None:
+                self.service.limits.release(admission)
 
     # -- events -----------------------------------------------------------------------------
     async def handle(self, frame: Frame) -> None:
@@ -259,10 +259,9 @@ class Session:
         if channel.private and not await self._may_read(channel, identity, frame):
             raise FrameError(_unauthorized_read(channel.sub_topic), **where)
         try:
-            self.service.limits.admit(channel, self.id)
+            self._admitted[channel] = self.service.limits.admit(channel, self.id)
         except LimitReached as exc:
             raise FrameError(exc.reason, **where) from exc
-        self._admitted[channel] = tenant_key(channel)
         self.channels[topic] = channel
         try:
             # Registered before the reply: every change committed after it is announced.
