@@ -124,6 +124,17 @@ describe('realtime with supabase-js', () => {
     assert.deepEqual(new Uint8Array(binary.payload), bytes)
   })
 
+  test('httpSend reaches the tenant\'s subscribed clients', async () => {
+    const heard = []
+    await subscribed(
+      aPhone.channel('counter').on('broadcast', { event: 'order' }, (m) => heard.push(m)),
+    )
+    const result = await a.client.channel('counter').httpSend('order', { table: 7 })
+    assert.deepEqual(result, { success: true })
+    const got = await arrival(heard)
+    assert.deepEqual(got.payload, { table: 7 })
+  })
+
   test('presence syncs between two clients', async () => {
     const here = aPhone.channel('shop', { config: { presence: { key: 'phone' } } })
     const synced = []
