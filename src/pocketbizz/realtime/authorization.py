@@ -33,9 +33,10 @@ def _refused_role(identity: Identity) -> bool:
     return identity.role not in _ROLES
 
 
+# A policy is user SQL: bounded like a request's statements.
 _SET_USER = (
     "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),"
-    " set_config('realtime.topic', $3, true)"
+    " set_config('realtime.topic', $3, true), set_config('statement_timeout', '5s', true)"
 )
 
 
