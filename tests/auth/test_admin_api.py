@@ -170,3 +170,47 @@ def test_switched_off_features_answer_gotrue_errors(
         user.client.auth.sign_in_with_sso({"domain": "example.com"})
     with pytest.raises(AuthApiError, match="Anonymous sign-ins are disabled"):
         create_client(server.url, server.anon_key).auth.sign_in_anonymously()
+
+
+def test_generate_link_gives_what_a_mail_would_carry(
+    server: ServerProcess, service_client: Any
+) -> None:
+    admin = service_client.auth.admin
+    email = _email()
+    signup = admin.generate_link({"type": "signup", "email": email, "password": "link-pass-1"})
+    assert signup.user.email == email and signup.user.email_confirmed_at is None
+    props = signup.properties
+    assert props.verification_type == "signup" and len(props.email_otp) == 6
+    assert props.action_link.startswith(f"{server.url}/auth/v1/verify?token={props.hashed_token}")
+    client = create_client(server.url, server.anon_key)
+    confirmed = client.auth.verify_otp({"token_hash": props.hashed_token, "type": "signup"})
+    assert confirmed.user is not None and confirmed.user.email_confirmed_at is not None
+
+    recovery = admin.generate_link({"type": "recovery", "email": email}).properties
+    recovered = client.auth.verify_otp(
+        {"email": email, "token": recovery.email_otp, "type": "recovery"}
+    )
+    assert recovered.session is not None
+
+    invited = _email()
+    invite = admin.generate_link({"type": "invite", "email": invited}).properties
+    joined = client.auth.verify_otp({"token_hash": invite.hashed_token, "type": "invite"})
+    assert joined.user is not None and joined.user.email == invited
+    client.auth.update_user({"password": "chosen-pass-1"})
+    assert (
+        create_client(server.url, server.anon_key)
+        .auth.sign_in_with_password({"email": invited, "password": "chosen-pass-1"})
+        .session
+    )
+
+    moved = _email()
+    change = admin.generate_link({"type": "email_change_new", "email": invited, "new_email": moved})
+    assert change.user.new_email == moved
+    client.auth.verify_otp(
+        {"email": moved, "token": change.properties.email_otp, "type": "email_change"}
+    )
+    assert admin.get_user_by_id(change.user.id).user.email == moved
+
+    with pytest.raises(AuthApiError) as unknown:
+        admin.generate_link({"type": "recovery", "email": _email()})
+    assert unknown.value.status == 404 and unknown.value.code == "user_not_found"

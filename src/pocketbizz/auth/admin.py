@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pocketbizz.auth import passwords, service
+from pocketbizz.auth import emails, passwords, service
 from pocketbizz.auth.http import (
     Body,
     auth_endpoint,
@@ -23,6 +23,7 @@ from pocketbizz.auth.http import (
     normalise_email,
     ok,
     parse,
+    redirect_target,
     remember_revoked,
 )
 from pocketbizz.db.database import AUTH_ADMIN
@@ -42,6 +43,14 @@ class AdminUserParams(Body):
     app_metadata: dict[str, Any] | None = None
     ban_duration: str | None = None
     role: str | None = None
+
+
+class GenerateLinkParams(Body):
+    type: str | None = None
+    email: str | None = None
+    password: str | None = None
+    new_email: str | None = None
+    data: dict[str, Any] | None = None
 
 
 class DeleteParams(Body):
@@ -227,7 +236,67 @@ async def delete_user(request: Request) -> Response:
     return ok({})
 
 
+@auth_endpoint
+async def generate_link(request: Request) -> Response:
+    """GoTrue's generate_link: the link and code a mail would carry, for the operator's own
+    mailer; nothing is sent. Sign-up and invite make the (unconfirmed) account first."""
+    state = _require_admin(request)
+    params = parse(GenerateLinkParams, await json_body(request))
+    kind = params.type
+    if kind not in ("signup", "invite", "magiclink", "recovery", "email_change_new"):
+        raise BadRequest(
+            "Invalid type: use signup, invite, magiclink, recovery or email_change_new",
+            code="validation_failed",
+        )
+    email = normalise_email(params.email)
+    new_email = normalise_email(params.new_email) if kind == "email_change_new" else None
+    password_hash = None
+    if kind in ("signup", "invite"):
+        password = params.password if kind == "signup" else secrets.token_urlsafe(48)
+        password_hash = await passwords.hash_password(check_password(state, password))
+    redirect_to = redirect_target(state, request.query_params.get("redirect_to"))
+    async with state.db.transaction(AUTH_ADMIN) as conn:
+        if password_hash is not None:
+            row = await service.admin_create_user(
+                conn,
+                email=email,
+                password_hash=password_hash,
+                user_metadata=params.data or {},
+                app_metadata={},
+                confirmed=False,
+                banned_until=None,
+            )
+        else:
+            found = await service.find_user_by_email(conn, email)
+            if found is None:
+                raise NotFound("User with this email not found", code="user_not_found")
+            row = found
+        token_type: service.TokenType = "recovery_token"
+        sent_to = email
+        if kind in ("signup", "invite"):
+            token_type = "confirmation_token"
+        elif new_email is not None:
+            await service.request_email_change(conn, row["id"], new_email)
+            token_type, sent_to = "email_change_token_new", new_email
+        issued = await service.issue_token(conn, row["id"], token_type, sent_to, max_frequency=0)
+        row = await service.user_by_id(conn, row["id"]) or row
+    link_type = "email_change" if kind == "email_change_new" else kind
+    return ok(
+        {
+            **service.user_json(row),
+            "action_link": emails.verify_link(
+                state.settings, issued.token_hash, link_type, redirect_to
+            ),
+            "email_otp": issued.code,
+            "hashed_token": issued.token_hash,
+            "redirect_to": redirect_to,
+            "verification_type": kind,
+        }
+    )
+
+
 routes = [
+    Route("/admin/generate_link", generate_link, methods=["POST"]),
     Route("/admin/users", list_users, methods=["GET"]),
     Route("/admin/users", create_user, methods=["POST"]),
     Route("/admin/users/{user_id}", get_user, methods=["GET"]),

@@ -350,7 +350,7 @@ async def resend(request: Request) -> Response:
 # GoTrue's verification types and the one-time tokens each may spend.
 _VERIFY_TYPES: dict[str, tuple[service.TokenType, ...]] = {
     "signup": ("confirmation_token",),
-    "invite": (),  # no invitations are sent: every invite link is invalid
+    "invite": ("confirmation_token",),  # admin generate_link(type=invite)
     "recovery": ("recovery_token",),
     "magiclink": ("recovery_token",),
     "email_change": ("email_change_token_new",),
