@@ -16,6 +16,8 @@ from pocketbizz.gateway.tokens import api_keys, encode_token
 KEYS = api_keys(TEST_JWT_SECRET)
 
 
+# Parameters are built at collection, maybe minutes before a slow suite runs them: cases about
+# role or audience pass an expiry far ahead so they never turn into "JWT expired".
 def _user_token(**overrides: object) -> str:
     claims = {
         "sub": "11111111-1111-1111-1111-111111111111",
@@ -90,11 +92,17 @@ def test_user_token_gives_authenticated_with_claims() -> None:
             "PGRST301",
         ),
         (
-            {"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token(role='postgres')}"},
+            {
+                "apikey": KEYS["anon_key"],
+                "authorization": f"Bearer {_user_token(role='postgres', exp=4102444800)}",
+            },
             "PGRST301",
         ),
         (
-            {"apikey": KEYS["anon_key"], "authorization": f"Bearer {_user_token(aud='other')}"},
+            {
+                "apikey": KEYS["anon_key"],
+                "authorization": f"Bearer {_user_token(aud='other', exp=4102444800)}",
+            },
             "PGRST301",
         ),
     ],
