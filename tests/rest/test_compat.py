@@ -59,9 +59,17 @@ grant execute on function public.rest_compat_rows(), public.rest_compat_touch(te
     public.rest_compat_write(text), public.rest_compat_null(), public.rest_compat_over(integer),
     public.rest_compat_over(text), public.rest_compat_label(public.rest_compat) to authenticated;
 grant execute on function public.rest_compat_touch(text) to service_role;
+create function public.rest_compat_others(c public.rest_compat) returns setof public.rest_compat
+language sql stable as $$ select * from public.rest_compat o where o.iso <> c.iso $$;
+create function public.rest_compat_self(c public.rest_compat) returns public.rest_compat
+language sql stable as $$ select c.* $$;
+grant execute on function public.rest_compat_others(public.rest_compat),
+    public.rest_compat_self(public.rest_compat) to authenticated;
 """
 
 TEARDOWN = """
+drop function public.rest_compat_others(public.rest_compat),
+    public.rest_compat_self(public.rest_compat);
 drop function public.rest_compat_rows(), public.rest_compat_touch(text),
     public.rest_compat_write(text), public.rest_compat_null(), public.rest_compat_over(integer),
     public.rest_compat_over(text), public.rest_compat_label(public.rest_compat);
@@ -520,3 +528,27 @@ def test_computed_field_selects_filters_and_orders(
     )
     assert res.status_code == 201, res.text
     assert res.json() == [{"rest_compat_label": "C1:Computed"}]
+
+
+def test_computed_relationships_embed_function_rows(
+    server: ServerProcess, compat: Tenant, get: Callable[..., httpx.Response]
+) -> None:
+    expected = _isos(server, compat, "iso <> 'DZ'")
+    res = get(
+        "/rest_compat",
+        select="iso,rest_compat_others(iso),twin:rest_compat_self(name)",
+        iso="eq.DZ",
+        **{"rest_compat_others.order": "iso"},
+    )
+    assert res.status_code == 200, res.text
+    [row] = res.json()
+    assert [o["iso"] for o in row["rest_compat_others"]] == expected
+    assert row["twin"] == {"name": "Algeria"}
+    # Filters on the embedded level and !inner apply to the function's rows too.
+    res = get(
+        "/rest_compat",
+        select="iso,rest_compat_others!inner(iso)",
+        order="iso",
+        **{"rest_compat_others.iso": "eq.MY"},
+    )
+    assert _api_isos(res) == [i for i in _isos(server, compat, "true") if i != "MY"]

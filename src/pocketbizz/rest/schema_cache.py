@@ -49,6 +49,9 @@ class Table:
     # Computed fields: functions of one argument of this table's row type, selected,
     # filtered and ordered like columns (PostgREST's computed fields).
     computed: dict[str, Function] = field(default_factory=dict)
+    # Computed relationships: such functions returning another table's rows, embedded by
+    # the function's name (`products?select=sku,top_lines(*)`).
+    computed_relations: dict[str, Function] = field(default_factory=dict)
 
     @property
     def sql_name(self) -> str:
@@ -73,6 +76,8 @@ class Relationship:
     junction: str | None = None
     # (column in junction, column in target) pairs.
     junction_pairs: tuple[tuple[str, str], ...] = ()
+    # A computed relationship: the target rows are `function(parent row)`.
+    function: str | None = None
 
     @property
     def owner_only(self) -> bool:
@@ -262,7 +267,9 @@ class SchemaCache:
             if fn is None:
                 continue
             row_of = _row_type_table(fn, tables)
-            if row_of is not None and not fn.returns_set and not fn.is_void:
+            if row_of is not None and fn.return_table is not None:
+                row_of.computed_relations.setdefault(fn.name, fn)
+            elif row_of is not None and not fn.returns_set and not fn.is_void:
                 row_of.computed.setdefault(fn.name, fn)
             if all(a.name for a in fn.args) or fn.args[0].type in ("json", "jsonb"):
                 functions.setdefault(fn.name, []).append(fn)

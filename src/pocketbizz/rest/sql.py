@@ -283,8 +283,8 @@ class Builder:
         shape = self.select_list(target, alias, embed.select, nested, path)
         conds = join + self.where(target, alias, level.filters) + shape.inner
         body = (
-            f"select {shape.columns} from {target.sql_name} {alias}{shape.joins} "
-            f"where {' and '.join(conds)}{shape.group_by}"
+            f"select {shape.columns} from {self.source(rel, parent, parent_alias)} "
+            f"{alias}{shape.joins} where {_all(conds)}{shape.group_by}"
             f"{self.order(target, alias, level.order)} limit 1"
         )
         row = f"s{alias}"
@@ -307,8 +307,8 @@ class Builder:
         shape = self.select_list(target, alias, embed.select, nested, path)
         conds = join + self.where(target, alias, level.filters) + shape.inner
         body = (
-            f"select {shape.columns or 'null'} from {target.sql_name} {alias}{shape.joins} "
-            f"where {' and '.join(conds)}{shape.group_by}"
+            f"select {shape.columns or 'null'} from {self.source(rel, parent, parent_alias)} "
+            f"{alias}{shape.joins} where {_all(conds)}{shape.group_by}"
             f"{self.order(target, alias, level.order)}"
         )
         limit = level.limit
@@ -346,10 +346,20 @@ class Builder:
         for child in embed.select:
             if isinstance(child, Embed) and child.inner:
                 conds.append(self.exists(target, alias, child, nested, (*path, child.output_name)))
-        return f"exists (select 1 from {target.sql_name} {alias} where {' and '.join(conds)})"
+        source = self.source(rel, parent, parent_alias)
+        return f"exists (select 1 from {source} {alias} where {_all(conds)})"
+
+    def source(self, rel: Relationship, parent: Table, parent_alias: str) -> str:
+        """Where the related rows come from: the target table, or the computed
+        relationship's function of the parent row."""
+        if rel.function is not None:
+            return f"public.{quote(rel.function)}({parent_alias}::{parent.sql_name})"
+        return self.cache.tables[rel.target].sql_name
 
     def join_on(self, rel: Relationship, parent_alias: str, alias: str) -> list[str]:
         """The conditions tying a related row (`alias`) to its parent row."""
+        if rel.function is not None:
+            return []  # the function already chose them
         if rel.junction is None:
             return [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
         junction = self.cache.tables[rel.junction]
@@ -359,6 +369,16 @@ class Builder:
         return [f"exists (select 1 from {junction.sql_name} {j} where {' and '.join(on)})"]
 
     def relationship(self, parent: Table, embed: Embed) -> Relationship:
+        fn = parent.computed_relations.get(embed.target)
+        if fn is not None and fn.return_table is not None:
+            return Relationship(
+                parent.name,
+                fn.return_table,
+                fn.name,
+                (),
+                to_one=not fn.returns_set,
+                function=fn.name,
+            )
         candidates = self.cache.relationships(parent.name, embed.target)
         if embed.hint:
             hint = embed.hint
@@ -444,6 +464,10 @@ class NestedLookup:
 # ---------------------------------------------------------------------------------------------
 # Statements. Each returns (total, n, body): the exact/estimated total or null, the number of
 # rows, and the JSON text of the rows (null when no representation was asked for).
+
+
+def _all(conditions: list[str]) -> str:
+    return " and ".join(conditions) if conditions else "true"
 
 
 def _is_int(text: str) -> bool:
