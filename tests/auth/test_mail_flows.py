@@ -102,6 +102,9 @@ def test_recovery_link_sets_a_new_password_and_the_old_one_fails(
 
     recovering = create_client(mail_server.url, mail_server.anon_key)
     recovering.auth.set_session(session["access_token"], session["refresh_token"])
+    with pytest.raises(AuthApiError) as same:
+        recovering.auth.update_user({"password": old_password})
+    assert same.value.status == 422 and same.value.code == "same_password"
     recovering.auth.update_user({"password": "new-password-2"})
 
     with pytest.raises(AuthApiError) as old:

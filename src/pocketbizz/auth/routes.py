@@ -196,7 +196,14 @@ async def user(request: Request) -> Response:
     email = normalise_email(body.email) if body.email is not None else None
     password_hash = None
     if body.password is not None:
-        password_hash = await passwords.hash_password(check_password(state, body.password))
+        check_password(state, body.password)
+        async with state.db.transaction(AUTH_ADMIN) as conn:
+            current_hash = await service.password_hash(conn, user_id)
+        if await passwords.verify_password(current_hash, body.password):
+            raise Unprocessable(
+                "New password should be different from the old password.", code="same_password"
+            )
+        password_hash = await passwords.hash_password(body.password)
     # With mail configured, a new address must be confirmed first (GoTrue's email change).
     confirm_change = Mailer.from_settings(settings).configured
     ended: list[Any] = []

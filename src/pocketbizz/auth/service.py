@@ -226,6 +226,13 @@ async def credentials(conn: asyncpg.Connection, email: str) -> asyncpg.Record | 
     )
 
 
+async def password_hash(conn: asyncpg.Connection, user_id: UUID) -> str | None:
+    found: str | None = await conn.fetchval(
+        "select encrypted_password from auth.users where id = $1", user_id
+    )
+    return found
+
+
 def is_banned(banned_until: datetime | None) -> bool:
     return banned_until is not None and banned_until > datetime.now(UTC)
 
