@@ -131,7 +131,11 @@ def _client_app_routes(settings: Settings) -> list[Any]:
     async def to_app(request: Request) -> Response:
         return RedirectResponse("/app/")
 
-    config = AppConfig(backend_url=settings.url, anon_key=api_keys(settings.secret)["anon_key"])
+    config = AppConfig(
+        backend_url=settings.url,
+        anon_key=api_keys(settings.secret)["anon_key"],
+        data_dir=settings.data_dir / "app",  # the app's offline files, per signed-in user
+    )
     return [Route("/", to_app), Mount("/app", app=create_web_app(config))]
 
 

@@ -8,13 +8,13 @@ also a running check of the wire contract.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from realtime import RealtimePostgresChangesListenEvent
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
@@ -24,6 +24,14 @@ from pocketbizz.app.money import to_money
 
 class ApiFailure(Exception):
     """A refused or failed call, with the server's message for the user."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Offline(ApiFailure):
+    """The API could not be reached at all (no network, server down): nothing was recorded."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class Backend:
         self.client = client
         self.user_id: str | None = None
         self.watching = False
+        self.sold_at_supported = True
 
     @classmethod
     async def connect(cls, config: AppConfig) -> Backend:
@@ -76,8 +85,10 @@ class Backend:
     async def _call(self, request: Any) -> Any:
         try:
             response = await request.execute()
+        except httpx.TransportError as exc:
+            raise Offline(f"the server cannot be reached ({type(exc).__name__})") from exc
         except Exception as exc:  # the client raises several types; the user needs the message
-            raise ApiFailure(_message(exc)) from exc
+            raise ApiFailure(_message(exc), getattr(exc, "code", None)) from exc
         return response.data
 
     # -- accounts ------------------------------------------------------------------------
@@ -86,6 +97,8 @@ class Backend:
             res = await self.client.auth.sign_in_with_password(
                 {"email": email, "password": password}
             )
+        except httpx.TransportError as exc:
+            raise Offline("the server cannot be reached") from exc
         except Exception as exc:
             raise ApiFailure(_message(exc)) from exc
         self.user_id = res.user.id if res.user else None
@@ -141,11 +154,11 @@ class Backend:
         )
 
     # -- products ------------------------------------------------------------------------
-    async def products(self) -> list[Product]:
+    async def product_rows(self) -> list[dict[str, Any]]:
         rows = await self._call(
             self.client.table("products").select("*").eq("is_active", True).order("name")
         )
-        return [Product.from_row(r) for r in rows]
+        return [dict(r) for r in rows]
 
     async def add_product(
         self,
@@ -211,21 +224,30 @@ class Backend:
         items: list[dict[str, Any]],
         *,
         payment_method: str,
-        client_ref: str | None = None,
+        client_ref: str,
         channel: str = "walk-in",
+        sold_at: str | None = None,
     ) -> dict[str, Any]:
-        result = await self._call(
-            self.client.rpc(
-                "create_sale",
-                {
-                    "items": items,
-                    "payment_method": payment_method,
-                    "channel": channel,
-                    # One key per sale: a retried call returns the first result (idempotent).
-                    "client_ref": client_ref or str(uuid.uuid4()),
-                },
+        """One sale, recorded once per `client_ref` (a repeat returns the first result).
+        `sold_at` is the time a sale made offline happened; a server whose create_sale does not
+        take it yet records the time it arrives instead."""
+        args: dict[str, Any] = {
+            "items": items,
+            "payment_method": payment_method,
+            "channel": channel,
+            "client_ref": client_ref,
+        }
+        if sold_at is not None and self.sold_at_supported:
+            args["sold_at"] = sold_at
+        try:
+            result = await self._call(self.client.rpc("create_sale", args))
+        except ApiFailure as exc:
+            if exc.code != "PGRST202" or "sold_at" not in args:
+                raise
+            self.sold_at_supported = False  # no such argument on this server
+            return await self.create_sale(
+                items, payment_method=payment_method, client_ref=client_ref, channel=channel
             )
-        )
         return dict(result)
 
     async def void_sale(self, sale_id: str, reason: str) -> dict[str, Any]:

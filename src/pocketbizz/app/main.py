@@ -50,6 +50,7 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
         session.reopen = shell.open
 
         async def home() -> None:
+            session.open_store()
             try:
                 await session.load_profile()
             except ApiFailure as exc:

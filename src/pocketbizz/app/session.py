@@ -4,17 +4,23 @@ the business profile, and which screen shows."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any
 
 import flet as ft
 
-from pocketbizz.app.api import ApiFailure, Backend, Product
+from pocketbizz.app.api import ApiFailure, Backend, Offline, Product
 from pocketbizz.app.config import AppConfig
 from pocketbizz.app.i18n import Translator
+from pocketbizz.app.offline import OfflineStore
 
 # Wider than this (logical pixels) the tablet layout applies: navigation rail and two panes.
 TABLET_WIDTH = 720
+# How often waiting sales are tried again while the API is unreachable.
+REPLAY_SECONDS = 3.0
 
 
 async def _nothing() -> None:
@@ -40,6 +46,11 @@ class Session:
         # elsewhere (another device, the API); each screen sets it when built.
         self.on_data_change: Callable[[], Awaitable[None]] | None = None
         self._refresh_pending = False
+        self.store: OfflineStore | None = None
+        self.online = True
+        self._flush_lock = asyncio.Lock()
+        # Shown above every signed-in screen: sales waiting to be sent, refused sales.
+        self.banner = ft.Container(visible=False, bgcolor=ft.Colors.TERTIARY_CONTAINER, padding=8)
 
     @property
     def wide(self) -> bool:
@@ -90,6 +101,143 @@ class Session:
                 return  # the next change (or a tap) tries again; the screen keeps what it shows
             self.page.update()
 
+    # -- catalogue and sales, offline-first ----------------------------------------------
+    def open_store(self) -> None:
+        """The signed-in user's offline file (catalogue + outbox); starts the replay loop."""
+        if self.store is None and self.backend.user_id:
+            path = self.config.data_dir / f"{self.backend.user_id}.sqlite"
+            self.store = OfflineStore(path)
+            self.page.run_task(self._replay_loop)
+        self.render_banner()
+
     async def load_products(self) -> list[Product]:
-        self.products = await self.backend.products()
+        try:
+            rows = await self.backend.product_rows()
+        except Offline:
+            if self.store is None:
+                raise
+            rows = self.store.catalogue()  # the last catalogue seen: selling goes on
+        else:
+            if self.store is not None:
+                self.store.save_catalogue(rows)
+        self.products = [Product.from_row(r) for r in rows]
         return self.products
+
+    async def sell(
+        self, items: list[dict[str, Any]], payment_method: str, channel: str = "walk-in"
+    ) -> dict[str, Any] | None:
+        """Record a sale: into the outbox first, then to the API after every sale made before
+        it. The server's sale, or None when it waits for the connection. A sale refused on its
+        first try (not an offline one) is taken back out and raised, so the cart stays."""
+        assert self.store is not None
+        client_ref = str(uuid.uuid4())
+        self.store.enqueue(
+            client_ref=client_ref,
+            items=items,
+            payment_method=payment_method,
+            channel=channel,
+            sold_at=datetime.now(UTC).isoformat(),
+        )
+        recorded = await self.flush()
+        if client_ref in recorded:
+            return recorded[client_ref]
+        mine = next((q for q in self.store.pending() if q.client_ref == client_ref), None)
+        if mine is not None and mine.refused is not None and not mine.deferred:
+            self.store.remove(client_ref)
+            self.render_banner()
+            raise ApiFailure(mine.refused)
+        return None
+
+    async def flush(self) -> dict[str, dict[str, Any]]:
+        """Send the waiting sales, oldest first; stop at the first sign of no connection."""
+        assert self.store is not None
+        recorded: dict[str, dict[str, Any]] = {}
+        async with self._flush_lock:
+            for queued in self.store.pending():
+                if queued.refused is not None:
+                    continue
+                try:
+                    sale = await self.backend.create_sale(
+                        queued.items,
+                        payment_method=queued.payment_method,
+                        channel=queued.channel,
+                        client_ref=queued.client_ref,
+                        # A sale sent late keeps the time it was made.
+                        sold_at=queued.sold_at if queued.deferred else None,
+                    )
+                except Offline:
+                    self.online = False
+                    for later in self.store.pending():
+                        if later.seq >= queued.seq and not later.refused:
+                            self.store.mark_deferred(later.client_ref)
+                    break
+                except ApiFailure as exc:
+                    # Kept, shown in the banner for the user to resolve; never dropped.
+                    self.store.mark_refused(queued.client_ref, str(exc))
+                    continue
+                self.online = True
+                self.store.remove(queued.client_ref)
+                recorded[queued.client_ref] = sale
+        self.render_banner()
+        return recorded
+
+    async def _replay_loop(self) -> None:
+        while self.backend.user_id and self.store is not None:
+            if any(q.refused is None for q in self.store.pending()):
+                if await self.flush() and self.on_data_change is not None:
+                    with suppress(ApiFailure):  # the screen keeps what it shows
+                        await self.on_data_change()
+                self.page.update()
+            await asyncio.sleep(REPLAY_SECONDS)
+
+    def render_banner(self) -> None:
+        """ "Offline — N sales waiting", and each refused sale with Retry / Discard."""
+        t = self.t
+        pending = self.store.pending() if self.store is not None else []
+        waiting = [q for q in pending if q.refused is None]
+        rows: list[ft.Control] = []
+        if waiting:
+            rows.append(
+                ft.Row(
+                    [
+                        ft.Icon(ft.Icons.CLOUD_OFF),
+                        ft.Text(t("offline_waiting", count=len(waiting)), expand=True),
+                    ]
+                )
+            )
+        for queued in pending:
+            if queued.refused is None:
+                continue
+            made = datetime.fromisoformat(queued.sold_at).astimezone()
+            rows.append(
+                ft.Row(
+                    [
+                        ft.Text(
+                            t("sale_refused", time=f"{made:%d/%m %H:%M}", error=queued.refused),
+                            expand=True,
+                        ),
+                        ft.TextButton(
+                            t("retry"),
+                            on_click=lambda e, ref=queued.client_ref: self._retry(ref),
+                        ),
+                        ft.TextButton(
+                            t("discard"),
+                            on_click=lambda e, ref=queued.client_ref: self._discard(ref),
+                        ),
+                    ],
+                )
+            )
+        self.banner.content = ft.Column(rows, spacing=4)
+        self.banner.visible = bool(rows)
+
+    async def _retry(self, client_ref: str) -> None:
+        assert self.store is not None
+        self.store.retry(client_ref)
+        await self.flush()
+        self.page.update()
+
+    def _discard(self, client_ref: str) -> None:
+        assert self.store is not None
+        self.store.remove(client_ref)
+        self.render_banner()
+        self.page.update()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import flet as ft
 
+from pocketbizz.app.api import ApiFailure
 from pocketbizz.app.session import Session
 
 
@@ -32,7 +33,10 @@ class Shell:
     async def refresh(self) -> None:
         """Rebuild the current screen (after a language change, ...)."""
         self.session.on_data_change = None
-        self.body.content = await self.destinations[self.index].build(self.session)
+        try:
+            self.body.content = await self.destinations[self.index].build(self.session)
+        except ApiFailure as exc:  # e.g. offline: say so, the navigation still works
+            self.body.content = ft.Text(self.session.t("error", error=str(exc)))
         self.session.page.update()
 
     async def _select(self, e: ft.Event[ft.NavigationBar]) -> None:
@@ -79,7 +83,14 @@ class Shell:
             )
             self.session.page.navigation_bar = None
             return ft.SafeArea(
-                ft.Row([rail, ft.VerticalDivider(width=1), self.body], expand=True),
+                ft.Row(
+                    [
+                        rail,
+                        ft.VerticalDivider(width=1),
+                        ft.Column([self.session.banner, self.body], expand=True),
+                    ],
+                    expand=True,
+                ),
                 expand=True,
             )
         self.session.page.navigation_bar = ft.NavigationBar(
@@ -90,4 +101,4 @@ class Shell:
             label_behavior=ft.NavigationBarLabelBehavior.ALWAYS_SHOW,
             on_change=self._select,
         )
-        return ft.SafeArea(self.body, expand=True)
+        return ft.SafeArea(ft.Column([self.session.banner, self.body], expand=True), expand=True)

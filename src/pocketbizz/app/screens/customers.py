@@ -10,14 +10,14 @@ from pocketbizz.app.session import Session
 async def build(session: Session) -> ft.Control:
     t = session.t
     root = ft.Column(expand=True, scroll=ft.ScrollMode.AUTO)
-    name = ft.TextField(label=t("name"))
-    phone = ft.TextField(label=t("phone"), keyboard_type=ft.KeyboardType.PHONE)
+    name = ft.TextField(label=t("name"), expand=True)
+    phone = ft.TextField(label=t("phone"), keyboard_type=ft.KeyboardType.PHONE, expand=True)
 
     async def render() -> None:
         customers = await session.backend.customers()
         rows: list[ft.Control] = [
             ft.Text(t("customers"), size=22, weight=ft.FontWeight.BOLD),
-            ft.Row([name, phone], wrap=True),
+            ft.Row([name, phone]),
             ft.Button(t("add_customer"), icon=ft.Icons.PERSON_ADD, on_click=add),
         ]
         if not customers:

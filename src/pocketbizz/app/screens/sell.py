@@ -248,19 +248,30 @@ class SellScreen:
             {"product_id": line.product_id, "quantity": line.quantity}
             for line in self.cart.values()
         ]
-        sale: dict[str, object] = {}
-
-        async def call() -> None:
-            sale.update(await self.session.backend.create_sale(items, payment_method=self.method))
-
-        if not await self.session.guarded(call):
+        try:
+            sale = await self.session.sell(items, self.method)
+        except ApiFailure as exc:
+            self.session.notify(self.t("error", error=str(exc)))
             e.control.disabled = False
             self.session.page.update()
+            return
+        if sale is None:
+            self._show_offline()
             return
         await self.session.load_products()
         self._show_done(
             str(sale["id"]), str(sale["sale_number"]), Decimal(str(sale["final_amount"]))
         )
+
+    def _show_offline(self) -> None:
+        t = self.t
+        self.cart.clear()
+        self.cart_column.controls = [
+            ft.Icon(ft.Icons.CLOUD_QUEUE, size=40),
+            ft.Text(t("saved_offline"), size=16, weight=ft.FontWeight.BOLD),
+        ]
+        self.checkout.controls = [ft.Button(t("new_sale"), on_click=self._new_sale)]
+        self.session.page.update()
 
     async def _print(self, sale_id: str) -> None:
         t = self.t

@@ -32,10 +32,11 @@ async def build(session: Session) -> ft.Control:
         ]
 
     async def detail(product: Product) -> None:
-        quantity = ft.TextField(label=t("quantity"), keyboard_type=ft.KeyboardType.NUMBER)
-        unit_cost = ft.TextField(label=t("unit_cost"), value=f"{product.cost_price}")
-        counted = ft.TextField(label=t("counted"), keyboard_type=ft.KeyboardType.NUMBER)
-        reason = ft.TextField(label=t("reason"), value="count")
+        number = ft.KeyboardType.NUMBER
+        quantity = ft.TextField(label=t("quantity"), keyboard_type=number, expand=True)
+        unit_cost = ft.TextField(label=t("unit_cost"), value=f"{product.cost_price}", expand=True)
+        counted = ft.TextField(label=t("counted"), keyboard_type=number, expand=True)
+        reason = ft.TextField(label=t("reason"), value="count", expand=True)
 
         async def done() -> None:
             await session.load_products()
@@ -75,10 +76,10 @@ async def build(session: Session) -> ft.Control:
             ft.Text(product.name, size=22, weight=ft.FontWeight.BOLD),
             ft.Text(t("in_stock", stock=f"{product.current_stock.normalize():f}")),
             ft.Text(t("record_purchase"), weight=ft.FontWeight.BOLD),
-            ft.Row([quantity, unit_cost], wrap=True),
+            ft.Row([quantity, unit_cost]),
             ft.Button(t("record_purchase"), on_click=purchase),
             ft.Text(t("count_stock"), weight=ft.FontWeight.BOLD),
-            ft.Row([counted, reason], wrap=True),
+            ft.Row([counted, reason]),
             ft.Button(t("count_stock"), on_click=count),
             ft.Divider(),
             *[

@@ -1,0 +1,170 @@
+"""Offline selling with the app run alone (`pocketbizz app --backend URL`), as on a device:
+the server stops, the counter keeps selling into the app's local SQLite outbox, the app is
+even restarted, and when the server is back every sale is recorded exactly once, in order; a
+sale the server refuses on replay is shown to the user, not dropped."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from app.driver import PHONE, AppPage
+from app.test_counter_flow import PASSWORD, sign_up
+from harness import ServerProcess, free_port
+from playwright.sync_api import Browser, expect
+from supabase import create_client
+
+
+class AppProcess:
+    """`pocketbizz app --backend URL --port P` as a subprocess (the anon key is read from the
+    backend's /app/config.json, as a device would)."""
+
+    def __init__(self, backend: str, data_dir: Path) -> None:
+        self.backend = backend
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        env = {**os.environ, "PB_APP_DATA_DIR": str(self.data_dir)}
+        log = open(self.data_dir / f"app-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pocketbizz",
+                "app",
+                "--backend",
+                self.backend,
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"the app exited; see {log.name}"
+            try:
+                if httpx.get(self.url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the app did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+        self.proc = None
+
+
+@pytest.fixture
+def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of our own, to stop and start (the session's `server` stays up for others)."""
+    (tmp_path / "server").mkdir()
+    proc = ServerProcess(
+        owner_dsn,
+        tmp_path / "server",
+        env_overrides={"PB_AUTHENTICATOR_PASSWORD": "test-authenticator"},
+    )
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def _sell_by_card(app: AppPage, product: str) -> None:
+    app.tap(app.button(product))
+    app.click("Charge")
+    app.click("Card")
+    app.click("Complete sale")
+    app.expect_text(re.compile("^Saved offline"))
+    app.click("New sale")
+
+
+def test_offline_sales_are_recorded_once_each_when_the_server_returns(
+    backend: ServerProcess, browser: Browser, tmp_path: Path
+) -> None:
+    device = AppProcess(backend.url, tmp_path)
+    device.start()
+    try:
+        email = f"offline-{uuid.uuid4().hex[:10]}@example.com"
+        app = AppPage.open(browser, device.url, PHONE)
+        sign_up(app, email, "Gerai Pagi")
+
+        api = create_client(backend.url, backend.anon_key)
+        api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+        stock = {"Pisang Goreng": 10, "Cucur Udang": 1}
+        for sku, (name, count) in enumerate(stock.items()):
+            row = (
+                api.table("products")
+                .insert({"sku": f"P{sku}", "name": name, "sale_price": "1.00"})
+                .execute()
+                .data[0]
+            )
+            api.rpc(
+                "adjust_stock",
+                {"product_id": row["id"], "counted_quantity": count, "reason": "count"},
+            ).execute()
+        app.navigate("Products")  # the catalogue is loaded, and kept on the device
+        app.navigate("Sell")
+        expect(app.button("Cucur Udang")).to_be_visible()
+
+        backend.stop()
+        for _ in range(3):
+            _sell_by_card(app, "Pisang Goreng")
+        # Two of the one Cucur Udang in stock: the server will refuse this one on replay.
+        app.tap(app.button("Cucur Udang"))
+        app.tap(app.button("Cucur Udang"))
+        app.click("Charge")
+        app.click("Card")
+        app.click("Complete sale")
+        app.expect_text("Offline — 4 sales waiting")
+
+        # The device restarts while the server is still down: the outbox is on disk.
+        device.stop()
+        device.start()
+        backend.start()  # same port, same database
+        app = AppPage.open(browser, device.url, PHONE)
+        app.textbox("Email").wait_for()
+        app.type_into("Email", email)
+        app.type_into("Password", PASSWORD)
+        app.click("Sign in")
+        app.destination("Sell").wait_for()
+        refused = re.compile(r"refused: insufficient stock for \"Cucur Udang\"")
+        expect(app.page.get_by_text(refused)).to_be_visible(timeout=20_000)
+        expect(app.page.get_by_text(re.compile("sales waiting"))).to_have_count(0)
+
+        sales = (
+            api.table("sales")
+            .select("sale_number, client_ref, payment_method, sale_items(product_name, quantity)")
+            .order("sale_number")
+            .execute()
+            .data
+        )
+        assert len(sales) == 3
+        assert len({s["client_ref"] for s in sales}) == 3 and all(s["client_ref"] for s in sales)
+        assert all(s["payment_method"] == "card" for s in sales)
+        assert {i["product_name"] for s in sales for i in s["sale_items"]} == {"Pisang Goreng"}
+        product = api.table("products").select("current_stock").eq("sku", "P0").single()
+        assert float(product.execute().data["current_stock"]) == 7
+
+        # The refused sale is the user's to resolve: discarding it empties the banner.
+        app.click("Discard")
+        expect(app.page.get_by_text(re.compile("refused"))).to_have_count(0)
+    finally:
+        device.stop()
