@@ -314,6 +314,7 @@ async def _insert(request: Request, identity: Identity) -> Response:
         representation=representation,
         strip_nulls=responses.strips_nulls(request),
         max_bytes=service.max_response_bytes,
+        count_inserted=sql.tracks_inserts(table, prefs.resolution),
     )
     return await _mutate(request, identity, statement, b.params, prefs, accept, kind="insert")
 

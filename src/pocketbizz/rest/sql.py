@@ -613,7 +613,7 @@ def insert_statement(
         else:
             sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
             insert += f" on conflict ({', '.join(quote(c) for c in target)}) do update set {sets}"
-        if not table.is_view:
+        if tracks_inserts(table, resolution):
             # Which rows were inserted (not updated) sets the status: xmax is 0 on a new row.
             rows = ", ".join(f"{quote(c)}" for c in table.columns) if returning else "1"
             return (
@@ -625,6 +625,12 @@ def insert_statement(
 
 # The column of `_u` saying a row was inserted; `mutation_result` counts it as `inserted`.
 _INSERTED = "_pb_inserted"
+
+
+def tracks_inserts(table: Table, resolution: str | None) -> bool:
+    """Whether an insert tells inserted rows from updated or skipped ones (the upsert's
+    status depends on it): upserts into tables, by xmax, which views lack."""
+    return resolution is not None and not table.is_view
 
 
 def conflict_target(table: Table, on_conflict: list[str] | None) -> tuple[str, ...]:
@@ -689,10 +695,12 @@ def mutation_result(
     representation: bool,
     strip_nulls: bool = False,
     max_bytes: int | None = None,
+    count_inserted: bool = False,
 ) -> str:
-    """`(total, n, body[, size][, inserted])`; `inserted` when the write was an upsert."""
+    """`(total, n, body[, size][, inserted])`; `count_inserted` for an insert statement
+    built when `tracks_inserts` held."""
     inserted = ""
-    if " _u as (" in with_sql:
+    if count_inserted:
         inserted = f", (select count(*) from _u where {_INSERTED}) as inserted"
     if not representation:
         return (
