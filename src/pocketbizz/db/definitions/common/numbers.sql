@@ -33,7 +33,9 @@ create or replace function pb_internal.json_number_problem(
     p_object jsonb, p_key text, p_required boolean, p_places integer, p_min numeric,
     p_above_min boolean, p_limit numeric)
 returns text
-language sql immutable as $$
+-- Stable, not immutable: pg_input_is_valid is stable, and an immutable SQL function calling
+-- it would never be inlined (9 extra function calls per 3-line sale, measured).
+language sql stable as $$
     select case
         when coalesce(pg_catalog.jsonb_typeof(p_object operator(pg_catalog.->) p_key), 'null')
              operator(pg_catalog.=) 'null'
