@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -27,7 +28,7 @@ from pocketbizz.auth.http import (
 )
 from pocketbizz.auth.mailer import Mailer
 from pocketbizz.db.database import AUTH_ADMIN
-from pocketbizz.errors import ApiError, BadRequest, Unprocessable
+from pocketbizz.errors import AUTH_API_VERSION, ApiError, BadRequest, Unprocessable
 from pocketbizz.state import AppState, app_state
 
 
@@ -198,6 +199,8 @@ async def user(request: Request) -> Response:
     if body.password is not None:
         check_password(state, body.password)
         async with state.db.transaction(AUTH_ADMIN) as conn:
+            # The session is checked first: a signed-out token must not test passwords.
+            await service.load_user(conn, user_id, session_id)
             current_hash = await service.password_hash(conn, user_id)
         if await passwords.verify_password(current_hash, body.password):
             raise Unprocessable(
@@ -206,7 +209,7 @@ async def user(request: Request) -> Response:
         password_hash = await passwords.hash_password(body.password)
     # With mail configured, a new address must be confirmed first (GoTrue's email change).
     confirm_change = Mailer.from_settings(settings).configured
-    ended: list[Any] = []
+    ended: list[UUID] = []
     async with state.db.transaction(AUTH_ADMIN) as conn:
         current = await service.load_user(conn, user_id, session_id)
         if email == current["email"]:
@@ -243,7 +246,7 @@ async def logout(request: Request) -> Response:
     async with state.db.transaction(AUTH_ADMIN) as conn:
         ended = await service.sign_out(conn, user_id, session_id, scope)
     remember_revoked(state, sessions=ended)
-    return Response(status_code=204, headers={"X-Supabase-Api-Version": "2024-01-01"})
+    return Response(status_code=204, headers={"X-Supabase-Api-Version": AUTH_API_VERSION})
 
 
 @auth_endpoint

@@ -1,5 +1,7 @@
-"""Accounts, sessions and rotating refresh tokens. All SQL of the auth service lives here;
-it runs as role `pb_auth`, which can touch the `auth` schema and nothing else."""
+"""Accounts, sessions, rotating refresh tokens, mailed one-time tokens and their purge. All
+SQL of the auth service lives here; it runs as role `pb_auth`, which can touch the `auth` schema
+and nothing else (account closure goes through `pb_internal.purge_tenant`, see
+`pocketbizz.storage.tenant_purge`)."""
 
 from __future__ import annotations
 
