@@ -200,8 +200,9 @@ async def test_recipe_edited_during_production_keeps_stock_equal_to_the_ledger(
     db: asyncpg.Pool,
 ) -> None:
     """Issue 13.6: production reads the recipe once. A client's recipe edit that commits while
-    production is between writing its ledger rows and moving the stock (held there by a probe
-    trigger waiting on an advisory lock the test holds) must not make the two disagree."""
+    production is held just after writing its ledger rows (by a probe trigger waiting on an
+    advisory lock the test holds) must not make stock and ledger disagree; the version that
+    read the recipe again for the stock update failed here (85 in stock, 94 in the ledger)."""
     owner = await new_tenant(db)
     flour, sugar = [await new_product(db, owner, stock=100) for _ in range(2)]
     cake = await new_product(db, owner)

@@ -1,7 +1,7 @@
 -- The one place stock changes (issue 13.6): every writer — sale, void, purchase, count,
 -- production — hands its movements here, so products.current_stock = Σ in − Σ out holds by
--- construction: one ledger row per entry, and each product's stock moved by exactly the sum of
--- its rows, from the same arrays, in one call.
+-- construction: one ledger row per entry, and in the same statement each product's stock
+-- moved by exactly the sum of the rows written.
 --
 --   p_products, p_quantities, p_unit_costs: one entry per ledger row, quantity signed (in > 0,
 --     out < 0, never 0); a product may appear more than once (two lines of one sale)
@@ -26,7 +26,8 @@ create or replace function pb_internal.move_stock(
 ) returns void
 language plpgsql volatile set search_path = '' as $$
 declare
-    v_bad record;
+    v_bad    record;
+    v_locked bigint;
 begin
     if coalesce(cardinality(p_products), 0) = 0
        or cardinality(p_quantities) is distinct from cardinality(p_products)
@@ -36,17 +37,18 @@ begin
             using errcode = '22023';
     end if;
 
-    perform 1 from public.products p
-    where p.business_owner_id = p_owner and p.id = any(p_products)
-    order by p.id
-    for update;
-
-    select m.product_id into v_bad
-    from unnest(p_products) m(product_id)
-    where not exists (select from public.products p
-                      where p.business_owner_id = p_owner and p.id = m.product_id)
-    limit 1;
-    if found then
+    -- Lock (and count) the products; a missing one is looked for only then.
+    select count(*) into v_locked
+    from (select from public.products p
+          where p.business_owner_id = p_owner and p.id = any(p_products)
+          order by p.id
+          for update) l;
+    if v_locked < (select count(distinct m) from unnest(p_products) m) then
+        select m.product_id into v_bad
+        from unnest(p_products) m(product_id)
+        where not exists (select from public.products p
+                          where p.business_owner_id = p_owner and p.id = m.product_id)
+        limit 1;
         raise exception 'product % not found', v_bad.product_id using errcode = 'PT404';
     end if;
 
@@ -67,19 +69,23 @@ begin
         end if;
     end if;
 
-    insert into public.stock_movements (business_owner_id, id, product_id, reference_type,
-                                        reference_id, movement_type, quantity, unit_cost,
-                                        reason, notes, created_by)
-    select p_owner, coalesce(p_ids[m.ord], gen_random_uuid()), m.product_id, p_reference_type,
-           p_reference_id, case when m.quantity > 0 then 'in' else 'out' end, abs(m.quantity),
-           m.unit_cost, p_reason, p_notes, p_owner
-    from unnest(p_products, p_quantities, p_unit_costs) with ordinality
-         m(product_id, quantity, unit_cost, ord);
+    -- The ledger rows, and the stock moved by exactly the rows written.
+    with moved as (
+        insert into public.stock_movements (business_owner_id, id, product_id, reference_type,
+                                            reference_id, movement_type, quantity, unit_cost,
+                                            reason, notes, created_by)
+        select p_owner, coalesce(p_ids[m.ord], gen_random_uuid()), m.product_id,
+               p_reference_type, p_reference_id,
+               case when m.quantity > 0 then 'in' else 'out' end, abs(m.quantity),
+               m.unit_cost, p_reason, p_notes, p_owner
+        from unnest(p_products, p_quantities, p_unit_costs) with ordinality
+             m(product_id, quantity, unit_cost, ord)
+        returning product_id, case movement_type when 'in' then quantity else -quantity end
+                  as delta
+    )
     update public.products p
-    set current_stock = p.current_stock + q.quantity
-    from (select m.product_id, sum(m.quantity) as quantity
-          from unnest(p_products, p_quantities) m(product_id, quantity)
-          group by m.product_id) q
+    set current_stock = p.current_stock + q.delta
+    from (select m.product_id, sum(m.delta) as delta from moved m group by m.product_id) q
     where p.business_owner_id = p_owner and p.id = q.product_id;
 end
 $$;
