@@ -29,7 +29,8 @@ async def test_purge_removes_only_the_expired(
     user.client.auth.refresh_session()  # one spent refresh token in the live session
     async with owner_pool.acquire() as conn:
         idle_id = await conn.fetchval(
-            "select session_id from auth.refresh_tokens where token_hash = encode(sha256($1), 'hex')",
+            "select session_id from auth.refresh_tokens"
+            " where token_hash = encode(sha256($1), 'hex')",
             idle_session.refresh_token.encode(),
         )
         live_id = await conn.fetchval(

@@ -269,3 +269,30 @@ def test_without_smtp_mailed_flows_fail_alike(server: ServerProcess, make_user: 
             create_client(server.url, server.anon_key).auth.reset_password_for_email(email)
         assert failed.value.status == 500
         assert failed.value.message == "Error sending recovery email"
+
+
+def test_invited_user_follows_the_link_and_chooses_a_password(
+    mail_server: ServerProcess, smtp: Inbox
+) -> None:
+    admin = create_client(mail_server.url, mail_server.service_key).auth.admin
+    email = _email()
+    invited = admin.invite_user_by_email(email, {"data": {"locale": "ms"}}).user
+    assert invited.email == email and invited.email_confirmed_at is None
+    mail = smtp.wait_for(email)
+    assert mail["Subject"] == "Anda telah dijemput"
+    link, _code = link_and_code(mail)
+    assert parse_qs(urlsplit(link).query)["type"] == ["invite"]
+    followed = httpx.get(_on_server(mail_server, link), follow_redirects=False)
+    session = _fragment(followed.headers["location"])
+    assert session["type"] == "invite"
+    client = create_client(mail_server.url, mail_server.anon_key)
+    client.auth.set_session(session["access_token"], session["refresh_token"])
+    client.auth.update_user({"password": "my-own-pass"})
+    assert (
+        create_client(mail_server.url, mail_server.anon_key)
+        .auth.sign_in_with_password({"email": email, "password": "my-own-pass"})
+        .session
+    )
+    with pytest.raises(AuthApiError) as again:
+        admin.invite_user_by_email(email)
+    assert again.value.status == 422 and again.value.code == "email_exists"

@@ -295,7 +295,47 @@ async def generate_link(request: Request) -> Response:
     )
 
 
+class InviteParams(Body):
+    email: str | None = None
+    data: dict[str, Any] | None = None
+
+
+@auth_endpoint
+async def invite(request: Request) -> Response:
+    """GoTrue's invite: an unconfirmed account (no password yet) and a mailed link that signs
+    the invitee in, to choose a password."""
+    state = _require_admin(request)
+    params = parse(InviteParams, await json_body(request))
+    email = normalise_email(params.email)
+    emails.require_mail(state.settings, "confirmation_token")
+    password_hash = await passwords.hash_password(secrets.token_urlsafe(48))
+    redirect_to = redirect_target(state, request.query_params.get("redirect_to"))
+    async with state.db.transaction(AUTH_ADMIN) as conn:
+        row = await service.admin_create_user(
+            conn,
+            email=email,
+            password_hash=password_hash,
+            user_metadata=params.data or {},
+            app_metadata={},
+            confirmed=False,
+            banned_until=None,
+        )
+        await emails.send_token(
+            conn,
+            state.settings,
+            user_id=row["id"],
+            user_metadata=row["raw_user_meta_data"],
+            token_type="confirmation_token",
+            to=email,
+            redirect_to=redirect_to,
+            kind="invite",
+        )
+        row = await service.user_by_id(conn, row["id"]) or row
+    return ok(service.user_json(row))
+
+
 routes = [
+    Route("/invite", invite, methods=["POST"]),
     Route("/admin/generate_link", generate_link, methods=["POST"]),
     Route("/admin/users", list_users, methods=["GET"]),
     Route("/admin/users", create_user, methods=["POST"]),

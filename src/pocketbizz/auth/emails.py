@@ -18,18 +18,21 @@ from pocketbizz.settings import Settings
 
 log = structlog.get_logger("pocketbizz.auth.mail")
 
-# GoTrue's verification types, as they appear in links and in POST /verify.
-_LINK_TYPE: dict[service.TokenType, str] = {
-    "confirmation_token": "signup",
-    "recovery_token": "recovery",
-    "email_change_token_new": "email_change",
-}
+# The mail a token goes out in, by default, and the verification type its link names
+# (GoTrue's types, as in POST /verify).
 _KIND: dict[service.TokenType, mail_templates.Kind] = {
     "confirmation_token": "confirmation",
     "recovery_token": "recovery",
     "email_change_token_new": "email_change",
 }
-_FAILURE: dict[service.TokenType, str] = {
+_LINK_TYPE: dict[mail_templates.Kind, str] = {
+    "confirmation": "signup",
+    "invite": "invite",
+    "recovery": "recovery",
+    "magiclink": "magiclink",
+    "email_change": "email_change",
+}
+_FAILURE: dict[service.TokenType, str] = {  # GoTrue's messages
     "confirmation_token": "Error sending confirmation email",
     "recovery_token": "Error sending recovery email",
     "email_change_token_new": "Error sending email change email",
@@ -57,20 +60,20 @@ async def send_token(
     token_type: service.TokenType,
     to: str,
     redirect_to: str,
-    magic_link: bool = False,
+    kind: mail_templates.Kind | None = None,
 ) -> None:
-    """`magic_link`: a recovery token sent as a sign-in link (GoTrue's magic link)."""
+    """Issue the token and mail it; `kind` overrides the token's usual mail (a recovery token
+    sent as a sign-in link is GoTrue's magic link; a confirmation sent as an invitation)."""
     require_mail(settings, token_type)
     mailer = Mailer.from_settings(settings)
     issued = await service.issue_token(
         conn, user_id, token_type, to, max_frequency=settings.smtp_max_frequency
     )
-    kind: mail_templates.Kind = "magiclink" if magic_link else _KIND[token_type]
-    link_type = "magiclink" if magic_link else _LINK_TYPE[token_type]
+    kind = kind or _KIND[token_type]
     letter = mail_templates.letter(
         kind,
         mail_templates.language(user_metadata),
-        link=verify_link(settings, issued.token_hash, link_type, redirect_to),
+        link=verify_link(settings, issued.token_hash, _LINK_TYPE[kind], redirect_to),
         code=issued.code,
         minutes=max(settings.mailer_otp_exp // 60, 1),
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from string import Template
 from typing import Any, Literal
 
-Kind = Literal["confirmation", "recovery", "magiclink", "email_change"]
+Kind = Literal["confirmation", "invite", "recovery", "magiclink", "email_change"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,13 @@ _TEMPLATES: dict[str, dict[Kind, tuple[str, str]]] = {
             "Or enter this code: $code\n\n"
             "The link and code expire in $minutes minutes. If you did not sign up, ignore "
             "this e-mail.\n",
+        ),
+        "invite": (
+            "You have been invited",
+            "You have been invited to a PocketBizz account.\n\n"
+            "Follow this link to accept, then choose your password:\n$link\n\n"
+            "Or enter this code: $code\n\n"
+            "The link and code expire in $minutes minutes.\n",
         ),
         "recovery": (
             "Reset your password",
@@ -58,6 +65,13 @@ _TEMPLATES: dict[str, dict[Kind, tuple[str, str]]] = {
             "Atau masukkan kod ini: $code\n\n"
             "Pautan dan kod ini tamat tempoh dalam $minutes minit. Jika anda tidak mendaftar, "
             "abaikan e-mel ini.\n",
+        ),
+        "invite": (
+            "Anda telah dijemput",
+            "Anda telah dijemput ke akaun PocketBizz.\n\n"
+            "Ikut pautan ini untuk menerima jemputan, kemudian pilih kata laluan anda:\n$link\n\n"
+            "Atau masukkan kod ini: $code\n\n"
+            "Pautan dan kod ini tamat tempoh dalam $minutes minit.\n",
         ),
         "recovery": (
             "Tetapkan semula kata laluan anda",

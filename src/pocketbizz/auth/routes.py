@@ -310,7 +310,7 @@ async def otp(request: Request) -> Response:
             token_type="recovery_token" if confirmed else "confirmation_token",
             to=email,
             redirect_to=redirect_to,
-            magic_link=confirmed,
+            kind="magiclink" if confirmed else None,
         )
     return ok({})
 

@@ -156,7 +156,8 @@ async def _start_session(
     )
     user = _one(
         await conn.fetchrow(
-            f"update auth.users set last_sign_in_at = now() where id = $1 returning {_USER_COLUMNS}",
+            f"update auth.users set last_sign_in_at = now() where id = $1"
+            f" returning {_USER_COLUMNS}",
             user_id,
         )
     )
