@@ -3,6 +3,7 @@ every process."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
@@ -106,6 +107,17 @@ def _sample(metrics: str, name: str, **labels: str) -> float:
     return total
 
 
+def _workers(pid: int) -> list[psutil.Process]:
+    """The server processes uvicorn spawned (not multiprocessing's resource tracker)."""
+    workers = []
+    for child in psutil.Process(pid).children():
+        with contextlib.suppress(psutil.Error):
+            cmdline = " ".join(child.cmdline())
+            if "spawn_main" in cmdline and child.status() != psutil.STATUS_ZOMBIE:
+                workers.append(child)
+    return workers
+
+
 def test_metrics_add_up_across_two_workers(
     owner_dsn: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -118,7 +130,7 @@ def test_metrics_add_up_across_two_workers(
     proc.start()
     try:
         assert proc.proc is not None
-        assert len(psutil.Process(proc.proc.pid).children()) >= 2
+        assert len(_workers(proc.proc.pid)) == 2
         # Each worker's pool (min 2 connections) shows in the sum once it has recorded it.
         deadline = time.monotonic() + 20
         size = 0.0
@@ -141,5 +153,20 @@ def test_metrics_add_up_across_two_workers(
             httpx.get(f"{proc.url}/health", headers={"Connection": "close"})
         # Whichever process answers the scrape, it reports both processes' requests.
         assert [health_count() for _ in range(4)] == [before + 40] * 4
+
+        # A worker killed outright: uvicorn starts another; the dead one's pool leaves the sum
+        # and what it served stays counted.
+        victim = _workers(proc.proc.pid)[0]
+        victim.kill()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if len(_workers(proc.proc.pid)) == 2 and victim not in _workers(proc.proc.pid):
+                scraped = _scrape(proc.url)
+                if _sample(scraped, "pocketbizz_db_pool_connections", state="size") == 4:
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the killed worker's pool is still reported")
+        assert health_count() >= before + 40
     finally:
         proc.stop()

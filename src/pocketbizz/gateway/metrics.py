@@ -8,7 +8,9 @@ With `serve --workers N` every process writes its samples to files in one per-ru
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import psutil
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -48,11 +50,30 @@ def multiprocess_dir() -> str | None:
 
 def exposition() -> tuple[bytes, str]:
     """The text a scrape returns: this process's registry, or every process's files."""
-    if multiprocess_dir() is None:
+    directory = multiprocess_dir()
+    if directory is None:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    _forget_dead_processes(directory)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _forget_dead_processes(directory: str) -> None:
+    """A worker killed outright never drops its live gauges (uvicorn starts a new one beside
+    them): drop those of processes that are gone. Counters and histograms stay: what a dead
+    worker served still happened."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)  # zombie: exited
+    except psutil.NoSuchProcess:
+        return False
 
 
 def record_pool(in_use: int, size: int, waiting: int) -> None:
