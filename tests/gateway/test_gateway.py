@@ -136,3 +136,18 @@ def test_unexpected_path_is_json_404_and_server_keeps_serving(server: ServerProc
     res = httpx.get(f"{server.url}/nope", headers={"apikey": KEYS["anon_key"]})
     assert res.status_code == 404
     assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_gateway_answers_carry_request_id_and_limits(server: ServerProcess) -> None:
+    """The gateway's own refusals pass through the outer layers: a 413 from the body limit has
+    the request id (request context) and the RateLimit headers (rate limit) like any answer."""
+    too_big = httpx.post(
+        f"{server.url}/rest/v1/products",
+        headers={"apikey": KEYS["anon_key"], "X-Request-Id": "big-1"},
+        content=b"x" * (1024 * 1024 + 1),
+    )
+    assert too_big.status_code == 413 and too_big.json()["code"] == "request_too_large"
+    assert too_big.headers["x-request-id"] == "big-1"
+    assert int(too_big.headers["ratelimit-limit"]) > 0
+    # Health probes are neither limited nor identified: no RateLimit headers.
+    assert "ratelimit-limit" not in httpx.get(f"{server.url}/health").headers
