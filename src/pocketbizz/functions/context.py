@@ -33,4 +33,12 @@ class RawJson:
     text: str
 
 
+@dataclass(frozen=True)
+class WithStatus:
+    """A JSON result answered with a status other than 200 (202: events accepted for storage)."""
+
+    body: Any
+    status: int
+
+
 FunctionHandler = Callable[[FunctionContext], Awaitable[Any]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pocketbizz.functions import analytics, receipt
+from pocketbizz.functions import analytics, events, receipt
 from pocketbizz.functions.context import FunctionHandler
 
 
@@ -18,4 +18,6 @@ class RegisteredFunction:
 FUNCTIONS: dict[str, RegisteredFunction] = {
     "analytics": RegisteredFunction(analytics.run),
     "receipt": RegisteredFunction(receipt.run),
+    # Before sign-in the app reports with the anon key and a device id.
+    "events": RegisteredFunction(events.run, requires_user=False),
 }

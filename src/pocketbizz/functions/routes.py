@@ -19,7 +19,7 @@ from pocketbizz.errors import (
     from_postgres,
     functions_response,
 )
-from pocketbizz.functions.context import FunctionContext, RawJson
+from pocketbizz.functions.context import FunctionContext, RawJson, WithStatus
 from pocketbizz.functions.registry import FUNCTIONS
 from pocketbizz.gateway import request_identity
 from pocketbizz.state import app_state
@@ -61,11 +61,14 @@ async def invoke(request: Request) -> Response:
             raise from_postgres(exc, anonymous=identity.role == "anon") from exc
     except ApiError as exc:
         return functions_response(exc)
+    status = 200
+    if isinstance(result, WithStatus):
+        result, status = result.body, result.status
     if isinstance(result, RawJson):
         content = result.text.encode()
     else:
         content = orjson.dumps(result, default=_encode)
-    return Response(content, media_type="application/json")
+    return Response(content, status_code=status, media_type="application/json")
 
 
 routes = [Route("/{name}", invoke, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
