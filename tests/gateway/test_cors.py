@@ -210,3 +210,20 @@ def test_rate_limited_answer_carries_cors(restricted: ServerProcess) -> None:
     assert refused.headers["access-control-allow-origin"] == ORIGIN
     assert "retry-after" in refused.headers
     assert "retry-after" in _exposed(refused)
+
+
+def test_preflights_do_not_count_against_the_rate_limit(restricted: ServerProcess) -> None:
+    # More preflights than the per-IP limit allows requests: none is counted, none refused.
+    with httpx.Client() as http:
+        for _ in range(35):
+            pre = http.options(
+                f"{restricted.url}/rest/v1/plans",
+                headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"},
+            )
+            assert pre.status_code == 200
+        res = http.get(
+            f"{restricted.url}/rest/v1/plans",
+            headers={"Origin": ORIGIN, "apikey": restricted.anon_key},
+        )
+    assert res.status_code == 200
+    assert res.headers["access-control-allow-origin"] == ORIGIN
