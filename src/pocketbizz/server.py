@@ -21,6 +21,7 @@ from pocketbizz.db import Database, pending_migrations
 from pocketbizz.gateway import metrics as gateway_metrics
 from pocketbizz.gateway.cors import CorsMiddleware
 from pocketbizz.gateway.middleware import GatewayMiddleware
+from pocketbizz.receipts import routes as receipt_routes
 from pocketbizz.settings import Settings
 from pocketbizz.state import AppState, app_state
 
@@ -177,6 +178,8 @@ def create_app(settings: Settings, db: Database) -> Starlette:
     for name, prefix in SERVICES.items():
         service_routes = importlib.import_module(f"pocketbizz.{name}.routes").routes
         routes.append(Mount(prefix, routes=service_routes))
+    # The public e-receipt page a printed receipt's QR code opens (no API key needed).
+    routes.append(Mount("/r", routes=receipt_routes.routes))
     routes += _client_app_routes(settings)
 
     app = Starlette(routes=routes, lifespan=lifespan)

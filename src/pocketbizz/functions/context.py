@@ -41,4 +41,13 @@ class WithStatus:
     status: int
 
 
+@dataclass(frozen=True)
+class Document:
+    """A result that is a file, not JSON (a PDF, ESC/POS bytes): sent with its media type."""
+
+    content: bytes
+    media_type: str
+    filename: str
+
+
 FunctionHandler = Callable[[FunctionContext], Awaitable[Any]]

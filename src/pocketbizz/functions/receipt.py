@@ -1,90 +1,79 @@
-"""`receipt`: one of the caller's sales as plain-text receipt lines (32 or 48 columns).
+"""`receipt`: one of the caller's sales as a receipt: text lines, a PDF or ESC/POS bytes.
 
-Body `{"sale_id": "<uuid>", "width": 32|48}` → `{"lines": [...], "text": "...", "width": n}`.
+`GET /functions/v1/receipt?sale_id=…&format=text|pdf|escpos&width=58|80` (or the same as a JSON
+body). `width` is the paper in mm; 32 and 48 (its columns) are accepted too, as before.
+`text` answers `{"sale_id", "width", "lines", "text", "url"}` (width in columns); `pdf` and
+`escpos` answer the file. Each carries the sale's public e-receipt link `url` (`/r/{token}`,
+made on first use), the PDF and the printout as a QR code.
 Another tenant's sale is simply not found (RLS hides it), never forbidden.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
-from pocketbizz.errors import BadRequest, NotFound
-from pocketbizz.functions.context import FunctionContext
-from pocketbizz.functions.receipt_text import WIDTHS, ReceiptData, ReceiptItem, render
+from pocketbizz.errors import BadRequest, NotFound, Unauthorized
+from pocketbizz.functions.context import Document, FunctionContext
+from pocketbizz.functions.receipt_text import render, wrap
+from pocketbizz.receipts import documents, repository
 
-_SALE = """
-select s.sale_number, s.status, s.channel, s.total_amount, s.discount_amount, s.tax_amount,
-       s.rounding_amount, s.final_amount, s.payment_method, s.payment_status,
-       to_char(s.created_at at time zone coalesce(b.timezone, 'Asia/Kuala_Lumpur'),
-               'DD/MM/YYYY HH24:MI') as local_time,
-       b.business_name, b.registration_number, b.tax_number, b.phone, b.address,
-       coalesce(b.prices_include_tax, false) as prices_include_tax
-from public.sales s
-left join public.business_profiles b on b.business_owner_id = s.business_owner_id
-where s.business_owner_id = (select auth.uid()) and s.id = $1
-"""
-
-_ITEMS = """
-select product_name, quantity, unit_price, discount_amount, subtotal
-from public.sale_items
-where business_owner_id = (select auth.uid()) and sale_id = $1
-order by line_no, created_at, id
-"""
+FORMATS = ("text", "pdf", "escpos")
+# Paper width in mm, or the columns it holds (the function's first form took columns).
+_PAPER = {58: 58, 80: 80, 32: 58, 48: 80}
 
 
-def _arguments(body: Any) -> tuple[UUID, int]:
+def _arguments(ctx: FunctionContext) -> tuple[UUID, str, int]:
+    body = ctx.body if ctx.body is not None else {}
     if not isinstance(body, dict):
         raise BadRequest("Body must be a JSON object with sale_id", code="invalid_argument")
+    given = {**body, **ctx.query}
     try:
-        sale_id = UUID(str(body.get("sale_id")))
+        sale_id = UUID(str(given.get("sale_id")))
     except ValueError as exc:
         raise BadRequest("sale_id must be a uuid", code="invalid_argument") from exc
-    width = body.get("width", 32)
-    if isinstance(width, bool) or width not in WIDTHS:
-        raise BadRequest("width must be 32 or 48", code="invalid_argument")
-    return sale_id, int(width)
+    kind = given.get("format", "text")
+    if kind not in FORMATS:
+        raise BadRequest("format must be text, pdf or escpos", code="invalid_argument")
+    width = given.get("width", 58)
+    if isinstance(width, str) and width.isdigit():
+        width = int(width)
+    if isinstance(width, bool) or width not in _PAPER:
+        raise BadRequest(
+            "width must be 58 or 80 (mm), or 32 or 48 (columns)", code="invalid_argument"
+        )
+    return sale_id, kind, _PAPER[width]
 
 
-async def run(ctx: FunctionContext) -> dict[str, Any]:
-    sale_id, width = _arguments(ctx.body)
-    sale = await ctx.conn.fetchrow(_SALE, sale_id)
-    if sale is None:
+def receipt_url(ctx: FunctionContext, token: str) -> str:
+    return f"{ctx.settings.url}/r/{token}"
+
+
+async def run(ctx: FunctionContext) -> Any:
+    sale_id, kind, paper = _arguments(ctx)
+    owner = ctx.identity.user_id
+    if owner is None:
+        raise Unauthorized("This function needs a signed-in user", code="no_user")
+    receipt = await repository.load_receipt(ctx.conn, owner, sale_id)
+    if receipt is None:
         raise NotFound("Sale not found", code="not_found")
-    items = await ctx.conn.fetch(_ITEMS, sale_id)
-    receipt = ReceiptData(
-        business_name=sale["business_name"] or "",
-        sale_number=sale["sale_number"],
-        local_time=sale["local_time"],
-        channel=sale["channel"],
-        status=sale["status"],
-        total=sale["total_amount"],
-        discount=sale["discount_amount"],
-        tax=sale["tax_amount"],
-        rounding=sale["rounding_amount"],
-        final=sale["final_amount"],
-        payment_method=sale["payment_method"],
-        payment_status=sale["payment_status"],
-        prices_include_tax=sale["prices_include_tax"],
-        registration_number=sale["registration_number"],
-        tax_number=sale["tax_number"],
-        phone=sale["phone"],
-        address=sale["address"],
-        items=[
-            ReceiptItem(
-                name=i["product_name"],
-                quantity=i["quantity"],
-                unit_price=i["unit_price"],
-                discount=i["discount_amount"],
-                subtotal=i["subtotal"],
-            )
-            for i in items
-        ],
-    )
-    lines = render(receipt, width)
+    url = receipt_url(ctx, await repository.ensure_link(ctx.conn, owner, sale_id))
+    columns = documents.COLUMNS[paper]
+    lines = render(receipt, columns)
+    header = len(wrap(receipt.business_name or "RECEIPT", columns))
+    # Sale numbers follow the tenant's format: keep the file name to safe characters.
+    name = "Receipt-" + re.sub(r"[^A-Za-z0-9._-]", "-", receipt.sale_number)
+    if kind == "pdf":
+        content = documents.pdf(lines, header, url, paper, title=name)
+        return Document(content, "application/pdf", f"{name}.pdf")
+    if kind == "escpos":
+        content = documents.escpos(lines, header, url)
+        return Document(content, "application/octet-stream", f"{name}.bin")
     return {
         "sale_id": str(sale_id),
-        "width": width,
+        "width": columns,
         "lines": lines,
         "text": "\n".join(lines) + "\n",
+        "url": url,
     }

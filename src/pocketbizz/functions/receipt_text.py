@@ -52,6 +52,7 @@ class ReceiptData:
     payment_method: str
     payment_status: str
     prices_include_tax: bool = False
+    sst_enabled: bool = False  # the business is SST-registered and charges it
     registration_number: str | None = None
     tax_number: str | None = None
     phone: str | None = None
@@ -134,7 +135,10 @@ def render(receipt: ReceiptData, width: int) -> list[str]:
         lines += center(f"Reg. No: {receipt.registration_number}", width)
     if receipt.phone:
         lines += center(f"Tel: {receipt.phone}", width)
-    if receipt.tax_number:
+    # SST lines only for a registered business (or a sale that carried SST when it was one):
+    # an unregistered micro-business must not look as if it charged tax.
+    charges_sst = receipt.sst_enabled or bool(receipt.tax)
+    if charges_sst and receipt.tax_number:
         lines += center(f"SST No: {receipt.tax_number}", width)
     lines.append(rule)
     lines += pair("Receipt:", receipt.sale_number, width)
@@ -156,13 +160,14 @@ def render(receipt: ReceiptData, width: int) -> list[str]:
     lines += pair("Subtotal", money(receipt.total), width)
     if receipt.discount:
         lines += pair("Discount", money(-receipt.discount), width)
-    if receipt.tax:
+    if charges_sst:
         label = "SST (included)" if receipt.prices_include_tax else "SST"
         lines += pair(label, money(receipt.tax), width)
-    if receipt.rounding:
-        # Bank Negara rounding applies to the bill total; show it as its own line.
+    if receipt.rounding or receipt.payment_method == "cash":
+        # Bank Negara rounding applies to the bill total (cash tenders): the receipt shows the
+        # total before it, the adjustment as its own line, and the total after it.
         lines += pair("Total before rounding", money(receipt.final - receipt.rounding), width)
-        lines += pair("Rounding", money(receipt.rounding), width)
+        lines += pair("Rounding adj.", money(receipt.rounding), width)
     lines += pair("TOTAL (RM)", money(receipt.final), width)
     method = PAYMENT_METHODS.get(receipt.payment_method, receipt.payment_method)
     if receipt.payment_status != "paid":

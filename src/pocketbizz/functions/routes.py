@@ -19,7 +19,7 @@ from pocketbizz.errors import (
     from_postgres,
     functions_response,
 )
-from pocketbizz.functions.context import FunctionContext, RawJson, WithStatus
+from pocketbizz.functions.context import Document, FunctionContext, RawJson, WithStatus
 from pocketbizz.functions.registry import FUNCTIONS
 from pocketbizz.gateway import request_identity
 from pocketbizz.state import app_state
@@ -61,6 +61,13 @@ async def invoke(request: Request) -> Response:
             raise from_postgres(exc, anonymous=identity.role == "anon") from exc
     except ApiError as exc:
         return functions_response(exc)
+    if isinstance(result, Document):
+        disposition = f'inline; filename="{result.filename}"'
+        return Response(
+            result.content,
+            media_type=result.media_type,
+            headers={"Content-Disposition": disposition},
+        )
     status = 200
     if isinstance(result, WithStatus):
         result, status = result.body, result.status
