@@ -1,4 +1,4 @@
-"""The `pocketbizz` command: serve, migrate, keys, app.
+"""The `pocketbizz` command: serve, worker, migrate, keys, app.
 
 Mistakes a newcomer makes (a bad setting, a busy port, an unreachable database, no data dir)
 end in one line on stderr and exit status 2, never in a traceback or a freshly made secret.
@@ -125,8 +125,13 @@ def _check_reachable(dsn: str) -> None:
 
 def _migrate(settings: Settings, dsn: str) -> list[str]:
     from pocketbizz.db import apply_migrations
+    from pocketbizz.jobs.repository import apply_schema
 
-    return asyncio.run(apply_migrations(dsn, authenticator_password=settings.authenticator_secret))
+    applied = asyncio.run(
+        apply_migrations(dsn, authenticator_password=settings.authenticator_secret)
+    )
+    asyncio.run(apply_schema(dsn))  # the job queue's tables, from the installed procrastinate
+    return applied
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -287,6 +292,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pocketbizz.logging import configure_logging, use_json
 
     settings = _settings(args)
+    if args.no_worker:
+        os.environ["PB_JOBS_IN_PROCESS"] = "false"  # for the processes of --workers N too
+        settings.jobs_in_process = False
     configure_logging(settings)  # before the app's imports, whose warnings join the stream
     from pocketbizz.server import create_app, runtime_database
 
@@ -295,6 +303,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         secret = settings.secret  # create the JWT secret on first start, before serving
         _migrate(settings, dsn)
+        settings.database_url = dsn  # the in-process job worker's (owner) connection
         config: dict[str, Any] = {
             "log_config": None,
             "access_log": False,
@@ -388,6 +397,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Job workers alone, so a deployment scales them apart from the servers."""
+    from pocketbizz.logging import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings)
+    if not settings.database_url:
+        # The embedded database belongs to the `serve` that started it.
+        raise CliError("pocketbizz worker needs DATABASE_URL (the database the servers use)")
+    from pocketbizz.jobs.runtime import run_worker
+
+    with _Database(settings) as dsn:
+        _migrate(settings, dsn)
+        with suppress(KeyboardInterrupt):
+            asyncio.run(run_worker(settings, dsn, own_signals=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pocketbizz",
@@ -411,8 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="default $PB_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default $PB_PORT or 8000")
     serve.add_argument("--workers", type=int, default=None, help="server processes (default 1)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="run no job worker in the server (then run `pocketbizz worker` apart)",
+    )
     common(serve)
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a job worker alone (needs DATABASE_URL)")
+    common(worker)
+    worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="apply pending migrations and exit")
     common(migrate)

@@ -21,6 +21,7 @@ from pocketbizz.db import Database, pending_migrations
 from pocketbizz.gateway import metrics as gateway_metrics
 from pocketbizz.gateway.cors import CorsMiddleware
 from pocketbizz.gateway.middleware import GatewayMiddleware
+from pocketbizz.messages import routes as message_routes
 from pocketbizz.receipts import routes as receipt_routes
 from pocketbizz.settings import Settings
 from pocketbizz.state import AppState, app_state
@@ -34,6 +35,9 @@ SERVICES = {
     "functions": "/functions/v1",
     "realtime": "/realtime/v1",
 }
+
+# Packages with only `startup(state)` / `shutdown(state)`: the in-process job worker.
+BACKGROUND = ("jobs",)
 
 
 async def health(request: Request) -> Response:
@@ -142,7 +146,9 @@ def _client_app_routes(settings: Settings) -> list[Any]:
 
 def create_app(settings: Settings, db: Database) -> Starlette:
     state = AppState(settings=settings, db=db)
-    modules = {name: importlib.import_module(f"pocketbizz.{name}") for name in SERVICES}
+    modules = {
+        name: importlib.import_module(f"pocketbizz.{name}") for name in (*SERVICES, *BACKGROUND)
+    }
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -180,6 +186,7 @@ def create_app(settings: Settings, db: Database) -> Starlette:
         routes.append(Mount(prefix, routes=service_routes))
     # The public e-receipt page a printed receipt's QR code opens (no API key needed).
     routes.append(Mount("/r", routes=receipt_routes.routes))
+    routes += message_routes.routes  # /webhooks/whatsapp (signed by Meta, no API key)
     routes += _client_app_routes(settings)
 
     app = Starlette(routes=routes, lifespan=lifespan)

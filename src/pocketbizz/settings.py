@@ -113,6 +113,23 @@ class Settings(BaseSettings):
     realtime_max_joins_per_second: int = Field(default=100, ge=1)
     realtime_max_events_per_second: int = Field(default=100, ge=1)
 
+    # Jobs (pocketbizz.jobs): `serve` runs a worker in-process unless this is false
+    # (`serve --no-worker`); `pocketbizz worker` runs one alone. A worker takes jobs only from
+    # these comma-separated queues, at most jobs_concurrency at a time; a running job whose
+    # worker sent no heartbeat for jobs_stalled_after_s seconds is handed to another worker.
+    jobs_in_process: bool = True
+    jobs_queues: str = "default"
+    jobs_concurrency: int = Field(default=4, ge=1, le=64)
+    jobs_heartbeat_s: float = Field(default=10.0, gt=0)
+    jobs_stalled_after_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heartbeat_before_stall(self) -> Settings:
+        # Otherwise a live worker's jobs would be taken from it between two heartbeats.
+        if self.jobs_stalled_after_s <= 2 * self.jobs_heartbeat_s:
+            raise ValueError("PB_JOBS_STALLED_AFTER_S must exceed twice PB_JOBS_HEARTBEAT_S")
+        return self
+
     # Storage: object bytes on local disk under the data dir, or in an S3-compatible bucket.
     storage_backend: Literal["local", "s3"] = "local"
     storage_dir: Path | None = None
