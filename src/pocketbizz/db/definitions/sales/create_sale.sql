@@ -29,11 +29,11 @@ declare
     v_line     pb_internal.sale_line;
     v_bad      record;
     v_total    numeric := 0;
-    v_tax      numeric := 0;
+    v_tax      numeric := 0.00;
     v_shares   numeric[];
     v_base     numeric;
     v_pre      numeric;
-    v_rounding numeric := 0;
+    v_rounding numeric := 0.00;
     v_local    timestamp;
     v_period   text;
     v_seq      bigint;
@@ -42,6 +42,8 @@ declare
     v_limit    integer;
     v_count    bigint;
     v_sale_id  uuid := gen_random_uuid();
+    v_sale     public.sales;
+    v_sold     public.sale_items[];
 begin
     -- Arguments.
     if jsonb_typeof(v_items) is distinct from 'array' or jsonb_array_length(v_items) = 0 then
@@ -147,11 +149,13 @@ begin
                p.is_active, p.id is not null
            )::pb_internal.sale_line order by e.ord)
     into v_lines
+    -- Each number at its column's scale (exact: checked above), so the rows written need no
+    -- scale-restoring trigger call (migration 0017).
     from (select t.ord::integer as ord,
                  (t.x ->> 'product_id')::uuid as product_id,
-                 (t.x ->> 'quantity')::numeric as quantity,
-                 (t.x ->> 'unit_price')::numeric as unit_price,
-                 coalesce((t.x ->> 'discount_amount')::numeric, 0) as discount
+                 round((t.x ->> 'quantity')::numeric, 3) as quantity,
+                 round((t.x ->> 'unit_price')::numeric, 2) as unit_price,
+                 round(coalesce((t.x ->> 'discount_amount')::numeric, 0), 2) as discount
           from jsonb_array_elements(v_items) with ordinality t(x, ord)) e
     left join public.products p on p.business_owner_id = v_uid and p.id = e.product_id;
 
@@ -201,7 +205,7 @@ begin
         v_line := v_lines[i];
         v_base := v_line.subtotal - coalesce(v_shares[i], 0);
         v_lines[i].tax := case
-            when v_line.tax_rate = 0 then 0
+            when v_line.tax_rate = 0 then 0.00
             when v_biz.prices_include_tax
                 then round(v_base * v_line.tax_rate / (100 + v_line.tax_rate), 2)
             else round(v_base * v_line.tax_rate / 100, 2) end;
@@ -210,7 +214,7 @@ begin
     v_pre := v_total - v_discount + case when v_biz.prices_include_tax then 0 else v_tax end;
     if v_method = 'cash' and v_biz.cash_rounding then
         -- Bank Negara rounding: 1-2 sen down, 3-4 up, 6-7 down, 8-9 up (never a half).
-        v_rounding := round(v_pre * 20) / 20 - v_pre;
+        v_rounding := round(round(v_pre * 20) / 20 - v_pre, 2);
     end if;
 
     -- The sale number, then the plan limit (exact: the counter row serialises the tenant's
@@ -254,15 +258,22 @@ begin
     select v_uid, v_sale_id, v_number, v_customer, v_channel, v_total, v_discount, v_tax,
            v_rounding, v_pre + v_rounding, v_method, v_pstatus, v_notes, v_ref, v_hash,
            sum(l.discount), sum(round(l.quantity * l.unit_cost, 2)), sum(l.quantity)
-    from unnest(v_lines) l;
-    insert into public.sale_items (business_owner_id, sale_id, line_no, product_id, product_name,
-                                   quantity, unit_price, discount_amount, tax_amount, subtotal,
-                                   unit_cost)
-    select v_uid, v_sale_id, l.line_no, l.product_id, l.product_name, l.quantity, l.unit_price,
-           l.discount, l.tax, l.subtotal, l.unit_cost
-    from unnest(v_lines) l;
+    from unnest(v_lines) l
+    returning * into v_sale;
+    -- The answer is built from the rows as written (defaults and triggers applied), not read
+    -- back.
+    with written as (
+        insert into public.sale_items (business_owner_id, sale_id, line_no, product_id,
+                                       product_name, quantity, unit_price, discount_amount,
+                                       tax_amount, subtotal, unit_cost)
+        select v_uid, v_sale_id, l.line_no, l.product_id, l.product_name, l.quantity,
+               l.unit_price, l.discount, l.tax, l.subtotal, l.unit_cost
+        from unnest(v_lines) l
+        returning *
+    )
+    select array_agg(w::public.sale_items) into v_sold from written w;
 
-    return pb_internal.sale_json(v_uid, v_sale_id);
+    return pb_internal.sale_json_of(v_sale, v_sold);
 end
 $$;
 grant execute on function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid)

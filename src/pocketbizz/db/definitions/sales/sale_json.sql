@@ -1,23 +1,38 @@
--- A sale as the API returns it (create_sale, its idempotent replay, void_sale).
-create or replace function pb_internal.sale_json(p_owner uuid, p_sale_id uuid) returns jsonb
-language sql stable set search_path = '' as $$
-    select jsonb_build_object(
-        'id', s.id, 'sale_number', s.sale_number, 'status', s.status, 'channel', s.channel,
-        'customer_id', s.customer_id, 'total_amount', s.total_amount,
-        'discount_amount', s.discount_amount, 'tax_amount', s.tax_amount,
-        'rounding_amount', s.rounding_amount, 'final_amount', s.final_amount,
-        'payment_method', s.payment_method, 'payment_status', s.payment_status,
-        'notes', s.notes, 'client_ref', s.client_ref, 'created_at', s.created_at,
-        'voided_at', s.voided_at, 'void_reason', s.void_reason,
+-- A sale as the API returns it (create_sale, its idempotent replay, void_sale), from its rows:
+-- create_sale passes the rows its inserts returned rather than reading them back (issue 12:
+-- the read costs a statement over two tables, each with its policy's auth.uid()).
+-- No SET clause: it names only pg_catalog functions, and its callers pin search_path.
+create or replace function pb_internal.sale_json_of(p_sale public.sales,
+                                                    p_items public.sale_items[])
+returns jsonb
+language sql stable as $$
+    select pg_catalog.jsonb_build_object(
+        'id', p_sale.id, 'sale_number', p_sale.sale_number, 'status', p_sale.status,
+        'channel', p_sale.channel, 'customer_id', p_sale.customer_id,
+        'total_amount', p_sale.total_amount, 'discount_amount', p_sale.discount_amount,
+        'tax_amount', p_sale.tax_amount, 'rounding_amount', p_sale.rounding_amount,
+        'final_amount', p_sale.final_amount, 'payment_method', p_sale.payment_method,
+        'payment_status', p_sale.payment_status, 'notes', p_sale.notes,
+        'client_ref', p_sale.client_ref, 'created_at', p_sale.created_at,
+        'voided_at', p_sale.voided_at, 'void_reason', p_sale.void_reason,
         'items', coalesce((
-            select jsonb_agg(jsonb_build_object(
+            select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                        'id', i.id, 'line_no', i.line_no, 'product_id', i.product_id,
                        'product_name', i.product_name, 'quantity', i.quantity,
                        'unit_price', i.unit_price, 'discount_amount', i.discount_amount,
                        'tax_amount', i.tax_amount, 'subtotal', i.subtotal)
                    order by i.line_no)
-            from public.sale_items i
-            where i.business_owner_id = p_owner and i.sale_id = s.id), '[]'::jsonb))
+            from pg_catalog.unnest(p_items) i), '[]'::pg_catalog.jsonb))
+$$;
+grant execute on function pb_internal.sale_json_of(public.sales, public.sale_items[])
+    to pb_definer;
+
+-- The same, read from the tables.
+create or replace function pb_internal.sale_json(p_owner uuid, p_sale_id uuid) returns jsonb
+language sql stable set search_path = '' as $$
+    select pb_internal.sale_json_of(
+        s, array(select i from public.sale_items i
+                 where i.business_owner_id = p_owner and i.sale_id = s.id))
     from public.sales s
     where s.business_owner_id = p_owner and s.id = p_sale_id
 $$;
