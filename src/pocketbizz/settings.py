@@ -139,6 +139,17 @@ class Settings(BaseSettings):
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
 
+    # WhatsApp Cloud API (receipts by template message). Sending is on when the token and the
+    # phone number id are set; the webhook needs the app secret (signatures) and verify token.
+    whatsapp_api_url: str = "https://graph.facebook.com/v23.0"
+    whatsapp_token: str | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: str | None = None
+    whatsapp_verify_token: str | None = None
+    whatsapp_receipt_template: str = "receipt"
+    whatsapp_template_language: str = "ms"
+    whatsapp_timeout_s: float = Field(default=30.0, gt=0)
+
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     # "auto": readable text when stderr is a terminal, JSON lines otherwise.
     log_format: Literal["auto", "json", "text"] = "auto"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pocketbizz.functions import analytics, events, receipt
+from pocketbizz.functions import analytics, events, receipt, send_receipt
 from pocketbizz.functions.context import FunctionHandler
 
 
@@ -18,6 +18,7 @@ class RegisteredFunction:
 FUNCTIONS: dict[str, RegisteredFunction] = {
     "analytics": RegisteredFunction(analytics.run),
     "receipt": RegisteredFunction(receipt.run),
+    "send-receipt": RegisteredFunction(send_receipt.run),
     # Before sign-in the app reports with the anon key and a device id.
     "events": RegisteredFunction(events.run, requires_user=False),
 }

@@ -44,7 +44,7 @@ def escpos(lines: list[str], header_lines: int, url: str) -> bytes:
     return bytes(printer.output)
 
 
-def pdf(lines: list[str], header_lines: int, url: str, paper_mm: int, title: str) -> bytes:
+def pdf(lines: list[str], header_lines: int, url: str | None, paper_mm: int, title: str) -> bytes:
     """A one-page PDF as long as the receipt, on paper of the printer's width, in Courier.
 
     The core PDF fonts cover Latin-1 only; other characters are written as "?" rather than
@@ -67,7 +67,10 @@ def pdf(lines: list[str], header_lines: int, url: str, paper_mm: int, title: str
         document.set_xy(_MARGIN_MM, _MARGIN_MM + number * line_mm)
         document.cell(text=text, h=line_mm)
     top = _MARGIN_MM + len(lines) * line_mm + line_mm
-    document.image(_qr_image(url), x=(paper_mm - _QR_MM) / 2, y=top, w=_QR_MM, h=_QR_MM, link=url)
+    if url is not None:  # no QR code for a receipt whose link was revoked
+        document.image(
+            _qr_image(url), x=(paper_mm - _QR_MM) / 2, y=top, w=_QR_MM, h=_QR_MM, link=url
+        )
     return bytes(document.output())
 
 

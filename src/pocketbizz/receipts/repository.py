@@ -104,6 +104,17 @@ async def ensure_link(conn: asyncpg.Connection, owner: UUID, sale_id: UUID) -> s
     return str(token)
 
 
+async def live_token(conn: asyncpg.Connection, owner: UUID, sale_id: UUID) -> str | None:
+    """The sale's live e-receipt token, if it has one (read-only)."""
+    token = await conn.fetchval(
+        "select token from public.receipt_links"
+        " where business_owner_id = $1 and sale_id = $2 and revoked_at is null",
+        owner,
+        sale_id,
+    )
+    return None if token is None else str(token)
+
+
 async def revoke_link(conn: asyncpg.Connection, owner: UUID, sale_id: UUID) -> bool:
     status = await conn.execute(_REVOKE, owner, sale_id)
     return status != "UPDATE 0"
