@@ -62,6 +62,9 @@ class ServerProcess:
             "PB_RATE_LIMIT_SIGN_UP_PER_MINUTE": "1000000",
             "PB_LOG_LEVEL": "warning",
             "PB_ENVIRONMENT": "test",
+            # Each test server records itself beside its data, not in the user's real state
+            # dir, so `pocketbizz keys` run by a person during a test run is not confused.
+            "XDG_STATE_HOME": str(self.data_dir / "state"),
             **self.env_overrides,
         }
         log = open(self.data_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115
