@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 from domain.helpers import as_tenant, call, line, new_product, new_tenant
-
-from pocketbizz.domain.money import Line, price_sale, to_sen
+from domain.money_oracle import Line, price_sale, to_sen
 
 D = Decimal
 KL = ZoneInfo("Asia/Kuala_Lumpur")

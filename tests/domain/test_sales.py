@@ -9,8 +9,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 from domain.helpers import as_tenant, call, line, new_product, new_tenant
-
-from pocketbizz.domain.money import Line, cash_rounding, price_sale
+from domain.money_oracle import Line, cash_rounding, price_sale
 
 D = Decimal
 

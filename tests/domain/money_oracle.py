@@ -1,6 +1,7 @@
-"""Sale money rules, mirrored from `create_sale` in migration 0003 (the SQL is authoritative).
+"""The test oracle of the sale money rules, mirrored from `create_sale`
+(src/pocketbizz/db/definitions/sales/create_sale.sql, which is authoritative).
 
-Used to check the database's arithmetic in tests and to explain a receipt's figures. Every amount
+The tests compute a sale's figures here, independently of the SQL, and compare. Every amount
 is a `Decimal` rounded to the sen, half away from zero (as PostgreSQL's `round(numeric, 2)`).
 """
 
