@@ -44,6 +44,7 @@ class Product:
     current_stock: Decimal
     reorder_level: Decimal
     category: str | None
+    barcode: str | None
 
     @property
     def low_stock(self) -> bool:
@@ -60,6 +61,7 @@ class Product:
             current_stock=Decimal(str(row["current_stock"])),
             reorder_level=Decimal(str(row["reorder_level"])),
             category=row.get("category"),
+            barcode=row.get("barcode"),
         )
 
 
@@ -160,20 +162,9 @@ class Backend:
         )
         return [dict(r) for r in rows]
 
-    async def add_product(
-        self,
-        *,
-        name: str,
-        sku: str,
-        price: Decimal,
-        cost: Decimal,
-        opening_stock: Decimal,
-    ) -> Product:
-        rows = await self._call(
-            self.client.table("products").insert(
-                {"name": name, "sku": sku, "sale_price": str(price), "cost_price": str(cost)}
-            )
-        )
+    async def add_product(self, fields: dict[str, Any], opening_stock: Decimal) -> Product:
+        """A new product (`fields` are product columns), then its opening stock."""
+        rows = await self._call(self.client.table("products").insert(fields))
         product = Product.from_row(rows[0])
         if opening_stock > 0:
             # Stock is a ledger: the opening level is a counted adjustment, never a write.
@@ -226,6 +217,8 @@ class Backend:
         payment_method: str,
         client_ref: str,
         channel: str = "walk-in",
+        discount: str = "0",
+        customer_id: str | None = None,
         sold_at: str | None = None,
     ) -> dict[str, Any]:
         """One sale, recorded once per `client_ref` (a repeat returns the first result).
@@ -236,6 +229,8 @@ class Backend:
             "payment_method": payment_method,
             "channel": channel,
             "client_ref": client_ref,
+            "discount_amount": discount,
+            "customer_id": customer_id,
         }
         if sold_at is not None and self.sold_at_supported:
             args["sold_at"] = sold_at
@@ -246,7 +241,12 @@ class Backend:
                 raise
             self.sold_at_supported = False  # no such argument on this server
             return await self.create_sale(
-                items, payment_method=payment_method, client_ref=client_ref, channel=channel
+                items,
+                payment_method=payment_method,
+                client_ref=client_ref,
+                channel=channel,
+                discount=discount,
+                customer_id=customer_id,
             )
         return dict(result)
 

@@ -42,17 +42,22 @@ class Line:
 
 @dataclass(frozen=True)
 class Due:
-    """What the customer pays: the total, its rounding and the amount due."""
+    """What the customer pays: the lines' total, the sale discount, the rounding of what is
+    left (cash only) and the amount due."""
 
     total: Decimal
+    discount: Decimal
     rounding: Decimal
     due: Decimal
 
 
-def amount_due(lines: list[Line], *, cash: bool, cash_rounding: bool) -> Due:
+def amount_due(
+    lines: list[Line], *, cash: bool, cash_rounding: bool, discount: Decimal = Decimal("0.00")
+) -> Due:
     total = sum((line.subtotal for line in lines), Decimal("0.00"))
-    due = round_cash(total) if cash and cash_rounding else total
-    return Due(total=total, rounding=due - total, due=due)
+    before_rounding = total - discount
+    due = round_cash(before_rounding) if cash and cash_rounding else before_rounding
+    return Due(total=total, discount=discount, rounding=due - before_rounding, due=due)
 
 
 def parse_amount(text: str) -> Decimal | None:

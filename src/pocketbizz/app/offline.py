@@ -30,6 +30,8 @@ create table if not exists outbox (
     items          text not null,   -- JSON, as create_sale takes them
     payment_method text not null,
     channel        text not null,
+    discount       text not null default '0',  -- the sale discount, a decimal string
+    customer_id    text,
     sold_at        text not null,   -- ISO 8601 with offset: when the sale happened
     deferred       integer not null default 0,  -- 1 once a send failed for want of the API
     refused        text             -- the server's reason, when it refused the sale
@@ -44,6 +46,8 @@ class QueuedSale:
     items: list[dict[str, Any]]
     payment_method: str
     channel: str
+    discount: str
+    customer_id: str | None
     sold_at: str
     deferred: bool
     refused: str | None
@@ -88,21 +92,31 @@ class OfflineStore:
         items: list[dict[str, Any]],
         payment_method: str,
         channel: str,
+        discount: str,
+        customer_id: str | None,
         sold_at: str,
     ) -> None:
         with self._db() as db:
             db.execute(
-                "insert into outbox (client_ref, items, payment_method, channel, sold_at) "
-                "values (?, ?, ?, ?, ?)",
-                (client_ref, json.dumps(items), payment_method, channel, sold_at),
+                "insert into outbox (client_ref, items, payment_method, channel, discount, "
+                "customer_id, sold_at) values (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    client_ref,
+                    json.dumps(items),
+                    payment_method,
+                    channel,
+                    discount,
+                    customer_id,
+                    sold_at,
+                ),
             )
 
     def pending(self) -> list[QueuedSale]:
         """Sales not yet recorded (refused ones included), oldest first."""
         with self._db() as db:
             rows = db.execute(
-                "select seq, client_ref, items, payment_method, channel, sold_at, deferred, "
-                "refused from outbox order by seq"
+                "select seq, client_ref, items, payment_method, channel, discount, customer_id, "
+                "sold_at, deferred, refused from outbox order by seq"
             ).fetchall()
         return [
             QueuedSale(
@@ -111,9 +125,11 @@ class OfflineStore:
                 items=list(json.loads(r[2])),
                 payment_method=r[3],
                 channel=r[4],
-                sold_at=r[5],
-                deferred=bool(r[6]),
-                refused=r[7],
+                discount=r[5],
+                customer_id=r[6],
+                sold_at=r[7],
+                deferred=bool(r[8]),
+                refused=r[9],
             )
             for r in rows
         ]

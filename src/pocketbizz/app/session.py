@@ -124,7 +124,13 @@ class Session:
         return self.products
 
     async def sell(
-        self, items: list[dict[str, Any]], payment_method: str, channel: str = "walk-in"
+        self,
+        items: list[dict[str, Any]],
+        payment_method: str,
+        *,
+        channel: str = "walk-in",
+        discount: str = "0",
+        customer_id: str | None = None,
     ) -> dict[str, Any] | None:
         """Record a sale: into the outbox first, then to the API after every sale made before
         it. The server's sale, or None when it waits for the connection. A sale refused on its
@@ -136,6 +142,8 @@ class Session:
             items=items,
             payment_method=payment_method,
             channel=channel,
+            discount=discount,
+            customer_id=customer_id,
             sold_at=datetime.now(UTC).isoformat(),
         )
         recorded = await self.flush()
@@ -161,6 +169,8 @@ class Session:
                         queued.items,
                         payment_method=queued.payment_method,
                         channel=queued.channel,
+                        discount=queued.discount,
+                        customer_id=queued.customer_id,
                         client_ref=queued.client_ref,
                         # A sale sent late keeps the time it was made.
                         sold_at=queued.sold_at if queued.deferred else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 import flet as ft
 
@@ -96,6 +97,15 @@ class ProductsScreen:
             visible=product is None,
         )
         sku = ft.TextField(label=t("sku"), value=product.sku if product else "")
+        barcode = ft.TextField(label=t("barcode"), value=(product.barcode or "") if product else "")
+        category = ft.TextField(
+            label=t("category"), value=(product.category or "") if product else ""
+        )
+        reorder = ft.TextField(
+            label=t("low_stock_level"),
+            keyboard_type=ft.KeyboardType.NUMBER,
+            value=f"{product.reorder_level.normalize():f}" if product else "",
+        )
 
         async def save(e: ft.Event[ft.Button]) -> None:
             sale_price = parse_amount(price.value or "")
@@ -107,27 +117,21 @@ class ProductsScreen:
                 self.session.page.update()
                 return
             clean_name = (name.value or "").strip()
-            clean_sku = (sku.value or "").strip() or _sku_from(clean_name)
+            fields: dict[str, Any] = {
+                "name": clean_name,
+                "sku": (sku.value or "").strip() or _sku_from(clean_name),
+                "sale_price": str(sale_price),
+                "cost_price": str(cost_price),
+                "barcode": (barcode.value or "").strip() or None,
+                "category": (category.value or "").strip() or None,
+                "reorder_level": str(parse_amount(reorder.value or "0") or 0),
+            }
 
             async def call() -> None:
                 if product is None:
-                    await self.session.backend.add_product(
-                        name=clean_name,
-                        sku=clean_sku,
-                        price=sale_price,
-                        cost=cost_price,
-                        opening_stock=opening,
-                    )
+                    await self.session.backend.add_product(fields, opening)
                 else:
-                    await self.session.backend.update_product(
-                        product.id,
-                        {
-                            "name": clean_name,
-                            "sku": clean_sku,
-                            "sale_price": str(sale_price),
-                            "cost_price": str(cost_price),
-                        },
-                    )
+                    await self.session.backend.update_product(product.id, fields)
 
             if await self.session.guarded(call):
                 await self.session.load_products()
@@ -161,6 +165,9 @@ class ProductsScreen:
             cost,
             stock,
             sku,
+            barcode,
+            category,
+            reorder,
             ft.Row(
                 [
                     ft.Button(t("save"), on_click=save),

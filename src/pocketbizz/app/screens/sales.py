@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from itertools import groupby
 from typing import Any
@@ -23,6 +24,8 @@ class SalesScreen:
         self.sales: list[dict[str, Any]] = []
         self.root = ft.Column(expand=True, scroll=ft.ScrollMode.AUTO)
         self.detail_open = False
+        self.channel: str | None = None
+        self.method: str | None = None
 
     async def refresh(self) -> None:
         """A sale made or voided elsewhere: the list updates (an open sale stays as it is)."""
@@ -40,10 +43,20 @@ class SalesScreen:
     def _render_list(self) -> None:
         t = self.t
         self.detail_open = False
-        rows: list[ft.Control] = [ft.Text(t("sales"), size=22, weight=ft.FontWeight.BOLD)]
-        if not self.sales:
+        rows: list[ft.Control] = [
+            ft.Text(t("sales"), size=22, weight=ft.FontWeight.BOLD),
+            self._filter(self.channel, _CHANNEL_KEYS, self._pick_channel),
+            self._filter(self.method, _METHOD_KEYS, self._pick_method),
+        ]
+        shown = [
+            s
+            for s in self.sales
+            if (self.channel is None or s["channel"] == self.channel)
+            and (self.method is None or s["payment_method"] == self.method)
+        ]
+        if not shown:
             rows.append(ft.Text(t("no_sales"), italic=True))
-        for day, group in groupby(self.sales, key=_local_day):
+        for day, group in groupby(shown, key=_local_day):
             rows.append(ft.Text(day, weight=ft.FontWeight.BOLD))
             for sale in group:
                 void = sale["status"] == "void"
@@ -59,6 +72,29 @@ class SalesScreen:
                     )
                 )
         self.root.controls = rows
+
+    def _filter(
+        self, value: str | None, choices: dict[str, str], pick: Callable[[str | None], None]
+    ) -> ft.Control:
+        return ft.Row(
+            [
+                (ft.FilledButton if key == value else ft.OutlinedButton)(
+                    self.t(label), on_click=lambda e, k=key: pick(k)
+                )
+                for key, label in [(None, "all"), *choices.items()]
+            ],
+            wrap=True,
+        )
+
+    def _pick_channel(self, channel: str | None) -> None:
+        self.channel = channel
+        self._render_list()
+        self.session.page.update()
+
+    def _pick_method(self, method: str | None) -> None:
+        self.method = method
+        self._render_list()
+        self.session.page.update()
 
     def _detail(self, sale: dict[str, Any]) -> None:
         t = self.t
@@ -117,6 +153,7 @@ class SalesScreen:
 
 
 _METHOD_KEYS = {"cash": "cash", "card": "card", "ewallet": "ewallet"}
+_CHANNEL_KEYS = {"walk-in": "walk_in", "online": "online", "delivery": "delivery"}
 
 
 async def build(session: Session) -> ft.Control:

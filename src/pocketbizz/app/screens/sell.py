@@ -6,7 +6,10 @@ shown before `Complete sale`; the server records the same rounding (create_sale)
 
 from __future__ import annotations
 
+import urllib.parse
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import flet as ft
 
@@ -16,6 +19,7 @@ from pocketbizz.app.printing import PrinterSettings, PrinterUnavailable, escpos,
 from pocketbizz.app.session import Session
 
 METHODS = (("cash", "cash"), ("card", "card"), ("ewallet", "ewallet"))  # (api value, i18n key)
+CHANNELS = (("walk-in", "walk_in"), ("online", "online"), ("delivery", "delivery"))
 
 
 class SellScreen:
@@ -24,11 +28,17 @@ class SellScreen:
         self.t = session.t
         self.cart: dict[str, Line] = {}
         self.method = "cash"
+        self.channel = "walk-in"
+        self.discount = Decimal("0.00")
+        self.customer_id: str | None = None
+        self.customers: list[dict[str, Any]] = []
+        self.category: str | None = None
         self.query = ""
         self.grid = ft.GridView(
             max_extent=170, child_aspect_ratio=1.2, spacing=8, run_spacing=8, expand=True
         )
-        self.cart_column = ft.Column(spacing=4, scroll=ft.ScrollMode.AUTO)
+        self.cart_column = ft.Column(spacing=4)
+        self.catalogue = ft.Column(expand=3)
         self.checkout = ft.Column(spacing=8)
         self.received = ft.TextField()
         self.figures = ft.Column()
@@ -43,8 +53,12 @@ class SellScreen:
             dense=True,
             on_change=self._search,
         )
-        catalogue = ft.Column([search, self.grid], expand=3)
-        cart = ft.Column([self.cart_column, ft.Divider(), self.checkout], expand=2)
+        self.categories = ft.Row(wrap=True, spacing=4)
+        self.catalogue.controls = [search, self.categories, self.grid]
+        catalogue = self.catalogue
+        cart = ft.Column(
+            [self.cart_column, ft.Divider(), self.checkout], expand=2, scroll=ft.ScrollMode.AUTO
+        )
         if self.session.wide:
             self.root.content = ft.Row([catalogue, ft.VerticalDivider(width=1), cart], expand=True)
         else:
@@ -95,11 +109,34 @@ class SellScreen:
         self.grid.controls = [
             self._tile(p)
             for p in self.session.products
-            if not query or query in p.name.casefold() or query in p.sku.casefold()
+            if (
+                not query
+                or query in p.name.casefold()
+                or query in p.sku.casefold()
+                or query == (p.barcode or "").casefold()
+            )
+            and (self.category is None or p.category == self.category)
         ]
+        names = sorted({p.category for p in self.session.products if p.category})
+        self.categories.controls = (
+            [
+                (ft.FilledButton if value == self.category else ft.OutlinedButton)(
+                    label, on_click=lambda e, v=value: self._pick_category(v)
+                )
+                for value, label in [(None, self.t("all")), *((n, n) for n in names)]
+            ]
+            if names
+            else []
+        )
+
+    def _pick_category(self, category: str | None) -> None:
+        self.category = category
+        self._render_grid()
+        self.session.page.update()
 
     def _render_cart(self) -> None:
         t = self.t
+        self.catalogue.visible = True
         rows: list[ft.Control] = []
         for line in self.cart.values():
             rows.append(
@@ -165,20 +202,46 @@ class SellScreen:
         self.session.page.update()
 
     # -- payment -------------------------------------------------------------------------
-    def _charge(self, e: ft.Event[ft.Button]) -> None:
+    async def _charge(self, e: ft.Event[ft.Button]) -> None:
+        try:
+            self.customers = await self.session.backend.customers()
+        except ApiFailure:
+            self.customers = []  # offline: the sale goes without a customer
         self._render_payment()
         self.session.page.update()
 
-    def _render_payment(self) -> None:
-        t = self.t
-        methods = ft.Row(
+    def _choice_row(
+        self, choices: tuple[tuple[str, str], ...], current: str, pick: Callable[[str], None]
+    ) -> ft.Row:
+        return ft.Row(
             [
-                (ft.FilledButton if value == self.method else ft.OutlinedButton)(
-                    t(key), on_click=lambda e, v=value: self._choose(v)
+                (ft.FilledButton if value == current else ft.OutlinedButton)(
+                    self.t(key), on_click=lambda e, v=value: pick(v)
                 )
-                for value, key in METHODS
+                for value, key in choices
             ],
             wrap=True,
+        )
+
+    def _render_payment(self) -> None:
+        t = self.t
+        # On a phone the payment takes the screen; the tiles come back with the next sale.
+        self.catalogue.visible = self.session.wide
+        channels = self._choice_row(CHANNELS, self.channel, self._choose_channel)
+        methods = self._choice_row(METHODS, self.method, self._choose)
+        chosen = next((c for c in self.customers if str(c["id"]) == self.customer_id), None)
+        customer = ft.OutlinedButton(
+            f"{t('customer')}: {chosen['name'] if chosen else '-'}",
+            icon=ft.Icons.PERSON,
+            on_click=self._pick_customer,
+            visible=bool(self.customers),
+        )
+        discount = ft.TextField(
+            label=t("discount"),
+            prefix=ft.Text("RM "),
+            value=f"{self.discount}" if self.discount else "",
+            keyboard_type=ft.KeyboardType.NUMBER,
+            on_change=self._discount_changed,
         )
         self.received = ft.TextField(
             label=t("cash_received"),
@@ -190,7 +253,72 @@ class SellScreen:
         self.figures = ft.Column(spacing=4)
         self.complete = ft.Button(t("complete_sale"), on_click=self._complete, width=float("inf"))
         self._render_figures()
-        self.checkout.controls = [methods, self.received, self.figures, self.complete]
+        self.checkout.controls = [
+            channels,
+            customer,
+            discount,
+            methods,
+            self.received,
+            self.figures,
+            self.complete,
+        ]
+
+    def _choose_channel(self, channel: str) -> None:
+        self.channel = channel
+        self._render_payment()
+        self.session.page.update()
+
+    def _pick_customer(self, e: ft.Event[ft.OutlinedButton]) -> None:
+        """The customer list in a dialog, searchable by name or phone."""
+        t = self.t
+        results = ft.Column(scroll=ft.ScrollMode.AUTO, height=320, width=320)
+
+        def choose(customer_id: str | None) -> None:
+            self.customer_id = customer_id
+            self.session.page.pop_dialog()
+            self._render_payment()
+            self.session.page.update()
+
+        def show(query: str) -> None:
+            q = query.casefold()
+            tiles: list[ft.Control] = [
+                ft.ListTile(
+                    title=ft.Text(str(c["name"])),
+                    subtitle=ft.Text(str(c.get("phone") or "")),
+                    on_click=lambda e, cid=str(c["id"]): choose(cid),
+                )
+                for c in self.customers
+                if q in str(c["name"]).casefold() or q in str(c.get("phone") or "")
+            ]
+            results.controls = tiles[:50]
+
+        def search(e: ft.Event[ft.TextField]) -> None:
+            show(e.control.value or "")
+            results.update()
+
+        show("")
+        self.session.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(t("customer")),
+                content=ft.Column(
+                    [
+                        ft.TextField(
+                            label=t("search"),
+                            on_change=search,
+                        ),
+                        results,
+                    ],
+                    tight=True,
+                ),
+                actions=[ft.TextButton(t("no_customer"), on_click=lambda e: choose(None))],
+            )
+        )
+
+    def _discount_changed(self, e: ft.Event[ft.TextField]) -> None:
+        amount = parse_amount(e.control.value or "")
+        self.discount = amount if amount is not None else Decimal("0.00")
+        self._render_figures()
+        self.session.page.update()
 
     def _render_figures(self) -> None:
         """Total, rounding, change: redrawn on each keystroke, leaving the field (and its
@@ -198,11 +326,18 @@ class SellScreen:
         t = self.t
         cash = self.method == "cash"
         due = amount_due(
-            list(self.cart.values()), cash=cash, cash_rounding=self.session.cash_rounding
+            list(self.cart.values()),
+            cash=cash,
+            cash_rounding=self.session.cash_rounding,
+            discount=self.discount,
         )
         rows: list[ft.Control] = [
             ft.Row([ft.Text(t("subtotal"), expand=True), ft.Text(format_rm(due.total))]),
         ]
+        if due.discount:
+            rows.append(
+                ft.Row([ft.Text(t("discount"), expand=True), ft.Text(format_rm(-due.discount))])
+            )
         if due.rounding:
             rows.append(
                 ft.Row([ft.Text(t("rounding"), expand=True), ft.Text(format_rm(due.rounding))])
@@ -215,8 +350,10 @@ class SellScreen:
                 ]
             )
         )
-        self.complete.disabled = False
-        if cash:
+        self.complete.disabled = due.due < 0
+        if due.due < 0:
+            rows.append(ft.Text(t("discount_too_large"), color=ft.Colors.ERROR))
+        elif cash:
             amount = parse_amount(self.received.value or "")
             if amount is not None and amount >= due.due:
                 rows.append(
@@ -249,7 +386,13 @@ class SellScreen:
             for line in self.cart.values()
         ]
         try:
-            sale = await self.session.sell(items, self.method)
+            sale = await self.session.sell(
+                items,
+                self.method,
+                channel=self.channel,
+                discount=str(self.discount),
+                customer_id=self.customer_id,
+            )
         except ApiFailure as exc:
             self.session.notify(self.t("error", error=str(exc)))
             e.control.disabled = False
@@ -294,6 +437,25 @@ class SellScreen:
             return
         self.session.notify(t("printed"))
 
+    def _customer_phone(self) -> str | None:
+        customer = next((c for c in self.customers if str(c["id"]) == self.customer_id), None)
+        digits = "".join(ch for ch in str((customer or {}).get("phone") or "") if ch.isdigit())
+        return digits or None
+
+    async def _whatsapp(self, sale_id: str) -> None:
+        """The receipt as a WhatsApp message to the customer, through the wa.me link (the
+        customer's WhatsApp opens with the text ready to send)."""
+        phone = self._customer_phone()
+        if phone is None:
+            return
+        try:
+            lines = await self.session.backend.receipt_lines(sale_id, 32)
+        except ApiFailure as exc:
+            self.session.notify(self.t("error", error=str(exc)))
+            return
+        text = urllib.parse.quote("\n".join(line.rstrip() for line in lines))
+        await ft.UrlLauncher().launch_url(f"https://wa.me/{phone}?text={text}")
+
     def _show_done(self, sale_id: str, number: str, final: Decimal) -> None:
         t = self.t
         self.cart.clear()
@@ -311,6 +473,12 @@ class SellScreen:
                         icon=ft.Icons.PRINT,
                         on_click=lambda e: self.session.page.run_task(self._print, sale_id),
                     ),
+                    ft.OutlinedButton(
+                        "WhatsApp",
+                        icon=ft.Icons.CHAT,
+                        on_click=lambda e: self.session.page.run_task(self._whatsapp, sale_id),
+                        visible=self._customer_phone() is not None,
+                    ),
                     ft.Button(t("new_sale"), on_click=self._new_sale),
                 ],
                 wrap=True,
@@ -320,6 +488,9 @@ class SellScreen:
 
     def _new_sale(self, e: ft.Event[ft.Button]) -> None:
         self.method = "cash"
+        self.channel = "walk-in"
+        self.discount = Decimal("0.00")
+        self.customer_id = None
         self._render_cart()
         self.session.page.update()
 
