@@ -213,10 +213,7 @@ ENUM_CHECKS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "products_negative_stock_policy_check": ("negative_stock_policy", ("block", "allow")),
     "business_profiles_negative_stock_policy_check": ("negative_stock_policy", ("block", "allow")),
-    "outbound_messages_status_check": (
-        "status",
-        ("queued", "sent", "delivered", "read", "failed"),
-    ),
+    "subscription_payments_status_check": ("status", ("pending", "paid", "failed", "flagged")),
 }
 
 
@@ -243,6 +240,11 @@ FUNCTION_ONLY_WRITES: dict[str, tuple[str, str | None]] = {
         "totals a sale; rpc('void_sale', {sale_id, reason}) voids it",
     ),
     "sale_items": ("sale lines are written only by the RPC create_sale", None),
+    "subscription_payments": (
+        "subscription payments are written only by the server (the subscribe function and "
+        "ToyyibPay's verified callback)",
+        "functions.invoke('subscribe', {plan, months}) starts a payment",
+    ),
     "stock_movements": (
         "the stock ledger is written only by the RPCs create_sale, void_sale, record_purchase, "
         "adjust_stock and record_production",

@@ -36,8 +36,9 @@ SERVICES = {
     "realtime": "/realtime/v1",
 }
 
-# Packages with only `startup(state)` / `shutdown(state)`: the in-process job worker.
-BACKGROUND = ("jobs",)
+# Packages with `startup(state)` / `shutdown(state)` but no mount: the in-process job worker,
+# and payments (whose webhooks are routes of their own, below).
+BACKGROUND = ("jobs", "payments")
 
 
 async def health(request: Request) -> Response:
@@ -157,6 +158,7 @@ def create_app(settings: Settings, db: Database) -> Starlette:
         if gateway_metrics.multiprocess_dir() is not None:
             recorder = asyncio.create_task(_record_pool_periodically(db))
         started = []
+        state.notifications.start()  # subscribers join it during their startups
         try:
             for module in modules.values():
                 hook = getattr(module, "startup", None)
@@ -169,6 +171,7 @@ def create_app(settings: Settings, db: Database) -> Starlette:
                 hook = getattr(module, "shutdown", None)
                 if hook is not None:
                     await hook(state)
+            await state.notifications.close()
             if recorder is not None:
                 recorder.cancel()
                 with suppress(asyncio.CancelledError):
@@ -187,6 +190,7 @@ def create_app(settings: Settings, db: Database) -> Starlette:
     # The public e-receipt page a printed receipt's QR code opens (no API key needed).
     routes.append(Mount("/r", routes=receipt_routes.routes))
     routes += message_routes.routes  # /webhooks/whatsapp (signed by Meta, no API key)
+    routes += importlib.import_module("pocketbizz.payments.routes").routes  # /webhooks/toyyibpay
     routes += _client_app_routes(settings)
 
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -130,6 +130,14 @@ class Settings(BaseSettings):
             raise ValueError("PB_JOBS_STALLED_AFTER_S must exceed twice PB_JOBS_HEARTBEAT_S")
         return self
 
+    # ToyyibPay (FPX) for PocketBizz's own subscriptions: the platform account's secret key and
+    # category; bills call back to PB_PUBLIC_URL. Pending payments older than
+    # toyyibpay_requery_after_s are re-queried (callbacks get lost).
+    toyyibpay_url: str = "https://dev.toyyibpay.com"
+    toyyibpay_secret_key: str | None = None
+    toyyibpay_category_code: str | None = None
+    toyyibpay_requery_after_s: float = Field(default=180.0, ge=0)
+
     # Storage: object bytes on local disk under the data dir, or in an S3-compatible bucket.
     storage_backend: Literal["local", "s3"] = "local"
     storage_dir: Path | None = None

@@ -98,6 +98,13 @@ async def _fill_extra_tables(conn: asyncpg.Connection, uid: uuid.UUID, product: 
             " values ($1, 'all', 1) on conflict do nothing",
             uid,
         )
+    if "subscription_payments" in tables:
+        await conn.execute(
+            "insert into subscription_payments (business_owner_id, plan, months, amount,"
+            " bill_code) values ($1, 'pro', 1, 29.00, $2)",
+            uid,
+            f"bill-{uid}",
+        )
 
 
 @pytest.fixture

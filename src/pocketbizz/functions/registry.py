@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pocketbizz.functions import analytics, events, receipt, send_receipt
 from pocketbizz.functions.context import FunctionHandler
+from pocketbizz.payments import service as payments
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class RegisteredFunction:
 FUNCTIONS: dict[str, RegisteredFunction] = {
     "analytics": RegisteredFunction(analytics.run),
     "receipt": RegisteredFunction(receipt.run),
+    "subscribe": RegisteredFunction(payments.subscribe),
     "send-receipt": RegisteredFunction(send_receipt.run),
     # Before sign-in the app reports with the anon key and a device id.
     "events": RegisteredFunction(events.run, requires_user=False),

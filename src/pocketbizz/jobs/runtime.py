@@ -57,6 +57,8 @@ async def run_worker(settings: Settings, owner_dsn: str, *, own_signals: bool) -
                     update_heartbeat_interval=settings.jobs_heartbeat_s,
                     stalled_worker_timeout=settings.jobs_stalled_after_s,
                     worker_middleware=[keep_last_error],
+                    # What tasks read from `context.additional_context`.
+                    additional_context={"settings": settings, "owner_dsn": owner_dsn},
                 )
             finally:
                 requeue.cancel()

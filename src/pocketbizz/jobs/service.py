@@ -26,7 +26,11 @@ log = structlog.get_logger("pocketbizz.jobs")
 # (PB_JOBS_QUEUES), so jobs of another deployment's tasks are never taken by mistake.
 DEFAULT_QUEUE = "default"
 # Modules whose tasks a worker must know.
-TASK_MODULES: list[str] = ["pocketbizz.jobs.service"]
+TASK_MODULES: list[str] = [
+    "pocketbizz.jobs.service",
+    "pocketbizz.payments.tasks",
+    "pocketbizz.messages.tasks",
+]
 
 # 6 retries after 3, 9, 27, 81, 243, 729 s (procrastinate waits exponential_wait ** (n + 1)):
 # about 18 minutes in all, enough to ride out a provider's short outage.

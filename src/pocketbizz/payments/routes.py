@@ -1,0 +1,92 @@
+"""ToyyibPay's two ways back to us: the server-to-server callback (POST, form-encoded, hashed)
+and the payer's browser returning (GET, display only)."""
+
+from __future__ import annotations
+
+import html
+import uuid
+from typing import cast
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from pocketbizz.payments import repository, service, toyyibpay
+from pocketbizz.payments.runtime import owner_pool
+from pocketbizz.state import app_state
+
+_FIELDS = ("refno", "status", "reason", "billcode", "order_id", "amount", "hash")
+
+
+async def callback(request: Request) -> Response:
+    settings = app_state(request).settings
+    if not service.configured(settings):
+        return PlainTextResponse("payments are not configured", status_code=404)
+    form = await request.form()
+    fields = {name: str(form.get(name) or "") for name in _FIELDS}
+    # Before anything is looked up: a forged callback learns nothing and changes nothing.
+    if not toyyibpay.valid_callback(settings.toyyibpay_secret_key or "", fields):
+        return PlainTextResponse("invalid hash", status_code=403)
+    payment_id = _uuid(fields["order_id"])
+    if payment_id is None:
+        return PlainTextResponse("unknown bill", status_code=404)
+    evidence = service.Evidence(
+        fields["status"], fields["amount"], fields["refno"] or None, fields["reason"] or None
+    )
+    async with owner_pool().acquire() as conn:
+        status = await service.settle(
+            cast(asyncpg.Connection, conn), payment_id, fields["billcode"], evidence
+        )
+    if status is None:
+        return PlainTextResponse("unknown bill", status_code=404)
+    return PlainTextResponse("OK")
+
+
+_TITLES = {
+    "paid": "Payment received — your plan is active",
+    "pending": "Payment not confirmed yet",
+    "failed": "Payment failed",
+    "flagged": "Payment under review",
+}
+
+
+async def return_page(request: Request) -> Response:
+    """What the server knows, whatever the query string claims (it is not authenticated)."""
+    payment_id = _uuid(request.query_params.get("order_id", ""))
+    bill_code = request.query_params.get("billcode", "")
+    payment = None
+    if payment_id is not None:
+        async with owner_pool().acquire() as conn:
+            payment = await repository.find_payment(cast(asyncpg.Connection, conn), payment_id)
+    if payment is None or payment["bill_code"] != bill_code:
+        return _page("Payment not found", "We know no such payment.", 404)
+    status = str(payment["status"])
+    detail = (
+        f"Plan {payment['plan']} for {payment['months']} month(s), RM {payment['amount']}. "
+        f"Status: {status}."
+    )
+    return _page(_TITLES.get(status, status), detail, 200)
+
+
+def _page(title: str, detail: str, status: int) -> HTMLResponse:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+routes = [
+    Route("/webhooks/toyyibpay", callback, methods=["POST"]),
+    Route("/webhooks/toyyibpay/return", return_page, methods=["GET"]),
+]
