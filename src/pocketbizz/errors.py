@@ -213,6 +213,10 @@ ENUM_CHECKS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "products_negative_stock_policy_check": ("negative_stock_policy", ("block", "allow")),
     "business_profiles_negative_stock_policy_check": ("negative_stock_policy", ("block", "allow")),
+    "outbound_messages_status_check": (
+        "status",
+        ("queued", "sent", "delivered", "read", "failed"),
+    ),
     "subscription_payments_status_check": ("status", ("pending", "paid", "failed", "flagged")),
 }
 
