@@ -117,6 +117,9 @@ def test_sell_void_dashboard_language_and_isolation(server, browser: Browser) ->
 
     # Settings: Bahasa Melayu relabels the app.
     app.navigate("Settings")
+    app.expect_text("Plan: Free")
+    app.expect_text("Active products: 1 / 50")
+    app.expect_text("Sales this month: 1 / 500")  # the void one counts towards the plan
     app.click("Bahasa Melayu", role="radio")
     expect(app.page.get_by_role("tab", name="Jual", exact=True)).to_be_visible()
     expect(app.page.get_by_role("tab", name="Tetapan", exact=True)).to_be_visible()

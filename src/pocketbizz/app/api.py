@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from postgrest.types import CountMethod
 from realtime import RealtimePostgresChangesListenEvent
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
@@ -266,6 +267,34 @@ class Backend:
             .limit(limit)
         )
         return list(rows)
+
+    async def subscription(self) -> dict[str, Any]:
+        """The plan, its limits and what is used of them this month."""
+        users = await self._call(
+            self.client.table("users").select("subscription_plan, subscription_expires_at")
+        )
+        plan_code = str(users[0]["subscription_plan"]) if users else "free"
+        plans = await self._call(self.client.table("plans").select("*").eq("code", plan_code))
+        products = (
+            await self.client.table("products")
+            .select("id", count=CountMethod.exact, head=True)
+            .eq("is_active", True)
+            .execute()
+        )
+        month_start = date.today().replace(day=1).isoformat()
+        sales = (
+            await self.client.table("sales")
+            .select("id", count=CountMethod.exact, head=True)
+            .gte("created_at", month_start)
+            .execute()
+        )
+        plan = dict(plans[0]) if plans else {"code": plan_code, "name": plan_code}
+        return {
+            "plan": plan,
+            "expires_at": users[0]["subscription_expires_at"] if users else None,
+            "active_products": products.count or 0,
+            "sales_this_month": sales.count or 0,
+        }
 
     async def receipt_lines(self, sale_id: str, columns: int) -> list[str]:
         """The sale's receipt laid out by the backend's `receipt` function."""

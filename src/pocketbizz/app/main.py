@@ -74,7 +74,11 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
             page.navigation_bar = None
             session.show(auth.sign_in_view(session, home))
 
+        async def on_close(e: ft.Event[ft.Page]) -> None:
+            await session.close()
+
         page.on_resize = on_resize
+        page.on_close = on_close
         session.signed_out = signed_out
         await signed_out()
 

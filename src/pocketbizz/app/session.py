@@ -48,6 +48,7 @@ class Session:
         self._refresh_pending = False
         self.store: OfflineStore | None = None
         self.online = True
+        self.closed = False
         self._flush_lock = asyncio.Lock()
         # Shown above every signed-in screen: sales waiting to be sent, refused sales.
         self.banner = ft.Container(visible=False, bgcolor=ft.Colors.TERTIARY_CONTAINER, padding=8)
@@ -84,6 +85,13 @@ class Session:
     async def watch(self) -> None:
         """Follow the tenant's sales and products live (Realtime)."""
         await self.backend.watch(("sales", "products"), self._changed)
+
+    async def close(self) -> None:
+        """The session ended (its tab gone long enough for Flet to drop it): stop the replay
+        loop and the live feed, so nothing keeps running for nobody."""
+        self.closed = True
+        with suppress(Exception):  # best effort: the server may be gone too
+            await self.backend.client.remove_all_channels()
 
     def _changed(self, table: str) -> None:
         # A sale announces its row and each product's new stock: refresh once for the burst.
@@ -192,7 +200,7 @@ class Session:
         return recorded
 
     async def _replay_loop(self) -> None:
-        while self.backend.user_id and self.store is not None:
+        while self.backend.user_id and self.store is not None and not self.closed:
             if any(q.refused is None for q in self.store.pending()):
                 if await self.flush() and self.on_data_change is not None:
                     with suppress(ApiFailure):  # the screen keeps what it shows

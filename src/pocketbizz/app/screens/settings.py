@@ -6,6 +6,7 @@ from typing import Any
 
 import flet as ft
 
+from pocketbizz.app.api import ApiFailure
 from pocketbizz.app.i18n import LANGUAGES, Translator
 from pocketbizz.app.printing import COLUMNS, DEFAULT_PORT
 from pocketbizz.app.session import Session
@@ -63,6 +64,33 @@ async def build(session: Session) -> ft.Control:
         await session.backend.sign_out()
         await session.signed_out()
 
+    subscription = ft.Column(spacing=4)
+    try:
+        usage = await session.backend.subscription()
+    except ApiFailure as exc:
+        subscription.controls = [ft.Text(t("error", error=str(exc)))]
+    else:
+        plan = usage["plan"]
+
+        def used(count: int, limit: int | None) -> str:
+            return f"{count} / {limit}" if limit is not None else f"{count} / {t('unlimited')}"
+
+        subscription.controls = [
+            ft.Text(t("plan", name=plan.get("name") or plan["code"])),
+            ft.Text(
+                t(
+                    "products_used",
+                    used=used(usage["active_products"], plan.get("max_active_products")),
+                )
+            ),
+            ft.Text(
+                t(
+                    "sales_used",
+                    used=used(usage["sales_this_month"], plan.get("max_sales_per_month")),
+                )
+            ),
+        ]
+
     language = ft.RadioGroup(
         ft.Column([ft.Radio(value=code, label=label) for code, label in LANGUAGES.items()]),
         value=session.t.language,
@@ -81,6 +109,9 @@ async def build(session: Session) -> ft.Control:
             ft.Text(t("paper_width")),
             paper,
             ft.Button(t("save"), on_click=save),
+            ft.Divider(),
+            ft.Text(t("subscription"), weight=ft.FontWeight.BOLD),
+            subscription,
             ft.Divider(),
             ft.Text(t("language"), weight=ft.FontWeight.BOLD),
             language,
