@@ -168,8 +168,25 @@ def test_openapi_describes_tables_and_functions(rpc_shop: Tenant, server: Server
     props = doc["definitions"]["products"]["properties"]
     assert props["sale_price"]["type"] == "number" and props["id"]["format"] == "uuid"
     assert "sale_price" in doc["definitions"]["products"]["required"]
-    assert "get" in doc["paths"]["/rpc/rest_test_add"]
-    assert "get" not in doc["paths"]["/rpc/rest_test_note"]
+    # As PostgREST lists them (since 13.0.5): GET and POST for a STABLE or IMMUTABLE function,
+    # POST only for a VOLATILE one, although GET runs it read-only (test_compat.py).
+    assert set(doc["paths"]["/rpc/rest_test_add"]) == {"get", "post"}
+    assert set(doc["paths"]["/rpc/rest_test_names"]) == {"get", "post"}
+    assert set(doc["paths"]["/rpc/rest_test_note"]) == {"post"}
+    assert set(doc["paths"]["/rpc/rest_test_pay"]) == {"post"}
+
+
+def test_openapi_serves_column_comments_and_enums(server: ServerProcess) -> None:
+    """A CHECK listing values (0002: `channel in ('walk-in', 'online', 'delivery')`) is the
+    column's `enum`; a column comment (0014_comments.sql) is its description."""
+    for key in (server.anon_key, server.service_key):
+        doc = httpx.get(f"{server.url}/rest/v1/", headers={"apikey": key}).json()
+        sales = doc["definitions"]["sales"]["properties"]
+        assert sales["channel"]["enum"] == ["walk-in", "online", "delivery"]
+        assert sales["sale_number"]["description"] == (
+            "Per-tenant gapless number from business_profiles.sale_number_format."
+        )
+        assert "enum" not in sales["notes"]
 
 
 def test_explicit_notify_reloads_without_the_event_trigger(

@@ -217,6 +217,9 @@ def _rpc_path(fn: Function) -> dict[str, Any]:
             "responses": {"200": {"description": "OK"}},
         },
     }
+    # GET runs a VOLATILE function too (read-only), but, as PostgREST lists it since 13.0.5
+    # (PR #4174), only STABLE and IMMUTABLE functions get a GET here: a volatile one is
+    # meant to be POSTed, and fails with 405 if it writes under GET.
     if fn.volatility != "v":
         path["get"] = {
             "tags": ["(rpc) " + fn.name],

@@ -559,7 +559,8 @@ async def rpc_endpoint(request: Request) -> Response:
 
 
 async def _openapi(request: Request, identity: Identity) -> Response:
-    document = openapi_document(_service(request).cache, str(request.base_url))
+    service = _service(request)
+    document = openapi_document(service.cache, str(request.base_url), service.notes)
     return Response(orjson.dumps(document), media_type="application/openapi+json")
 
 

@@ -223,10 +223,11 @@ class SchemaCache:
         """Read the catalog in one REPEATABLE READ snapshot: DDL committed between two of
         the queries below can't make them disagree (a column of a table not yet seen)."""
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            return await cls._read(conn, schema)
+            return await cls.read(conn, schema)
 
     @classmethod
-    async def _read(cls, conn: asyncpg.Connection, schema: str) -> SchemaCache:
+    async def read(cls, conn: asyncpg.Connection, schema: str = SCHEMA) -> SchemaCache:
+        """The catalog as the caller's transaction sees it (`load` opens one itself)."""
         tables: dict[str, Table] = {}
         by_oid: dict[int, Table] = {}
         for row in await conn.fetch(_TABLES, schema):
