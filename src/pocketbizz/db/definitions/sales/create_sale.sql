@@ -24,7 +24,6 @@ declare
     v_found_id uuid;
     v_found_hash text;
     v_biz      public.business_profiles;
-    v_ids      uuid[];
     v_lines    pb_internal.sale_line[];
     v_line     pb_internal.sale_line;
     v_bad      record;
@@ -131,14 +130,17 @@ begin
         raise exception 'business profile not found' using errcode = 'PT404';
     end if;
 
-    -- Lock the products in id order: sales over the same products queue, never deadlock.
-    select array_agg(distinct (e.x ->> 'product_id')::uuid) into v_ids
-    from jsonb_array_elements(v_items) e(x);
-    perform 1 from public.products p
-    where p.business_owner_id = v_uid and p.id = any(v_ids)
-    order by p.id
-    for update;
-
+    -- Lock the products in id order (sales over the same products queue, never deadlock) and
+    -- read them as locked, in one statement.
+    with locked as materialized (
+        select p.*
+        from public.products p
+        where p.business_owner_id = v_uid
+          and p.id in (select (t.x ->> 'product_id')::uuid
+                       from jsonb_array_elements(v_items) t(x))
+        order by p.id
+        for update
+    )
     select array_agg(row(
                e.ord, e.product_id, p.name, e.quantity, coalesce(e.unit_price, p.sale_price),
                e.discount,
@@ -157,7 +159,7 @@ begin
                  round((t.x ->> 'unit_price')::numeric, 2) as unit_price,
                  round(coalesce((t.x ->> 'discount_amount')::numeric, 0), 2) as discount
           from jsonb_array_elements(v_items) with ordinality t(x, ord)) e
-    left join public.products p on p.business_owner_id = v_uid and p.id = e.product_id;
+    left join locked p on p.id = e.product_id;
 
     select l.product_id into v_bad from unnest(v_lines) l where not l.found limit 1;
     if found then
