@@ -13,7 +13,7 @@ from harness import ServerProcess
 from rt_helpers import Inbox, add_product, change, signed_in
 from supabase import AsyncClient
 
-from pocketbizz.realtime.listener import APPLICATION_NAME
+from pocketbizz.db.notifications import APPLICATION_NAME
 
 
 @pytest.fixture(scope="module")

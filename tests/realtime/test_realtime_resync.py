@@ -16,7 +16,7 @@ from rt_helpers import Inbox, registrations
 from v2_helpers import join, recv_until, v2_url
 
 from pocketbizz.db import Database
-from pocketbizz.realtime.listener import APPLICATION_NAME as LISTENER_APP
+from pocketbizz.db.notifications import APPLICATION_NAME as LISTENER_APP
 from pocketbizz.realtime.registry import APPLICATION_NAME as REGISTRY_APP
 from pocketbizz.realtime.registry import REGISTRATIONS_LAPSED, Registry
 

@@ -3,9 +3,9 @@
 An access token is valid until its `exp` whatever happens to its session. Every deletion of a
 session or a user leaves a tombstone in `auth.revocations` and a NOTIFY (migration 0010). Each
 process keeps the tombstones younger than one token lifetime in memory (`RevocationRegistry`,
-loaded at start-up, fed by one LISTEN connection and re-synced on every reconnect), so the
-check on the request path is a dictionary lookup, and a revocation committed by any process is
-seen by every other within milliseconds.
+loaded at start-up, fed by the process's shared LISTEN connection and re-synced on every
+reconnect, `pocketbizz.db.notifications`), so the check on the request path is a dictionary
+lookup, and a revocation committed by any process is seen by every other within milliseconds.
 
 Revoked means "deleted while its tokens may still be live": a token for a user that never
 existed (a hand-made service JWT) is not refused here, as PostgREST would not refuse it either.
@@ -14,7 +14,6 @@ existed (a hand-made service JWT) is not refused here, as PostgREST would not re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import weakref
 from collections.abc import Iterable, Mapping
@@ -26,16 +25,14 @@ import orjson
 import structlog
 
 from pocketbizz.db.database import AUTH_ADMIN, Database
+from pocketbizz.db.notifications import Notifications, Subscription
 
 log = structlog.get_logger("pocketbizz.auth.revocation")
 
 CHANNEL = "pb_auth_revocations"
-APPLICATION_NAME = "pocketbizz-auth-revocations"
 # Slack over the token lifetime for clock skew between servers and the database (the token
 # check itself allows 5 s).
 _MARGIN_SECONDS = 60.0
-_KEEPALIVE_SECONDS = 30.0
-_MAX_BACKOFF_SECONDS = 10.0
 
 # One registry per Database (per process, in practice), found by whoever holds the database.
 _REGISTRIES: weakref.WeakKeyDictionary[Database, RevocationRegistry] = weakref.WeakKeyDictionary()
@@ -65,7 +62,8 @@ class RevocationRegistry:
         # True while the LISTEN connection is up and the tombstones were loaded through it.
         self.live = False
         self._loaded = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._notifications: Notifications | None = None
+        self._subscription: Subscription | None = None
         self._next_sweep = 0.0
 
     # -- the request path -------------------------------------------------------------------
@@ -114,9 +112,9 @@ class RevocationRegistry:
         self._sessions.update(sessions)
         self._users.update(users)
 
-    def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+    def _on_notify(self, channel: str, payload: str) -> None:
         try:
-            event = orjson.loads(str(payload))
+            event = orjson.loads(payload)
             at = float(event["t"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             log.warning("malformed revocation notice", payload=str(payload)[:200])
@@ -126,57 +124,41 @@ class RevocationRegistry:
         elif event.get("u"):
             self.remember(users=[event["u"]], at=at)
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._listen())
+    async def start(self, notifications: Notifications) -> None:
+        self._notifications = notifications
+        self._subscription = await notifications.subscribe(
+            (CHANNEL,), self._on_notify, on_connect=self._on_connect, on_lost=self._on_lost
+        )
 
     async def ready(self) -> None:
         """Wait until the first load is done: serve no request before the tombstones are in."""
         await self._loaded.wait()
 
-    async def _listen(self) -> None:
-        """LISTEN first, then load: nothing revoked in between is missed. Re-done on every
-        reconnect, since a notice sent while disconnected is not replayed."""
-        backoff = 0.5
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await self.db.connect_listener(APPLICATION_NAME)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
-                async with self.db.transaction(AUTH_ADMIN) as tx:
-                    await self.load(tx)
-                self.live = True
-                self._loaded.set()
-                backoff = 0.5
-                while not lost.is_set():
-                    try:
-                        await asyncio.wait_for(lost.wait(), _KEEPALIVE_SECONDS)
-                    except TimeoutError:
-                        await conn.fetchval("select 1", timeout=10)
-                        self._sweep()
-            except Exception as exc:  # keep listening whatever happened to the connection
-                log.warning("revocation listener lost its connection", error=str(exc))
-            finally:
-                self.live = False
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+    async def _on_connect(self, resumed: bool) -> None:
+        # Runs after LISTEN, on every (re)connect: nothing revoked in between is missed, and
+        # what was revoked while disconnected (never replayed) is read here.
+        async with self.db.transaction(AUTH_ADMIN) as tx:
+            await self.load(tx)
+        self._sweep()
+        self.live = True
+        self._loaded.set()
+
+    def _on_lost(self) -> None:
+        self.live = False
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        if self._notifications is not None and self._subscription is not None:
+            await self._notifications.unsubscribe(self._subscription)
+        self._subscription = None
         self.live = False
 
 
-def start_registry(db: Database, token_lifetime_seconds: int) -> RevocationRegistry:
+async def start_registry(
+    db: Database, token_lifetime_seconds: int, notifications: Notifications
+) -> RevocationRegistry:
     registry = RevocationRegistry(db, token_lifetime_seconds)
     _REGISTRIES[db] = registry
-    registry.start()
+    await registry.start(notifications)
     return registry
 
 

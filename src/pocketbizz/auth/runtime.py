@@ -87,7 +87,9 @@ class Housekeeping:
 
 
 async def startup(state: AppState) -> None:
-    registry = revocation.start_registry(state.db, state.settings.jwt_expiry_seconds)
+    registry = await revocation.start_registry(
+        state.db, state.settings.jwt_expiry_seconds, state.notifications
+    )
     # Bounded: a database that is slow to answer must not hang start-up forever.
     async with asyncio.timeout(30):
         await registry.ready()

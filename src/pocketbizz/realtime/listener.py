@@ -1,23 +1,23 @@
-"""One LISTEN connection per server process, kept alive and re-opened when it drops.
+"""Realtime's subscription to the process's shared LISTEN connection
+(`pocketbizz.db.notifications`).
 
-It carries two channels: row changes from the triggers, and broadcasts and presence diffs
+It follows two channels: row changes from the triggers, and broadcasts and presence diffs
 published by the server processes (so they reach the topic's sockets on every process).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import orjson
 import structlog
 
 from pocketbizz.db import Database
+from pocketbizz.db.notifications import Notifications, Subscription
 from pocketbizz.realtime.changes import ChangeError, decode_change
 from pocketbizz.realtime.frames import Broadcast
 from pocketbizz.realtime.hub import Hub
@@ -26,80 +26,46 @@ log = structlog.get_logger("pocketbizz.realtime")
 
 CHANGES_CHANNEL = "pocketbizz_realtime"
 BROADCAST_CHANNEL = "pocketbizz_broadcast"
-APPLICATION_NAME = "pocketbizz-realtime"
-KEEPALIVE_SECONDS = 30.0
-MAX_BACKOFF_SECONDS = 10.0
 LISTENER_RECONNECTED = "Realtime lost its database connection: rejoin to resume"
 
 
-def _setter(event: asyncio.Event) -> Callable[[Any], None]:
-    return lambda _conn: event.set()
-
-
 class Listener:
-    def __init__(self, db: Database, hub: Hub) -> None:
+    def __init__(self, db: Database, hub: Hub, notifications: Notifications) -> None:
         self.db = db
         self.hub = hub
+        self.notifications = notifications
         # Broadcasts this process published are already delivered locally.
         self.process_id = uuid.uuid4().hex
-        self.connected = asyncio.Event()
         # Called when the connection comes back after a loss: changes committed meanwhile were
         # never announced, so joined channels are told to rejoin (and their clients re-read).
         self.on_reconnect: Callable[[str], None] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+    async def start(self) -> None:
+        self._subscription = await self.notifications.subscribe(
+            (CHANGES_CHANNEL, BROADCAST_CHANNEL), self._on_notification, on_connect=self._on_connect
+        )
+
+    async def connected(self) -> None:
+        """Return once the channels are LISTENed (deliveries start then)."""
+        if self._subscription is not None:
+            await self._subscription.connected.wait()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        if self._subscription is not None:
+            await self.notifications.unsubscribe(self._subscription)
+            self._subscription = None
 
-    async def _run(self) -> None:
-        backoff = 0.5
-        lost_before = False
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await self.db.connect_listener(APPLICATION_NAME)
-                lost = asyncio.Event()
-                conn.add_termination_listener(_setter(lost))
-                await conn.add_listener(CHANGES_CHANNEL, self._callback(self._on_change))
-                await conn.add_listener(BROADCAST_CHANNEL, self._callback(self._on_broadcast))
-                self.connected.set()
-                log.info("realtime listener connected")
-                backoff = 0.5
-                if lost_before and self.on_reconnect is not None:
-                    self.on_reconnect(LISTENER_RECONNECTED)
-                await self._keep_alive(conn, lost)
-                log.warning("realtime listener connection closed, reconnecting")
-            except Exception as exc:  # any failure: reconnect rather than stop listening
-                log.warning("realtime listener lost its connection", error=str(exc))
-            finally:
-                lost_before = lost_before or self.connected.is_set()
-                self.connected.clear()
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
-            # Changes committed while disconnected are not replayed; clients re-read on join.
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+    async def _on_connect(self, resumed: bool) -> None:
+        log.info("realtime listening", resumed=resumed)
+        if resumed and self.on_reconnect is not None:
+            self.on_reconnect(LISTENER_RECONNECTED)
 
-    async def _keep_alive(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
-        """Return when the connection is gone; a periodic query notices silent drops."""
-        while not lost.is_set():
-            try:
-                await asyncio.wait_for(lost.wait(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                await conn.fetchval("select 1", timeout=10)
-
-    @staticmethod
-    def _callback(handler: Callable[[str], None]) -> Callable[..., None]:
-        def on_notification(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-            handler(payload)
-
-        return on_notification
+    def _on_notification(self, channel: str, payload: str) -> None:
+        if channel == CHANGES_CHANNEL:
+            self._on_change(payload)
+        else:
+            self._on_broadcast(payload)
 
     def _on_change(self, payload: str) -> None:
         try:

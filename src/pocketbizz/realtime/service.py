@@ -94,17 +94,17 @@ async def start(state: AppState) -> RealtimeService:
         await catalog.load(conn)
     hub = Hub(state.db, catalog, workers=max(state.settings.realtime_workers, 1))
     hub.start()
-    listener = Listener(state.db, hub)
+    listener = Listener(state.db, hub, state.notifications)
     presence = PresenceBook(state.db, hub, listener.process_id)
     service = RealtimeService(
         state.db, hub, listener, presence, Limits(_caps(state.settings)), _revocation_check()
     )
     listener.on_reconnect = service.rejoin_all
     hub.registry.on_lapse = service.rejoin_all
-    listener.start()
+    await listener.start()
     presence.start()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(listener.connected.wait(), _LISTENER_WAIT_SECONDS)
+        await asyncio.wait_for(listener.connected(), _LISTENER_WAIT_SECONDS)
     state.services[SERVICE_KEY] = service
     return service
 

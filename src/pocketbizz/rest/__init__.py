@@ -10,7 +10,7 @@ from pocketbizz.state import AppState
 async def startup(state: AppState) -> None:
     service = RestService(state)
     await service.load()
-    service.listen()
+    await service.listen()
     state.services[SERVICE_KEY] = service
 
 
