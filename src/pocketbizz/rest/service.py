@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from pocketbizz.db.notifications import Subscription
 from pocketbizz.rest.openapi import SchemaNotes, load_notes
 from pocketbizz.rest.schema_cache import SchemaCache
 from pocketbizz.state import AppState
@@ -19,11 +20,8 @@ log = structlog.get_logger("pocketbizz.rest")
 
 # PostgREST's channel (`NOTIFY pgrst, 'reload schema'`) and ours; either reloads the cache.
 RELOAD_CHANNELS = ("pgrst", "pocketbizz_schema")
-APPLICATION_NAME = "pocketbizz-rest-schema"
 SERVICE_KEY = "rest"  # where the singleton lives in AppState.services
 _PLAN_CACHE_SIZE = 2048
-_KEEPALIVE_SECONDS = 30.0
-_MAX_BACKOFF_SECONDS = 10.0
 
 
 class RestService:
@@ -39,7 +37,7 @@ class RestService:
         self.max_response_bytes = settings.rest_max_response_bytes
         self.aggregates_enabled = settings.rest_aggregates_enabled
         self.plans: dict[Any, tuple[str, list[Any]]] = {}
-        self._listen_task: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
         self._reload_task: asyncio.Task[None] | None = None
         # Set by a NOTIFY that arrives while a reload runs: that reload may have read the
         # catalog before the change, so it runs again.
@@ -56,38 +54,17 @@ class RestService:
         self.cache, self.notes = cache, notes
         self.plans = {}
 
-    def listen(self) -> None:
-        self._listen_task = asyncio.get_running_loop().create_task(self._listen())
+    async def listen(self) -> None:
+        """Follow the reload channels on the process's shared LISTEN connection."""
+        self._subscription = await self.state.notifications.subscribe(
+            RELOAD_CHANNELS, self._on_notify, on_connect=self._on_connect
+        )
 
-    async def _listen(self) -> None:
-        """Hold one LISTEN connection, re-opened when it drops; every (re)connect reloads,
-        since a change announced while disconnected is not replayed."""
-        backoff = 0.5
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await self.state.db.connect_listener(APPLICATION_NAME)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                for channel in RELOAD_CHANNELS:
-                    await conn.add_listener(channel, self._on_notify)
-                # Catch up on anything announced before (or while) this connection was down.
-                self._schedule_reload()
-                backoff = 0.5
-                while not lost.is_set():
-                    try:
-                        await asyncio.wait_for(lost.wait(), _KEEPALIVE_SECONDS)
-                    except TimeoutError:
-                        await conn.fetchval("select 1", timeout=10)
-            except Exception as exc:  # keep listening whatever happened to the connection
-                log.warning("schema listener lost its connection", error=str(exc))
-            finally:
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+    async def _on_connect(self, resumed: bool) -> None:
+        # Every (re)connect reloads: a change announced while disconnected is not replayed.
+        self._schedule_reload()
 
-    def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+    def _on_notify(self, channel: str, payload: str) -> None:
         self._schedule_reload()
 
     def _schedule_reload(self) -> None:
@@ -107,12 +84,14 @@ class RestService:
                 log.error("schema cache reload failed", error=str(exc))
 
     async def close(self) -> None:
-        for task in (self._listen_task, self._reload_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._listen_task = self._reload_task = None
+        if self._subscription is not None:
+            await self.state.notifications.unsubscribe(self._subscription)
+            self._subscription = None
+        if self._reload_task is not None:
+            self._reload_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reload_task
+            self._reload_task = None
 
     def remember(self, key: Any, plan: tuple[str, list[Any]], built_with: SchemaCache) -> None:
         if built_with is not self.cache:
