@@ -109,6 +109,7 @@ def shoot(server: ServerProcess) -> None:
         app.tap(app.button("Roti Canai"))
         app.tap(app.button("Roti Canai"))
         app.tap(app.button("Teh Tarik"))
+        app.page.screenshot(path=OUT / "sell.png")
         app.click("Charge")
         app.type_into("Cash received", "10")
         time.sleep(0.5)
