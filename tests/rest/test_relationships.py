@@ -7,9 +7,10 @@ import asyncpg
 import pytest
 
 from pocketbizz.errors import ApiError
-from pocketbizz.rest.query import Embed, Query, parse_select
+from pocketbizz.rest.plan import Planner
+from pocketbizz.rest.query import Query, parse_select
 from pocketbizz.rest.schema_cache import Column, ForeignKey, SchemaCache, Table
-from pocketbizz.rest.sql import Builder, NestedLookup
+from pocketbizz.rest.sql import Builder
 
 
 async def test_catalog_relationships_use_every_fk_column(owner_pool: asyncpg.Pool) -> None:
@@ -78,11 +79,9 @@ def _synthetic() -> SchemaCache:
 
 
 def _embed_sql(cache: SchemaCache, table: str, select: str) -> str:
-    items = parse_select(select)
-    embed = next(i for i in items if isinstance(i, Embed))
-    sub, _ = Builder(cache).embed(
-        cache.tables[table], "t0", embed, NestedLookup(Query(select=items)), ("x",)
-    )
+    plan = Planner(cache).read(cache.tables[table], Query(select=parse_select(select)))
+    (embed,) = plan.embeds
+    sub, _ = Builder().embed(plan.table, "t0", embed)
     return sub
 
 

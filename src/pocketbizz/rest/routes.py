@@ -22,6 +22,7 @@ from pocketbizz.errors import ApiError, from_postgres, postgrest_response
 from pocketbizz.gateway import request_identity
 from pocketbizz.rest import responses, rpc, sql
 from pocketbizz.rest.openapi import openapi_document
+from pocketbizz.rest.plan import CallPlan, Planner, ReadPlan
 from pocketbizz.rest.query import Preferences, Query, parse_prefer, parse_query
 from pocketbizz.rest.schema_cache import SCHEMA, Function, SchemaCache, Table
 from pocketbizz.rest.service import SERVICE_KEY, RestService
@@ -144,19 +145,13 @@ async def _json_body(request: Request) -> tuple[Any, bytes]:
         ) from None
 
 
-async def _planned_count(
-    conn: asyncpg.Connection,
-    cache: SchemaCache,
-    table: Table,
-    source: str,
-    query: Query,
-) -> int:
-    b = sql.Builder(cache)
-    statement = sql.count_plan_statement(b, table, source, query)
-    plan = await conn.fetchval(statement, *b.params)
-    if isinstance(plan, str):
-        plan = orjson.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
+async def _planned_count(conn: asyncpg.Connection, plan: ReadPlan) -> int:
+    b = sql.Builder()
+    statement = sql.count_plan_statement(b, plan, plan.table.sql_name)
+    explained = await conn.fetchval(statement, *b.params)
+    if isinstance(explained, str):
+        explained = orjson.loads(explained)
+    return int(explained[0]["Plan"]["Plan Rows"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,33 +165,34 @@ async def _read(request: Request, identity: Identity) -> Response:
     table = _table(cache, name)
     explain = responses.plan_of(request)
     if explain is not None:
-        statement, params = _read_statement(service, table, await _query(request))
+        read = Planner(cache).read(table, await _query(request))
+        statement, params = _read_statement(service, read)
         return await _explain(request, identity, explain, statement, params)
     accept = responses.accept_of(request)
     prefs = parse_prefer(request.headers.getlist("prefer"))
     cap = service.max_rows + 1 if prefs.count == "estimated" else None
     strip = responses.strips_nulls(request)
     key = (name, request.scope.get("query_string", b""), prefs.count, strip)
-    plan = service.plans.get(key)
-    query: Query | None = None
-    if plan is None or prefs.count in ("planned", "estimated"):
-        query = await _query(request)
-        plan = _read_statement(
-            service, table, query, exact=prefs.count == "exact", strip=strip, count_cap=cap
+    built = service.plans.get(key)
+    plan: ReadPlan | None = None
+    if built is None or prefs.count in ("planned", "estimated"):
+        plan = Planner(cache).read(table, await _query(request))
+        built = _read_statement(
+            service, plan, exact=prefs.count == "exact", strip=strip, count_cap=cap
         )
-        service.remember(key, plan, cache)
-        offset = query.offset or 0
+        service.remember(key, built, cache)
+        offset = plan.offset or 0
     else:
         offset = _offset(request)
     async with app_state(request).db.transaction(identity) as conn:
-        row = await _fetch_one(conn, plan[0], *plan[1])
+        row = await _fetch_one(conn, built[0], *built[1])
         sql.check_size(row, service.max_response_bytes)
         total: int | None = row["total"]
-        if query is not None and (
+        if plan is not None and (
             prefs.count == "planned"
             or (prefs.count == "estimated" and total is not None and total > service.max_rows)
         ):
-            total = await _planned_count(conn, cache, table, table.sql_name, query)
+            total = await _planned_count(conn, plan)
     n: int = row["n"]
     if accept == responses.OBJECT and n != 1:
         raise responses.single_error(n)
@@ -209,20 +205,18 @@ async def _read(request: Request, identity: Identity) -> Response:
 
 def _read_statement(
     service: RestService,
-    table: Table,
-    query: Query,
+    plan: ReadPlan,
     *,
     exact: bool = False,
     strip: bool = False,
     count_cap: int | None = None,
 ) -> tuple[str, list[Any]]:
-    limit = min(query.limit, service.max_rows) if query.limit is not None else service.max_rows
-    b = sql.Builder(service.cache, max_rows=service.max_rows)
+    limit = min(plan.limit, service.max_rows) if plan.limit is not None else service.max_rows
+    b = sql.Builder(max_rows=service.max_rows)
     statement = sql.rows_statement(
         b,
-        table,
-        table.sql_name,
-        query,
+        plan,
+        plan.table.sql_name,
         limit=limit,
         exact_count=exact,
         strip_nulls=strip,
@@ -294,27 +288,21 @@ async def _insert(request: Request, identity: Identity) -> Response:
             details="Expected a JSON object or an array of objects",
         )
     columns = query.columns if query.columns is not None else _keys(rows)
-    representation = prefs.ret == "representation"
-    b = sql.Builder(cache, max_rows=service.max_rows)
-    with_sql = sql.insert_statement(
-        b,
+    plan = Planner(cache).insert(
         table,
-        rows_json.decode(),
         columns,
         query,
         missing_default=prefs.missing_default,
         resolution=prefs.resolution,
-        returning=representation,
+        returning=prefs.ret == "representation",
     )
-    statement = sql.mutation_result(
+    b = sql.Builder(max_rows=service.max_rows)
+    statement = sql.mutation_statement(
         b,
-        table,
-        with_sql,
-        query,
-        representation=representation,
+        plan,
+        rows_json.decode(),
         strip_nulls=responses.strips_nulls(request),
         max_bytes=service.max_response_bytes,
-        count_inserted=sql.tracks_inserts(table, prefs.resolution),
     )
     return await _mutate(request, identity, statement, b.params, prefs, accept, kind="insert")
 
@@ -363,16 +351,12 @@ async def _update(request: Request, identity: Identity) -> Response:
             200 if representation else 204,
             {"Content-Range": "*/*"},
         )
-    b = sql.Builder(cache, max_rows=service.max_rows)
-    with_sql = sql.update_statement(
-        b, table, raw.decode(), list(payload), query, returning=representation
-    )
-    statement = sql.mutation_result(
+    plan = Planner(cache).update(table, list(payload), query, returning=representation)
+    b = sql.Builder(max_rows=service.max_rows)
+    statement = sql.mutation_statement(
         b,
-        table,
-        with_sql,
-        query,
-        representation=representation,
+        plan,
+        raw.decode(),
         strip_nulls=responses.strips_nulls(request),
         max_bytes=service.max_response_bytes,
     )
@@ -386,15 +370,11 @@ async def _delete(request: Request, identity: Identity) -> Response:
     query = await _query(request)
     _whole_rows_only(query)
     prefs = parse_prefer(request.headers.getlist("prefer"))
-    representation = prefs.ret == "representation"
-    b = sql.Builder(cache, max_rows=service.max_rows)
-    with_sql = sql.delete_statement(b, table, query, returning=representation)
-    statement = sql.mutation_result(
+    plan = Planner(cache).delete(table, query, returning=prefs.ret == "representation")
+    b = sql.Builder(max_rows=service.max_rows)
+    statement = sql.mutation_statement(
         b,
-        table,
-        with_sql,
-        query,
-        representation=representation,
+        plan,
         strip_nulls=responses.strips_nulls(request),
         max_bytes=service.max_response_bytes,
     )
@@ -488,29 +468,24 @@ async def _rpc(request: Request, identity: Identity) -> Response:
     explain = responses.plan_of(request)
     accept = responses.JSON if explain is not None else responses.accept_of(request)
     query, args, raw_text = await _rpc_arguments(request, cache.functions.get(name, []))
-    fn = rpc.resolve_function(cache, name, set(args))
     # GET and HEAD run read-only, whatever the function's volatility: a function that
     # actually writes fails with 25006 (405), as in PostgREST.
-    read_only = request.method != "POST"
-    b = sql.Builder(cache, max_rows=service.max_rows)
-    call = rpc.call_expression(b, fn, args, raw_text)
-    if fn.is_void:
-        statement = f"select {call}"
-    else:
-        statement = rpc.result_statement(
-            b,
-            cache,
-            fn,
-            call,
-            query,
-            max_rows=service.max_rows,
-            count=prefs.count is not None,
-            max_bytes=service.max_response_bytes,
-        )
+    plan = Planner(cache).call(name, args, raw_text, query, read_only=request.method != "POST")
+    fn = plan.function
+    b = sql.Builder(max_rows=service.max_rows)
+    statement = rpc.call_statement(
+        b,
+        plan,
+        max_rows=service.max_rows,
+        count=prefs.count is not None,
+        max_bytes=service.max_response_bytes,
+    )
     if explain is not None:
-        return await _explain(request, identity, explain, statement, b.params, read_only=read_only)
+        return await _explain(
+            request, identity, explain, statement, b.params, read_only=plan.read_only
+        )
     async with app_state(request).db.transaction(identity) as conn:
-        if read_only:
+        if plan.read_only:
             await conn.execute("set transaction read only")
         if fn.is_void:
             await conn.execute(statement, *b.params)
@@ -518,7 +493,7 @@ async def _rpc(request: Request, identity: Identity) -> Response:
         else:
             row = await _fetch_one(conn, statement, *b.params)
             sql.check_size(row, service.max_response_bytes)
-            response = await _rpc_response(request, fn, row, query, accept, prefs)
+            response = await _rpc_response(request, plan, row, query, accept, prefs)
         if prefs.rollback:
             raise _Rollback(response)  # answered as if committed, then rolled back
     return response
@@ -526,16 +501,17 @@ async def _rpc(request: Request, identity: Identity) -> Response:
 
 async def _rpc_response(
     request: Request,
-    fn: Function,
+    plan: CallPlan,
     row: asyncpg.Record,
     query: Query,
     accept: str,
     prefs: Preferences,
 ) -> Response:
+    fn = plan.function
     body: str = row["body"]
     n: int = row["n"]
     if not fn.returns_set:
-        if rpc.function_table(_service(request).cache, fn) is not None:
+        if plan.result is not None:
             # One composite value: an object (or null), not an array.
             body = body[1:-1] if n == 1 else "null"
         accept = responses.JSON if accept == responses.OBJECT else accept

@@ -1,6 +1,7 @@
-"""RPC: find the function a call means (by name and argument names), call it with named
-arguments as bind parameters, and shape its result — scalar, composite, set or void — as JSON
-in the same single statement the table endpoints use."""
+"""RPC rendering: the call of a planned function (`plan.CallPlan`) with named arguments as
+bind parameters, and its result — scalar, composite, set or void — shaped as JSON in the same
+single statement the table endpoints use. Which function a call means is decided by the plan
+(`plan.resolve_function`)."""
 
 from __future__ import annotations
 
@@ -8,51 +9,18 @@ from typing import Any
 
 import orjson
 
-from pocketbizz.errors import ApiError
-from pocketbizz.rest.query import Query
-from pocketbizz.rest.schema_cache import Function, SchemaCache, Table, cast_type, quote
+from pocketbizz.rest.plan import CallPlan
+from pocketbizz.rest.schema_cache import cast_type, quote
 from pocketbizz.rest.sql import Builder, rows_statement
 
 
-def resolve_function(cache: SchemaCache, name: str, given: set[str]) -> Function:
-    candidates = cache.functions.get(name, [])
-    matches = [fn for fn in candidates if fn.required <= given <= fn.arg_names]
-    if len(matches) > 1:
-        # Overloads the named arguments cannot tell apart: PostgREST refuses to guess.
-        signatures = ", ".join(
-            f"public.{name}({', '.join(f'{a.name} => {a.type}' for a in fn.args)})"
-            for fn in matches
-        )
-        raise ApiError(
-            f"Could not choose the best candidate function between: {signatures}",
-            status=300,
-            code="PGRST203",
-            hint="Try renaming the parameters or the function itself in the database "
-            "so function overloading can be resolved",
-        )
-    if matches:
-        return matches[0]
-    for fn in candidates:  # a single unnamed json argument takes the whole body
-        if len(fn.args) == 1 and not fn.args[0].name:
-            return fn
-    if not given:
-        for fn in candidates:
-            if not fn.required:
-                return fn
-    args = ", ".join(sorted(given))
-    raise ApiError(
-        f"Could not find the function public.{name}({args}) in the schema cache",
-        status=404,
-        code="PGRST202",
-        hint="Check the function's name and argument names.",
-    )
-
-
-def call_expression(b: Builder, fn: Function, args: dict[str, Any], raw_body: str | None) -> str:
+def call_expression(b: Builder, plan: CallPlan) -> str:
     """`public.fn(a => $1::text::int, …)`; values travel as text (JSON text for json args)."""
+    fn = plan.function
     name = f"public.{quote(fn.name)}"
     if len(fn.args) == 1 and not fn.args[0].name:
-        return f"{name}({b.param(raw_body or '{}')}::text::{fn.args[0].type})"
+        return f"{name}({b.param(plan.raw_body or '{}')}::text::{fn.args[0].type})"
+    args = dict(plan.args)
     rendered = []
     for arg in fn.args:
         if arg.name not in args:
@@ -81,41 +49,33 @@ def _arg_text(value: Any, typ: str) -> str | None:
     return str(value)
 
 
-def function_table(cache: SchemaCache, fn: Function) -> Table | None:
-    """The row shape of a composite result, for `select`/filters on it."""
-    if fn.return_table is not None:
-        return cache.tables[fn.return_table]
-    if fn.out_columns:
-        return Table(fn.name, True, {c.name: c for c in fn.out_columns})
-    return None
-
-
-def result_statement(
+def call_statement(
     b: Builder,
-    cache: SchemaCache,
-    fn: Function,
-    call: str,
-    query: Query,
+    plan: CallPlan,
     *,
     max_rows: int,
     count: bool,
     max_bytes: int | None = None,
 ) -> str:
-    """`(total, n, body)` for a non-void function: rows as for a table when the result has
-    columns (so `select`, filters and order apply), else the plain JSON value(s)."""
-    shape = function_table(cache, fn)
-    if shape is not None:
+    """The statement of a call: `select fn(…)` for a void function, else `(total, n, body)`:
+    rows as for a table when the result has columns (`plan.result`), else the plain JSON
+    value(s)."""
+    fn = plan.function
+    call = call_expression(b, plan)
+    if fn.is_void:
+        return f"select {call}"
+    if plan.result is not None:
         limit: int | None = None
         if fn.returns_set:
-            limit = min(query.limit, max_rows) if query.limit is not None else max_rows
+            wanted = plan.result.limit
+            limit = min(wanted, max_rows) if wanted is not None else max_rows
         if not count:
-            return rows_statement(b, shape, call, query, limit=limit, max_bytes=max_bytes)
+            return rows_statement(b, plan.result, call, limit=limit, max_bytes=max_bytes)
         # The count and the page read one materialized call: the function runs once.
         return rows_statement(
             b,
-            shape,
+            plan.result,
             "_call",
-            query,
             limit=limit,
             exact_count=True,
             with_sql=f"with _call as materialized (select * from {call}) ",

@@ -1,4 +1,5 @@
-"""One SQL statement per request, producing the response JSON inside PostgreSQL.
+"""One SQL statement per request, producing the response JSON inside PostgreSQL, rendered
+from a plan (`plan.py`: the names of the request already resolved against the schema cache).
 
 Reads select into a subquery and aggregate it with `json_agg`; embeds are correlated subqueries
 joined on every column of their foreign key; writes are data-modifying CTEs whose rows feed the
@@ -15,25 +16,17 @@ from typing import Any
 import asyncpg
 
 from pocketbizz.errors import ApiError
-from pocketbizz.rest.query import (
-    Condition,
-    Embed,
-    FieldRef,
-    FilterNode,
-    NestedParams,
-    OrderTerm,
-    Query,
-    SelectField,
-    SelectItem,
+from pocketbizz.rest.plan import (
+    EmbedPlan,
+    Field,
+    Filter,
+    FilterPlan,
+    MutatePlan,
+    Order,
+    Output,
+    ReadPlan,
 )
-from pocketbizz.rest.schema_cache import (
-    OWNER_COLUMN,
-    Relationship,
-    SchemaCache,
-    Table,
-    cast_type,
-    quote,
-)
+from pocketbizz.rest.schema_cache import OWNER_COLUMN, Table, quote
 
 _INTEGER = re.compile(r"-?[0-9]{1,9}")
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -63,27 +56,15 @@ _IS = {
 }
 
 
-def unknown_column(table: str, column: str) -> ApiError:
-    return ApiError(f"column {table}.{column} does not exist", status=400, code="42703")
-
-
-def unknown_write_column(table: str, column: str) -> ApiError:
-    return ApiError(
-        f"Could not find the '{column}' column of '{table}' in the schema cache",
-        status=400,
-        code="PGRST204",
-    )
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
 class Builder:
-    """Accumulates bind parameters and fresh table aliases while SQL is assembled."""
+    """Renders plans: accumulates bind parameters and fresh table aliases while SQL is
+    assembled. Everything it reads about the schema comes with the plan."""
 
-    def __init__(self, cache: SchemaCache, *, max_rows: int | None = None) -> None:
-        self.cache = cache
+    def __init__(self, *, max_rows: int | None = None) -> None:
         # Rows per embedded level (to-many), like `rest_max_rows` at the top: without it
         # `a(*,b(*,c(*)))` multiplies row counts level by level.
         self.max_rows = max_rows
@@ -100,30 +81,25 @@ class Builder:
 
     # -- expressions ----------------------------------------------------------------------
 
-    def column(self, table: Table, alias: str, ref: FieldRef) -> tuple[str, str]:
-        """The SQL for a column (with its JSON path) and the type values compare as."""
-        col = table.columns.get(ref.name)
-        if col is not None:
-            expr = f"{alias}.{quote(col.name)}"
-            typ = cast_type(col.type)
-        elif ref.name in table.computed:
-            # A computed field: the function of the row (cast, as `_m` rows are records).
-            fn = table.computed[ref.name]
-            expr = f"public.{quote(fn.name)}({alias}::{table.sql_name})"
-            typ = cast_type(fn.return_type)
+    def column(self, table: Table, alias: str, field: Field) -> str:
+        """The SQL for a field of `table`'s row `alias`, with its JSON path."""
+        if field.computed is None:
+            expr = f"{alias}.{quote(field.name)}"
         else:
-            raise unknown_column(table.name, ref.name)
-        for arrow, key in ref.json_path:
+            # A computed field: the function of the row (cast, as `_m` rows are records).
+            expr = f"public.{quote(field.computed.name)}({alias}::{table.sql_name})"
+        for arrow, key in field.json_path:
             step = key if _is_int(key) else f"{self.param(key)}::text"
             expr = f"({expr}{arrow}{step})"
-            typ = "text" if arrow == "->>" else "jsonb"
-        return expr, typ
+        return expr
 
     def value(self, text: str, typ: str) -> str:
         return f"{self.param(text)}::text::{typ}"
 
-    def condition(self, table: Table, alias: str, cond: Condition) -> str:
-        expr, typ = self.column(table, alias, cond.ref)
+    def condition(self, table: Table, alias: str, planned: Filter) -> str:
+        expr = self.column(table, alias, planned.field)
+        typ = planned.field.type
+        cond = planned.condition
         op = cond.op
         value = cond.value or ""
         if cond.quantifier:
@@ -142,8 +118,6 @@ class Builder:
                 value = value.replace("*", "%")
             sql = f"{expr}::text {_TEXT_MATCH[op]} {self.param(value)}::text"
         elif op == "in":
-            if typ.endswith("[]"):
-                raise ApiError("in. is not supported on array columns", code="PGRST100")
             if not cond.values:
                 sql = "false"
             else:
@@ -160,86 +134,62 @@ class Builder:
             sql = f"{vector} @@ {_FTS[op]}({config}{self.param(value)}::text)"
         return f"not ({sql})" if cond.negated else sql
 
-    def where(self, table: Table, alias: str, nodes: list[FilterNode]) -> list[str]:
+    def where(self, table: Table, alias: str, nodes: tuple[FilterPlan, ...]) -> list[str]:
         return [self.node(table, alias, n) for n in nodes]
 
-    def node(self, table: Table, alias: str, node: FilterNode) -> str:
-        if isinstance(node, Condition):
+    def node(self, table: Table, alias: str, node: FilterPlan) -> str:
+        if isinstance(node, Filter):
             return self.condition(table, alias, node)
         parts = [self.node(table, alias, child) for child in node.children]
         joined = f" {node.op} ".join(f"({p})" for p in parts) if parts else "true"
         return f"not ({joined})" if node.negated else f"({joined})"
 
-    def order(self, table: Table, alias: str, terms: list[OrderTerm]) -> str:
+    def order(self, table: Table, alias: str, terms: tuple[Order, ...]) -> str:
         rendered = []
         for term in terms:
-            expr, _ = self.column(table, alias, term.ref)
+            expr = self.column(table, alias, term.field)
             nulls = f" nulls {term.nulls}" if term.nulls else ""
             rendered.append(f"{expr} {'desc' if term.desc else 'asc'}{nulls}")
         return " order by " + ", ".join(rendered) if rendered else ""
 
     # -- select lists and embeds -------------------------------------------------------------
 
-    def select_list(
-        self,
-        table: Table,
-        alias: str,
-        items: list[SelectItem],
-        nested: NestedLookup,
-        path: tuple[str, ...],
-    ) -> Projection:
+    def select_list(self, plan: ReadPlan, alias: str) -> Projection:
+        table = plan.table
         columns: list[str] = []
         inner: list[str] = []
         joins: list[str] = []
         # With an aggregate, the level groups by its other fields and by the parent columns
         # its embeds join on (so their correlated subqueries read grouped columns only).
         grouped: list[str] = []
-        aggregated = any(isinstance(i, SelectField) and i.aggregate for i in items)
-        for item in items:
-            if isinstance(item, SelectField):
+        aggregated = plan.aggregated
+        for item in plan.select:
+            if isinstance(item, Output):
                 if item.aggregate:
                     columns.append(self.aggregate(table, alias, item))
-                    continue
-                if item.ref.name == "*":
-                    if aggregated:
-                        raise ApiError(
-                            "'*' cannot be selected together with aggregate functions",
-                            status=400,
-                            code="PGRST100",
-                            hint="Name the columns to group by.",
-                        )
+                elif item.field is None:
                     columns.append(f"{alias}.*")
-                    continue
-                expr, _ = self.column(table, alias, item.ref)
-                cast = f"::{item.cast}" if item.cast else ""
-                columns.append(f"{expr}{cast} as {quote(item.output_name)}")
-                grouped.append(f"{expr}{cast}")
+                else:
+                    expr = self.column(table, alias, item.field)
+                    cast = f"::{item.cast}" if item.cast else ""
+                    columns.append(f"{expr}{cast} as {quote(item.name)}")
+                    grouped.append(f"{expr}{cast}")
                 continue
-            if aggregated and item.spread:
-                raise ApiError(
-                    "Spread embeds cannot be combined with aggregate functions here",
-                    status=400,
-                    code="PGRST100",
-                )
-            if aggregated and item.select:
-                rel = self.relationship(table, item)
-                grouped.extend(f"{alias}.{quote(a)}" for a, _ in rel.pairs)
-            if not item.select:
+            if aggregated and item.selected:
+                grouped.extend(f"{alias}.{quote(a)}" for a, _ in item.relationship.pairs)
+            if not item.selected:
                 # An embed with no columns is not in the result; it may still filter.
-                embed_path = (*path, item.output_name)
-                self.relationship(table, item)  # still a real relationship, or PGRST200
-                nested.apply(embed_path, item)
                 if item.inner:
-                    inner.append(self.exists(table, alias, item, nested, embed_path))
+                    inner.append(self.exists(table, alias, item))
             elif item.spread:
-                row, join, exists = self.spread(table, alias, item, nested, (*path, item.target))
+                row, join, exists = self.spread(table, alias, item)
                 columns.append(f"{row}.*")
                 joins.append(join)
                 if exists:
                     inner.append(exists)
             else:
-                sub, exists = self.embed(table, alias, item, nested, (*path, item.output_name))
-                columns.append(f"{sub} as {quote(item.output_name)}")
+                sub, exists = self.embed(table, alias, item)
+                columns.append(f"{sub} as {quote(item.name)}")
                 if exists:
                     inner.append(exists)
         group_by = (
@@ -247,67 +197,46 @@ class Builder:
         )
         return Projection(", ".join(columns), inner, "".join(joins), group_by, aggregated)
 
-    def aggregate(self, table: Table, alias: str, item: SelectField) -> str:
+    def aggregate(self, table: Table, alias: str, item: Output) -> str:
         assert item.aggregate is not None
-        if item.ref.name == "*":
+        if item.field is None:
             arg = "*"  # count()
         else:
-            expr, _ = self.column(table, alias, item.ref)
+            expr = self.column(table, alias, item.field)
             arg = f"{expr}::{item.cast}" if item.cast else expr
         after = f"::{item.aggregate_cast}" if item.aggregate_cast else ""
-        return f"{item.aggregate}({arg}){after} as {quote(item.output_name)}"
+        return f"{item.aggregate}({arg}){after} as {quote(item.name)}"
 
     def spread(
-        self,
-        parent: Table,
-        parent_alias: str,
-        embed: Embed,
-        nested: NestedLookup,
-        path: tuple[str, ...],
+        self, parent: Table, parent_alias: str, embed: EmbedPlan
     ) -> tuple[str, str, str | None]:
         """`...target(cols)`: a LEFT JOIN LATERAL of the one related row; its columns join
         the parent's select list (nulls when there is no row), as PostgREST spreads."""
-        rel = self.relationship(parent, embed)
-        if not rel.to_one:
-            raise ApiError(
-                f"A spread operation on '{embed.target}' is not possible",
-                status=400,
-                code="PGRST119",
-                details=f"'{parent.name}' and '{embed.target}' do not form a many-to-one or "
-                "one-to-one relationship",
-            )
-        target = self.cache.tables[rel.target]
-        level = nested.apply(path, embed)
+        level = embed.read
+        target = level.table
         alias = self.alias()
-        join = self.join_on(rel, parent_alias, alias)
-        shape = self.select_list(target, alias, embed.select, nested, path)
+        join = self.join_on(embed, parent_alias, alias)
+        shape = self.select_list(level, alias)
         conds = join + self.where(target, alias, level.filters) + shape.inner
         body = (
-            f"select {shape.columns} from {self.source(rel, parent, parent_alias)} "
+            f"select {shape.columns} from {self.source(embed, parent, parent_alias)} "
             f"{alias}{shape.joins} where {_all(conds)}{shape.group_by}"
             f"{self.order(target, alias, level.order)} limit 1"
         )
         row = f"s{alias}"
-        exists = self.exists(parent, parent_alias, embed, nested, path) if embed.inner else None
+        exists = self.exists(parent, parent_alias, embed) if embed.inner else None
         return row, f" left join lateral ({body}) {row} on true", exists
 
-    def embed(
-        self,
-        parent: Table,
-        parent_alias: str,
-        embed: Embed,
-        nested: NestedLookup,
-        path: tuple[str, ...],
-    ) -> tuple[str, str | None]:
-        rel = self.relationship(parent, embed)
-        target = self.cache.tables[rel.target]
-        level = nested.apply(path, embed)
+    def embed(self, parent: Table, parent_alias: str, embed: EmbedPlan) -> tuple[str, str | None]:
+        rel = embed.relationship
+        level = embed.read
+        target = level.table
         alias = self.alias()
-        join = self.join_on(rel, parent_alias, alias)
-        shape = self.select_list(target, alias, embed.select, nested, path)
+        join = self.join_on(embed, parent_alias, alias)
+        shape = self.select_list(level, alias)
         conds = join + self.where(target, alias, level.filters) + shape.inner
         body = (
-            f"select {shape.columns or 'null'} from {self.source(rel, parent, parent_alias)} "
+            f"select {shape.columns or 'null'} from {self.source(embed, parent, parent_alias)} "
             f"{alias}{shape.joins} where {_all(conds)}{shape.group_by}"
             f"{self.order(target, alias, level.order)}"
         )
@@ -324,93 +253,41 @@ class Builder:
             sub = f"(select row_to_json({row}) from ({body}) {row} limit 1)"
         else:
             sub = f"coalesce((select json_agg({row}) from ({body}) {row}), '[]'::json)"
-        exists = self.exists(parent, parent_alias, embed, nested, path) if embed.inner else None
+        exists = self.exists(parent, parent_alias, embed) if embed.inner else None
         return sub, exists
 
-    def exists(
-        self,
-        parent: Table,
-        parent_alias: str,
-        embed: Embed,
-        nested: NestedLookup,
-        path: tuple[str, ...],
-    ) -> str:
+    def exists(self, parent: Table, parent_alias: str, embed: EmbedPlan) -> str:
         """`!inner`: the parent row stays only if the embed (and its own `!inner` embeds,
         with their filters) finds a row."""
-        rel = self.relationship(parent, embed)
-        target = self.cache.tables[rel.target]
-        level = nested.apply(path, embed)
+        level = embed.read
         alias = self.alias()
-        conds = self.join_on(rel, parent_alias, alias)
-        conds += self.where(target, alias, level.filters)
-        for child in embed.select:
-            if isinstance(child, Embed) and child.inner:
-                conds.append(self.exists(target, alias, child, nested, (*path, child.output_name)))
-        source = self.source(rel, parent, parent_alias)
+        conds = self.join_on(embed, parent_alias, alias)
+        conds += self.where(level.table, alias, level.filters)
+        for child in level.embeds:
+            if child.inner:
+                conds.append(self.exists(level.table, alias, child))
+        source = self.source(embed, parent, parent_alias)
         return f"exists (select 1 from {source} {alias} where {_all(conds)})"
 
-    def source(self, rel: Relationship, parent: Table, parent_alias: str) -> str:
+    def source(self, embed: EmbedPlan, parent: Table, parent_alias: str) -> str:
         """Where the related rows come from: the target table, or the computed
         relationship's function of the parent row."""
-        if rel.function is not None:
-            return f"public.{quote(rel.function)}({parent_alias}::{parent.sql_name})"
-        return self.cache.tables[rel.target].sql_name
+        function = embed.relationship.function
+        if function is not None:
+            return f"public.{quote(function)}({parent_alias}::{parent.sql_name})"
+        return embed.read.table.sql_name
 
-    def join_on(self, rel: Relationship, parent_alias: str, alias: str) -> list[str]:
+    def join_on(self, embed: EmbedPlan, parent_alias: str, alias: str) -> list[str]:
         """The conditions tying a related row (`alias`) to its parent row."""
+        rel = embed.relationship
         if rel.function is not None:
             return []  # the function already chose them
-        if rel.junction is None:
+        if embed.junction is None:
             return [f"{alias}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
-        junction = self.cache.tables[rel.junction]
         j = self.alias()
         on = [f"{j}.{quote(b)} = {parent_alias}.{quote(a)}" for a, b in rel.pairs]
         on += [f"{j}.{quote(a)} = {alias}.{quote(b)}" for a, b in rel.junction_pairs]
-        return [f"exists (select 1 from {junction.sql_name} {j} where {' and '.join(on)})"]
-
-    def relationship(self, parent: Table, embed: Embed) -> Relationship:
-        fn = parent.computed_relations.get(embed.target)
-        if fn is not None and fn.return_table is not None:
-            return Relationship(
-                parent.name,
-                fn.return_table,
-                fn.name,
-                (),
-                to_one=not fn.returns_set,
-                function=fn.name,
-            )
-        candidates = self.cache.relationships(parent.name, embed.target)
-        if embed.hint:
-            hint = embed.hint
-            candidates = [
-                r
-                for r in candidates
-                if r.constraint == hint or any(hint in pair for pair in r.pairs)
-            ]
-        if len(candidates) > 1 and any(not r.owner_only for r in candidates):
-            candidates = [r for r in candidates if not r.owner_only]
-        if not candidates:
-            raise ApiError(
-                f"Could not find a relationship between '{parent.name}' and "
-                f"'{embed.target}' in the schema cache",
-                status=400,
-                code="PGRST200",
-                hint="Check the foreign keys between these tables.",
-            )
-        if len(candidates) > 1:
-            raise ApiError(
-                f"Could not embed because more than one relationship was found for "
-                f"'{parent.name}' and '{embed.target}'",
-                status=300,
-                code="PGRST201",
-                details=[
-                    {"relationship": r.constraint, "cardinality": "one" if r.to_one else "many"}
-                    for r in candidates
-                ],
-                hint=f"Try changing '{embed.target}' to one of: "
-                + ", ".join(f"'{embed.target}!{r.constraint}'" for r in candidates),
-            )
-        return candidates[0]
+        return [f"exists (select 1 from {embed.junction.sql_name} {j} where {' and '.join(on)})"]
 
 
 @dataclass(frozen=True)
@@ -423,42 +300,6 @@ class Projection:
     joins: str
     group_by: str
     aggregated: bool = False
-
-
-class NestedLookup:
-    """Hands embedded-level params (`items.order=…`) to the embed they name, and remembers
-    which were used so a param naming no embed is an error rather than silently ignored."""
-
-    def __init__(self, query: Query) -> None:
-        self.params = query.nested
-        self.used: set[tuple[str, ...]] = set()
-
-    def apply(self, path: tuple[str, ...], embed: Embed) -> NestedParams:
-        """The embed's own filters/order/limit merged with the params addressed to it."""
-        key = path
-        if key not in self.params and embed.alias is not None:
-            key = (*path[:-1], embed.target)
-        params = self.params.get(key)
-        if params is None:
-            return NestedParams(embed.filters, embed.order, embed.limit, embed.offset)
-        self.used.add(key)
-        return NestedParams(
-            [*embed.filters, *params.filters],
-            params.order or embed.order,
-            params.limit if params.limit is not None else embed.limit,
-            params.offset if params.offset is not None else embed.offset,
-        )
-
-    def check_all_used(self) -> None:
-        unused = [p for p in self.params if p not in self.used]
-        if unused:
-            path = ".".join(unused[0])
-            raise ApiError(
-                f"'{path}' is not an embedded resource in this request",
-                status=400,
-                code="PGRST108",
-                hint=f"Verify that '{path}' is included in the 'select' query parameter.",
-            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,9 +317,8 @@ def _is_int(text: str) -> bool:
 
 def rows_statement(
     b: Builder,
-    table: Table,
+    plan: ReadPlan,
     source: str,
-    query: Query,
     *,
     limit: int | None,
     exact_count: bool = False,
@@ -490,17 +330,16 @@ def rows_statement(
     """Select from `source` (a table, a CTE or a function call) as JSON, with an optional count.
     With `max_bytes`, a body larger than that stays in the database: `body` is null and
     `size` says how large it was (see `check_size`)."""
-    nested = NestedLookup(query)
-    shape = b.select_list(table, "t0", query.select, nested, ())
-    nested.check_all_used()
-    conds = b.where(table, "t0", query.filters) + shape.inner
+    table = plan.table
+    shape = b.select_list(plan, "t0")
+    conds = b.where(table, "t0", plan.filters) + shape.inner
     where = f" where {' and '.join(conds)}" if conds else ""
     rows = f"select {shape.columns} from {source} t0{shape.joins}{where}{shape.group_by}"
-    page = f"{rows}{b.order(table, 't0', query.order)}"
+    page = f"{rows}{b.order(table, 't0', plan.order)}"
     if limit is not None:
         page += f" limit {limit}"
-    if query.offset:
-        page += f" offset {query.offset}"
+    if plan.offset:
+        page += f" offset {plan.offset}"
     # Grouped rows are counted as the groups they make, not the rows they read.
     counted = rows if shape.aggregated else f"select 1 from {source} t0{where}"
     if count_cap is not None:
@@ -544,37 +383,30 @@ def explain_statement(statement: str, fmt: str, options: tuple[str, ...]) -> str
     return f"explain (format {'json' if fmt == 'json' else 'text'}{flags}) {statement}"
 
 
-def count_plan_statement(b: Builder, table: Table, source: str, query: Query) -> str:
+def count_plan_statement(b: Builder, plan: ReadPlan, source: str) -> str:
     """What `EXPLAIN` estimates the filtered row count from (Prefer: count=planned)."""
-    nested = NestedLookup(query)
-    conds = b.where(table, "t0", query.filters)
-    for item in query.select:
-        if isinstance(item, Embed) and item.inner:
-            conds.append(b.exists(table, "t0", item, nested, (item.output_name,)))
+    conds = b.where(plan.table, "t0", plan.filters)
+    for embed in plan.embeds:
+        if embed.inner:
+            conds.append(b.exists(plan.table, "t0", embed))
     where = f" where {' and '.join(conds)}" if conds else ""
     return f"explain (format json) select 1 from {source} t0{where}"
 
 
-def insert_statement(
-    b: Builder,
-    table: Table,
-    rows_json: str,
-    columns: list[str],
-    query: Query,
-    *,
-    missing_default: bool,
-    resolution: str | None,
-    returning: bool,
-) -> str:
+# The column of `_u` saying a row was inserted; `mutation_statement` counts it as `inserted`.
+_INSERTED = "_pb_inserted"
+
+
+def _insert(b: Builder, plan: MutatePlan, rows_json: str) -> str:
     """A data-modifying CTE `_m` inserting every JSON row in one statement (all or nothing)."""
-    for name in columns:
-        if name not in table.columns:
-            raise unknown_write_column(table.name, name)
+    table = plan.table
+    columns = plan.columns
+    returning = plan.returning is not None
     doc = b.param(rows_json)
     exprs = []
     for name in columns:
         col = table.columns[name]
-        if missing_default:
+        if plan.missing_default:
             default = col.default or "null"
             exprs.append(
                 f"case when _j.doc ? {_literal(name)} then _r.{quote(name)} else {default} end"
@@ -594,11 +426,8 @@ def insert_statement(
             f"insert into {table.sql_name} as t0 select "
             f"from jsonb_array_elements({doc}::text::jsonb)"
         )
-    for name in query.on_conflict or ():
-        if name not in table.columns:
-            raise unknown_write_column(table.name, name)
-    if resolution:
-        target = conflict_target(table, query.on_conflict)
+    if plan.resolution:
+        target = plan.on_conflict
         # The body's other columns are set; a body of only the key sets the key to itself
         # (as PostgREST does), so the existing row is still returned. Conflict columns are
         # otherwise left out: clients often hold no UPDATE grant on a key (`id`).
@@ -608,12 +437,12 @@ def insert_statement(
             or [c for c in target if c != OWNER_COLUMN]
             or list(target)
         )
-        if resolution == "ignore-duplicates":
+        if plan.resolution == "ignore-duplicates":
             insert += f" on conflict ({', '.join(quote(c) for c in target)}) do nothing"
         else:
             sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
             insert += f" on conflict ({', '.join(quote(c) for c in target)}) do update set {sets}"
-        if tracks_inserts(table, resolution):
+        if plan.tracks_inserts:
             # Which rows were inserted (not updated) sets the status: xmax is 0 on a new row.
             rows = ", ".join(f"{quote(c)}" for c in table.columns) if returning else "1"
             return (
@@ -623,100 +452,54 @@ def insert_statement(
     return f"with _m as ({insert} returning {'t0.*' if returning else '1'}) "
 
 
-# The column of `_u` saying a row was inserted; `mutation_result` counts it as `inserted`.
-_INSERTED = "_pb_inserted"
-
-
-def tracks_inserts(table: Table, resolution: str | None) -> bool:
-    """Whether an insert tells inserted rows from updated or skipped ones (the upsert's
-    status depends on it): upserts into tables, by xmax, which views lack."""
-    return resolution is not None and not table.is_view
-
-
-def conflict_target(table: Table, on_conflict: list[str] | None) -> tuple[str, ...]:
-    """The ON CONFLICT columns. Tenant keys include `business_owner_id`, which clients never
-    name (`on_conflict=id`): when the named columns are not a key on their own but are one
-    together with the owner column, the owner column is added — it is the caller's anyway."""
-    target = tuple(on_conflict) if on_conflict else table.primary_key
-    if not target:
-        raise ApiError(
-            f"'{table.name}' has no primary key; name the conflict columns with on_conflict",
-            status=400,
-            code="PGRST100",
-        )
-    for name in target:
-        if name not in table.columns:
-            raise unknown_write_column(table.name, name)
-    if not table.is_unique(target) and OWNER_COLUMN in table.columns:
-        widened = (OWNER_COLUMN, *(c for c in target if c != OWNER_COLUMN))
-        if table.is_unique(widened):
-            return widened
-    return target
-
-
-def update_statement(
-    b: Builder,
-    table: Table,
-    patch_json: str,
-    columns: list[str],
-    query: Query,
-    *,
-    returning: bool,
-) -> str:
-    for name in columns:
-        if name not in table.columns:
-            raise unknown_write_column(table.name, name)
+def _update(b: Builder, plan: MutatePlan, patch_json: str) -> str:
+    table = plan.table
     doc = b.param(patch_json)
-    sets = ", ".join(f"{quote(c)} = _r.{quote(c)}" for c in columns)
-    conds = b.where(table, "t0", query.filters)
+    sets = ", ".join(f"{quote(c)} = _r.{quote(c)}" for c in plan.columns)
+    conds = b.where(table, "t0", plan.filters)
     where = f" where {' and '.join(conds)}" if conds else ""
     return (
         f"with _m as (update {table.sql_name} as t0 set {sets} "
         f"from jsonb_populate_record(null::{table.sql_name}, {doc}::text::jsonb) as _r{where} "
-        f"returning {'t0.*' if returning else '1'}) "
+        f"returning {'t0.*' if plan.returning is not None else '1'}) "
     )
 
 
-def delete_statement(b: Builder, table: Table, query: Query, *, returning: bool) -> str:
-    conds = b.where(table, "t0", query.filters)
+def _delete(b: Builder, plan: MutatePlan) -> str:
+    conds = b.where(plan.table, "t0", plan.filters)
     where = f" where {' and '.join(conds)}" if conds else ""
     return (
-        f"with _m as (delete from {table.sql_name} as t0{where} "
-        f"returning {'t0.*' if returning else '1'}) "
+        f"with _m as (delete from {plan.table.sql_name} as t0{where} "
+        f"returning {'t0.*' if plan.returning is not None else '1'}) "
     )
 
 
-def mutation_result(
+def mutation_statement(
     b: Builder,
-    table: Table,
-    with_sql: str,
-    query: Query,
+    plan: MutatePlan,
+    body_json: str = "",
     *,
-    representation: bool,
     strip_nulls: bool = False,
     max_bytes: int | None = None,
-    count_inserted: bool = False,
 ) -> str:
-    """`(total, n, body[, size][, inserted])`; `count_inserted` for an insert statement
-    built when `tracks_inserts` held."""
+    """The write as a CTE `_m`, then `(total, n, body[, size][, inserted])`: the changed rows
+    read through `plan.returning` (body null for `return=minimal`); `inserted` counts the
+    rows an upsert inserted when `plan.tracks_inserts`."""
+    if plan.kind == "insert":
+        with_sql = _insert(b, plan, body_json)
+    elif plan.kind == "update":
+        with_sql = _update(b, plan, body_json)
+    else:
+        with_sql = _delete(b, plan)
     inserted = ""
-    if count_inserted:
+    if plan.tracks_inserts:
         inserted = f", (select count(*) from _u where {_INSERTED}) as inserted"
-    if not representation:
+    if plan.returning is None:
         return (
             f"{with_sql}select null::bigint as total, count(*) as n, null::text as body"
             f"{inserted} from _m"
         )
-    # The filters chose the rows to change; the changed rows may no longer match them.
-    shape = Query(select=query.select, nested=query.nested)
     rows = rows_statement(
-        b,
-        table,
-        "_m",
-        shape,
-        limit=None,
-        exact_count=False,
-        strip_nulls=strip_nulls,
-        max_bytes=max_bytes,
+        b, plan.returning, "_m", limit=None, strip_nulls=strip_nulls, max_bytes=max_bytes
     )
     return f"{with_sql}select _s.*{inserted} from ({rows}) _s"
