@@ -184,6 +184,30 @@ async def test_a_killed_worker_s_job_runs_to_completion_exactly_once(
     )  # the killed run and the one that finished
 
 
+async def test_a_job_that_keeps_killing_its_worker_ends_dead(
+    db: asyncpg.Pool, workers: Workers
+) -> None:
+    """Orphaned `doing` jobs (their worker gone): one is handed back and runs; one whose runs
+    already stopped their worker 4 times is dead at the 5th, with the reason kept."""
+    insert = (
+        "insert into procrastinate.procrastinate_jobs (queue_name, task_name, args, status,"
+        " attempts) values ('test', 'tests.record', $1::jsonb, 'doing', $2) returning id"
+    )
+    orphan = await db.fetchval(insert, '{"key": "orphan"}', 0)
+    doomed = await db.fetchval(insert, '{"key": "doomed"}', 4)
+    workers.start()
+    await _until(
+        db,
+        "select status = 'succeeded' from procrastinate.procrastinate_jobs where id = $1",
+        orphan,
+    )
+    assert await _status(db, doomed) == "failed"
+    assert await db.fetch("select key from jobs_test.runs") == [("orphan",)]
+    error = await db.fetchrow("select * from pb_internal.job_errors where job_id = $1", doomed)
+    assert error is not None
+    assert (error["attempts"], error["error"]) == (5, "its worker stopped during each of 5 runs")
+
+
 async def test_two_workers_never_run_one_job_twice(db: asyncpg.Pool, workers: Workers) -> None:
     async with db.acquire() as conn, conn.transaction():
         ids = [
@@ -269,7 +293,30 @@ def _worker_command(owner_dsn: str, data_dir: Path) -> subprocess.Popen[bytes]:
 async def test_the_worker_command_runs_jobs_and_stops_on_sigterm(
     db: asyncpg.Pool, owner_dsn: str, tmp_path: Path
 ) -> None:
-    """`pocketbizz worker` runs PocketBizz's own tasks (here the daily upkeep, by hand)."""
+    """`pocketbizz worker` runs PocketBizz's own tasks: here the daily upkeep, by hand, which
+    drops finished jobs older than a week and keeps dead ones."""
+    old = (
+        "insert into procrastinate.procrastinate_jobs (queue_name, task_name, status)"
+        " values ('cli-old', 'tests.record', $1) returning id"
+    )
+    old_done, old_dead, new_done = (
+        await db.fetchval(old, "succeeded"),
+        await db.fetchval(old, "failed"),
+        await db.fetchval(old, "succeeded"),
+    )
+    # When each finished, as procrastinate's events record it.
+    for job_id, kind, age in (
+        (old_done, "succeeded", 8),
+        (old_dead, "failed", 8),
+        (new_done, "succeeded", 1),
+    ):
+        await db.execute(
+            "insert into procrastinate.procrastinate_events (job_id, type, at)"
+            " values ($1, $2, now() - make_interval(days => $3))",
+            job_id,
+            kind,
+            age,
+        )
     async with db.acquire() as conn, conn.transaction():
         job = await enqueue(
             conn, "pocketbizz.jobs.purge_finished", {"timestamp": 0}, queue="cli-test"
@@ -287,6 +334,11 @@ async def test_the_worker_command_runs_jobs_and_stops_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    left = await db.fetch(
+        "select id from procrastinate.procrastinate_jobs where queue_name = 'cli-old' order by id"
+    )
+    assert [r["id"] for r in left] == [old_dead, new_done]
+    await db.execute("delete from procrastinate.procrastinate_jobs where queue_name = 'cli-old'")
 
 
 def _serve(owner_dsn: str, data_dir: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:

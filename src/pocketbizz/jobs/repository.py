@@ -87,36 +87,50 @@ async def record_error(
     )
 
 
-async def requeue_stalled(connector: PsycopgConnector, stalled_after_s: float) -> list[int]:
-    """Put back to `todo` the running jobs whose worker stopped beating (killed, lost its
-    connection). One statement: the row lock and the re-checked `status = 'doing'` mean a job
-    is handed back once, however many workers run this at the same moment, and never while a
-    live worker holds it (a live worker's heartbeat is fresh). The interrupted run counts as
-    an attempt."""
+async def requeue_stalled(
+    connector: PsycopgConnector, stalled_after_s: float, max_interruptions: int
+) -> list[tuple[int, str]]:
+    """Hand back to `todo` the running jobs whose worker stopped beating (killed, lost its
+    connection); (id, new status) of each. One statement: the row lock and the re-checked
+    `status = 'doing'` mean a job is handed back once, however many workers run this at the
+    same moment, and never while a live worker holds it (a live worker's heartbeat is fresh).
+    The interrupted run counts as an attempt; a job whose runs keep killing their worker (it
+    exhausts memory, say) is dead after `max_interruptions` of them, instead of looping."""
     rows = await connector.execute_query_all_async(
         """update procrastinate.procrastinate_jobs job
-           set status = 'todo', worker_id = null, attempts = job.attempts + 1
+           set status = case when job.attempts + 1 >= %(most)s
+                             then 'failed' else 'todo' end::procrastinate.procrastinate_job_status,
+               worker_id = null,
+               attempts = job.attempts + 1
            where job.status = 'doing'
              and not exists (
                  select 1 from procrastinate.procrastinate_workers w
                  where w.id = job.worker_id
                    and w.last_heartbeat >= now() - make_interval(secs => %(after)s))
-           returning job.id""",
+           returning job.id, job.status::text as status, job.task_name, job.attempts""",
         after=stalled_after_s,
+        most=max_interruptions,
     )
-    return [int(r["id"]) for r in rows]
+    for dead in (r for r in rows if r["status"] == "failed"):
+        await record_error(
+            connector,
+            int(dead["id"]),
+            str(dead["task_name"]),
+            int(dead["attempts"]),
+            f"its worker stopped during each of {dead['attempts']} runs",
+        )
+    return [(int(r["id"]), str(r["status"])) for r in rows]
 
 
-async def purge_finished(connector: PsycopgConnector, keep_days: int) -> None:
-    """Succeeded and cancelled jobs are history; dead (`failed`) ones stay for an operator."""
-    await connector.execute_query_async(
+async def purge_finished(connector: PsycopgConnector, keep_days: int) -> int:
+    """Delete succeeded and cancelled jobs finished more than `keep_days` ago (their events go
+    with them); dead (`failed`) ones stay for an operator. The number deleted."""
+    rows = await connector.execute_query_all_async(
         """delete from procrastinate.procrastinate_jobs job
            where job.status in ('succeeded', 'cancelled')
-             and not exists (select 1 from procrastinate.procrastinate_periodic_defers d
-                             where d.job_id = job.id)
-             and coalesce(
-                   (select max(e.at) from procrastinate.procrastinate_events e
-                    where e.job_id = job.id), now())
-                 < now() - make_interval(days => %(days)s)""",
+             and (select max(e.at) from procrastinate.procrastinate_events e
+                  where e.job_id = job.id) < now() - make_interval(days => %(days)s)
+           returning job.id""",
         days=keep_days,
     )
+    return len(rows)

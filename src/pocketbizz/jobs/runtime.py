@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("pocketbizz.jobs")
 
+# A job whose runs have killed their worker this many times is dead rather than retried again.
+MAX_INTERRUPTIONS = 5
+
 
 def queues(settings: Settings) -> list[str]:
     return [q.strip() for q in settings.jobs_queues.split(",") if q.strip()]
@@ -75,6 +78,7 @@ async def _requeue_stalled(settings: Settings) -> None:
             taken = await repository.requeue_stalled(
                 app.connector,  # type: ignore[arg-type]  # the PsycopgConnector of service.app
                 settings.jobs_stalled_after_s,
+                MAX_INTERRUPTIONS,
             )
         except Exception as exc:  # a database blip must not stop the worker
             log.warning("requeueing stalled jobs failed", error=str(exc))

@@ -65,7 +65,8 @@ async def keep_last_error(call_next: AsyncCallNext, context: JobContext, worker:
 @app.task(name="pocketbizz.jobs.purge_finished", queue=DEFAULT_QUEUE, retry=DEFAULT_RETRY)
 async def purge_finished(timestamp: int) -> None:
     """Daily: drop finished jobs older than KEEP_FINISHED_DAYS (dead ones stay)."""
-    await repository.purge_finished(
+    deleted = await repository.purge_finished(
         app.connector,  # type: ignore[arg-type]
         KEEP_FINISHED_DAYS,
     )
+    log.info("finished jobs purged", deleted=deleted)
