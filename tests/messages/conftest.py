@@ -1,15 +1,19 @@
-"""A server configured for WhatsApp, pointed at a local fake of the Cloud API."""
+"""A server configured for WhatsApp, pointed at a local fake of the Cloud API, with its own
+database: its in-process job worker is then the only one that takes the sending jobs (the
+session's other servers, not configured for WhatsApp, never see them)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pgserver
 import pytest
 from harness import ServerProcess
 from messages.fake_graph import APP_SECRET, PHONE_NUMBER_ID, TOKEN, VERIFY_TOKEN, FakeGraph
 
-from pocketbizz.db import Database
+from pocketbizz.db import Database, apply_migrations
+from pocketbizz.jobs.repository import apply_schema
 from pocketbizz.settings import Settings
 
 
@@ -38,11 +42,21 @@ def whatsapp_env(graph: FakeGraph) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+async def wa_dsn(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    pg = pgserver.get_server(tmp_path_factory.mktemp("wa-pg"), cleanup_mode="delete")
+    dsn = str(pg.get_uri())
+    await apply_migrations(dsn, authenticator_password="test-authenticator")
+    await apply_schema(dsn)  # the job queue's tables, before the first send-receipt
+    yield dsn
+    pg.cleanup()
+
+
+@pytest.fixture(scope="module")
 def wa_server(
-    owner_dsn: str, graph: FakeGraph, tmp_path_factory: pytest.TempPathFactory
+    wa_dsn: str, graph: FakeGraph, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     proc = ServerProcess(
-        owner_dsn,
+        wa_dsn,
         tmp_path_factory.mktemp("wa-data"),
         env_overrides={"PB_AUTHENTICATOR_PASSWORD": "test-authenticator", **whatsapp_env(graph)},
     )
@@ -66,8 +80,8 @@ def wa_settings(graph: FakeGraph, wa_server: ServerProcess, tmp_path: Path) -> S
 
 
 @pytest.fixture
-async def db(owner_dsn: str) -> AsyncIterator[Database]:
-    database = Database(owner_dsn, user="authenticator", password="test-authenticator", min_size=1)
+async def db(wa_dsn: str) -> AsyncIterator[Database]:
+    database = Database(wa_dsn, user="authenticator", password="test-authenticator", min_size=1)
     await database.open()
     yield database
     await database.close()

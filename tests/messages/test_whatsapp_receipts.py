@@ -4,6 +4,7 @@ Cloud API over real HTTP (media upload, template, retries, permanent errors), an
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -22,7 +23,7 @@ from supabase_functions.errors import FunctionsHttpError
 
 from pocketbizz.db import Database
 from pocketbizz.messages.phone import normalise
-from pocketbizz.messages.service import deliver_receipt
+from pocketbizz.messages.service import deliver_receipt, pool_transactions
 from pocketbizz.messages.whatsapp import GraphError
 from pocketbizz.settings import Settings
 
@@ -112,14 +113,31 @@ def message(client: Any, message_id: UUID) -> dict[str, Any]:
     return dict(rows[0])
 
 
+async def settled(
+    client: Any, message_id: UUID, done: Callable[[dict[str, Any]], bool], limit_s: float = 40
+) -> dict[str, Any]:
+    """The message once the server's job worker has brought it where `done` says."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while True:
+        row = message(client, message_id)
+        if done(row):
+            return row
+        assert asyncio.get_running_loop().time() < deadline, row
+        await asyncio.sleep(0.2)
+
+
+def is_(status: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda row: row["status"] == status
+
+
 async def test_receipt_reaches_the_api_as_media_and_template(
     wa_server: ServerProcess, graph: FakeGraph, wa_settings: Settings, db: Database
 ) -> None:
     client, sale, message_id = await queued(wa_server)
-    row = message(client, message_id)
-    assert (row["status"], row["to_phone"], row["attempts"]) == ("queued", "60123456789", 0)
+    row = await settled(client, message_id, is_("sent"))
+    assert (row["to_phone"], row["attempts"]) == ("60123456789", 1)
+    assert row["provider_message_id"].startswith("wamid.")
 
-    assert await deliver_receipt(db, wa_settings, message_id) == "sent"
     [upload] = graph.sent("media")
     assert upload.authorization == f"Bearer {wa_settings.whatsapp_token}"
     assert upload.fields == {"messaging_product": "whatsapp", "type": "application/pdf"}
@@ -137,52 +155,56 @@ async def test_receipt_reaches_the_api_as_media_and_template(
         {"type": "text", "text": "Kedai Roti Aminah"},
         {"type": "text", "text": "RM 23.50"},
     ]
-    row = message(client, message_id)
-    assert row["status"] == "sent" and row["provider_message_id"].startswith("wamid.")
-    assert row["attempts"] == 1
-    # The job running again (a retry after a lost acknowledgement) sends nothing more.
-    assert await deliver_receipt(db, wa_settings, message_id) is None
+    # The job running again (say, after a lost acknowledgement) sends nothing more.
+    assert await deliver_receipt(pool_transactions(db), wa_settings, message_id) is None
     assert len(graph.sent("messages")) == 1
 
 
 async def test_server_error_then_success_is_sent_once(
-    wa_server: ServerProcess, graph: FakeGraph, wa_settings: Settings, db: Database
+    wa_server: ServerProcess, graph: FakeGraph
 ) -> None:
-    client, _, message_id = await queued(wa_server)
     graph.script("messages", graph_error(500, 2, "Service temporarily unavailable."))
-    with pytest.raises(GraphError) as first:
-        await deliver_receipt(db, wa_settings, message_id)
-    assert first.value.retryable
-    row = message(client, message_id)
-    assert (row["status"], row["attempts"], row["error_code"]) == ("queued", 1, 2)
-    assert await deliver_receipt(db, wa_settings, message_id) == "sent"
+    client, _, message_id = await queued(wa_server)
+    row = await settled(client, message_id, is_("sent"))
+    assert (row["attempts"], row["error_code"]) == (2, None)
     assert len(graph.sent("messages")) == 2  # the refused call and the accepted one
-    row = message(client, message_id)
-    assert (row["status"], row["attempts"], row["error_code"]) == ("sent", 2, None)
+    assert len(graph.sent("media")) == 2
 
 
 @pytest.mark.parametrize("code", [130429, 131056])
 async def test_rate_limits_are_retried(
-    wa_server: ServerProcess, graph: FakeGraph, wa_settings: Settings, db: Database, code: int
+    wa_server: ServerProcess, graph: FakeGraph, code: int
 ) -> None:
-    client, _, message_id = await queued(wa_server)
     graph.script("messages", graph_error(400, code, "Rate limit hit."))
-    with pytest.raises(GraphError) as refused:
-        await deliver_receipt(db, wa_settings, message_id)
-    assert refused.value.retryable and message(client, message_id)["status"] == "queued"
+    client, _, message_id = await queued(wa_server)
+    row = await settled(client, message_id, is_("sent"))
+    assert row["attempts"] == 2 and len(graph.sent("messages")) == 2
 
 
 async def test_undeliverable_fails_with_metas_code(
     wa_server: ServerProcess, graph: FakeGraph, wa_settings: Settings, db: Database
 ) -> None:
-    client, _, message_id = await queued(wa_server)
     graph.script("messages", graph_error(400, 131026, "Message undeliverable."))
-    assert await deliver_receipt(db, wa_settings, message_id) == "failed"
-    row = message(client, message_id)
-    assert (row["status"], row["error_code"]) == ("failed", 131026)
-    assert row["error_detail"] == "Message undeliverable."
-    assert await deliver_receipt(db, wa_settings, message_id) is None
+    client, _, message_id = await queued(wa_server)
+    row = await settled(client, message_id, is_("failed"))
+    assert (row["error_code"], row["error_detail"]) == (131026, "Message undeliverable.")
+    assert row["attempts"] == 1
+    assert await deliver_receipt(pool_transactions(db), wa_settings, message_id) is None
     assert len(graph.sent("messages")) == 1
+
+
+async def test_the_sender_alone_keeps_a_retryable_failure_queued(
+    wa_server: ServerProcess, graph: FakeGraph, wa_settings: Settings, db: Database
+) -> None:
+    """What the job sees on a 5xx: the message stays queued with the error, and it raises."""
+    graph.script("messages", graph_error(503, 2, "Service temporarily unavailable."))
+    client, _, message_id = await queued(wa_server)
+    row = await settled(client, message_id, lambda r: r["error_code"] == 2)
+    assert row["status"] == "queued"
+    with pytest.raises(GraphError) as refused:
+        graph.script("messages", graph_error(500, 1, "An unknown error occurred."))
+        await deliver_receipt(pool_transactions(db), wa_settings, message_id)
+    assert refused.value.retryable and refused.value.code == 1
 
 
 async def test_messages_are_the_owners_and_never_client_written(
@@ -200,7 +222,7 @@ async def test_messages_are_the_owners_and_never_client_written(
     ):
         with pytest.raises(APIError):
             write(client).execute()
-    assert message(client, message_id)["status"] == "queued"
+    assert message(client, message_id)["status"] != "read"  # the refused update did nothing
 
 
 def test_webhook_verification(wa_server: ServerProcess) -> None:
@@ -261,8 +283,7 @@ async def test_webhook_statuses_in_any_order_never_go_back(
     wa_server: ServerProcess, graph: FakeGraph, wa_settings: Settings, db: Database
 ) -> None:
     client, _, message_id = await queued(wa_server)
-    await deliver_receipt(db, wa_settings, message_id)
-    wamid = message(client, message_id)["provider_message_id"]
+    wamid = (await settled(client, message_id, is_("sent")))["provider_message_id"]
 
     # Forged or unsigned: refused, nothing applied.
     forged = status_call(wamid, "read")
@@ -291,8 +312,7 @@ async def test_webhook_failure_is_recorded_with_its_code(
     wa_server: ServerProcess, graph: FakeGraph, wa_settings: Settings, db: Database
 ) -> None:
     client, _, message_id = await queued(wa_server)
-    await deliver_receipt(db, wa_settings, message_id)
-    wamid = message(client, message_id)["provider_message_id"]
+    wamid = (await settled(client, message_id, is_("sent")))["provider_message_id"]
     failed = [
         {
             "code": 131026,
@@ -310,15 +330,13 @@ async def test_webhook_failure_is_recorded_with_its_code(
 
 
 async def test_status_arriving_before_the_send_is_recorded_is_applied(
-    wa_server: ServerProcess, graph: FakeGraph, wa_settings: Settings, db: Database
+    wa_server: ServerProcess, graph: FakeGraph
 ) -> None:
-    client, _, message_id = await queued(wa_server)
     wamid = f"wamid.{uuid4().hex}"
     accepted = {"messaging_product": "whatsapp", "messages": [{"id": wamid}]}
     graph.script("messages", (200, accepted))
     # Meta's webhook can beat the sender's own bookkeeping: kept until the wamid is known.
     assert post(wa_server, status_call(wamid, "delivered")).status_code == 200
-    assert message(client, message_id)["status"] == "queued"
-    assert await deliver_receipt(db, wa_settings, message_id) == "sent"
-    row = message(client, message_id)
-    assert (row["status"], row["provider_message_id"]) == ("delivered", wamid)
+    client, _, message_id = await queued(wa_server)
+    row = await settled(client, message_id, is_("delivered"))
+    assert row["provider_message_id"] == wamid

@@ -56,6 +56,14 @@ async def record_error(
     )
 
 
+async def fail_queued(conn: asyncpg.Connection, message_id: UUID) -> None:
+    await conn.execute(
+        "update public.outbound_messages set status = 'failed', updated_at = now()"
+        " where id = $1 and status = 'queued'",
+        message_id,
+    )
+
+
 async def record_sent(conn: asyncpg.Connection, message_id: UUID, wamid: str) -> None:
     """Accepted by the Cloud API: `sent`, unless a webhook status for this wamid that arrived
     first says more (it waited in the inbox for the id to be known)."""

@@ -11,11 +11,14 @@ it failed with Meta's code and details.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
+import asyncpg
 import structlog
 
 from pocketbizz.db import Database
@@ -30,6 +33,8 @@ from pocketbizz.settings import Settings
 log = structlog.get_logger("pocketbizz.messages")
 
 STATUSES = ("sent", "delivered", "read", "failed")
+# Opens one transaction as service_role (the sender acts for whichever tenant a message is of).
+ServiceTransaction = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 _PDF_PAPER_MM = 80
 
 
@@ -61,7 +66,27 @@ def document_name(receipt: ReceiptData) -> str:
     return "Resit-" + re.sub(r"[^A-Za-z0-9._-]", "-", receipt.sale_number) + ".pdf"
 
 
-async def deliver_receipt(db: Database, settings: Settings, message_id: UUID) -> str | None:
+def pool_transactions(db: Database) -> ServiceTransaction:
+    """Service transactions on the request pool (the webhook; tests)."""
+    return lambda: db.transaction(SERVICE)
+
+
+def connection_transactions(conn: asyncpg.Connection) -> ServiceTransaction:
+    """Service transactions on one connection (a job's, logged in as the owner): the role is
+    switched inside each, as the request pool does, so grants and policies still apply."""
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[asyncpg.Connection]:
+        async with conn.transaction():
+            await conn.execute("select set_config('role', 'service_role', true)")
+            yield conn
+
+    return transaction
+
+
+async def deliver_receipt(
+    transaction: ServiceTransaction, settings: Settings, message_id: UUID
+) -> str | None:
     """Send one queued receipt message; the message's status afterwards (None: nothing to do,
     it was already sent or failed). Raises GraphError when the job should try again."""
     api = client(settings)
@@ -69,7 +94,7 @@ async def deliver_receipt(db: Database, settings: Settings, message_id: UUID) ->
         raise RuntimeError(
             "WhatsApp is not configured (PB_WHATSAPP_TOKEN, PB_WHATSAPP_PHONE_NUMBER_ID)"
         )
-    async with db.transaction(SERVICE) as conn:
+    async with transaction() as conn:
         attempt = await repository.start_attempt(conn, message_id)
         if attempt is None:
             return None
@@ -99,7 +124,7 @@ async def deliver_receipt(db: Database, settings: Settings, message_id: UUID) ->
             body_parameters=[receipt.business_name or "PocketBizz", total_text(receipt.final)],
         )
     except GraphError as exc:
-        async with db.transaction(SERVICE) as conn:
+        async with transaction() as conn:
             await repository.record_error(
                 conn, message_id, exc.code, exc.details, final=not exc.retryable
             )
@@ -114,9 +139,15 @@ async def deliver_receipt(db: Database, settings: Settings, message_id: UUID) ->
         if exc.retryable:
             raise
         return "failed"
-    async with db.transaction(SERVICE) as conn:
+    async with transaction() as conn:
         await repository.record_sent(conn, message_id, wamid)
     return "sent"
+
+
+async def give_up(transaction: ServiceTransaction, message_id: UUID) -> None:
+    """The job's last attempt failed too: the message is failed, its last error kept."""
+    async with transaction() as conn:
+        await repository.fail_queued(conn, message_id)
 
 
 def statuses(payload: Any) -> list[tuple[str, str, int | None, str | None]]:
