@@ -58,6 +58,8 @@ def test_python_examples_run_in_order(
     # The first example reads these, as the guide tells a reader to export them.
     monkeypatch.setenv("POCKETBIZZ_URL", server.url)
     monkeypatch.setenv("POCKETBIZZ_ANON_KEY", server.anon_key)
+    # The admin examples run as an operator's tool would, with the service key.
+    monkeypatch.setenv("POCKETBIZZ_SERVICE_ROLE_KEY", server.service_key)
     namespace: dict[str, Any] = {"__name__": "api_guide"}
     for line, code in blocks:
         # Every example checks what it shows, so a wrong example fails here.
