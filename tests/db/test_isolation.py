@@ -105,6 +105,18 @@ async def _fill_extra_tables(conn: asyncpg.Connection, uid: uuid.UUID, product: 
             uid,
             f"bill-{uid}",
         )
+    sale = await conn.fetchval("select id from sales where business_owner_id = $1 limit 1", uid)
+    if "receipt_links" in tables:
+        await conn.execute(
+            "insert into receipt_links (business_owner_id, sale_id) values ($1, $2)", uid, sale
+        )
+    if "outbound_messages" in tables:
+        await conn.execute(
+            "insert into outbound_messages (business_owner_id, sale_id, to_phone)"
+            " values ($1, $2, '60123456789')",
+            uid,
+            sale,
+        )
 
 
 @pytest.fixture
