@@ -5,8 +5,9 @@ run from, generates `tenants` × 50 products, then on one owner connection (supe
 can turn on `track_functions`; each call switches to `authenticated` with a tenant's claims,
 as the API does) times `create_sale` (3 lines, cash), one call per transaction:
 
-- per call, measured in the server (pg_stat_user_functions' total time of create_sale) and
-  by the client (the whole transaction, round trips included);
+- per sale, the CPU time of the backend serving the connection (from /proc: the figure that
+  hardly moves when other work shares the machine), the client's wall time for the whole
+  transaction (round trips included), and create_sale's own wall time as tracked;
 - the same with create_sale owned by the migration owner (a superuser: no RLS inside), as a
   timing variant showing what RLS inside the definer costs (ownership is handed back after);
 - every function and trigger function one sale runs, with calls per sale and µs per sale.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sys
 import tempfile
@@ -60,10 +62,18 @@ async def _tenants(dsn: str, count: int) -> list[tuple[str, list[str]]]:
     return [(json.dumps({"sub": str(o), "role": "authenticated"}), products[o]) for o in owners]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (the backend serving the connection)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _sales(
     conn: asyncpg.Connection, tenants: list[tuple[str, list[str]]], count: int
-) -> float:
-    """`count` sales, one per transaction, round-robin over the tenants; client µs per sale."""
+) -> tuple[float, float]:
+    """`count` sales, one per transaction, round-robin over the tenants: client wall µs and
+    backend CPU µs per sale (CPU time hardly moves with the load others put on the machine;
+    wall time does)."""
     bodies = [
         orjson.dumps(
             [
@@ -73,7 +83,8 @@ async def _sales(
         ).decode()
         for n in range(count)
     ]
-    t0 = time.perf_counter()
+    pid = conn.get_server_pid()
+    cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
     for n, body in enumerate(bodies):
         async with conn.transaction():
             await conn.execute(
@@ -82,7 +93,8 @@ async def _sales(
                 tenants[n % len(tenants)][0],
             )
             await conn.fetchval(SALE_SQL, body)
-    return (time.perf_counter() - t0) / count * 1e6
+    wall = time.perf_counter() - t0
+    return wall / count * 1e6, (_cpu_seconds(pid) - cpu0) / count * 1e6
 
 
 async def _functions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -98,7 +110,7 @@ async def _profile(
     conn: asyncpg.Connection, tenants: list[tuple[str, list[str]]], count: int, label: str
 ) -> list[str]:
     await _sales(conn, tenants, 200)  # warm the caches and the plans
-    client_us = await _sales(conn, tenants, count)
+    client_us, cpu_us = await _sales(conn, tenants, count)
     await conn.execute("set track_functions = 'all'")
     await conn.execute("select pg_stat_reset()")
     await _sales(conn, tenants, count)
@@ -106,8 +118,9 @@ async def _profile(
     rows = await _functions(conn)
     total = next(r["total_time"] for r in rows if r["name"] == "public.create_sale")
     lines = [
-        f"{label}: client {client_us:7.1f} µs/sale (one transaction, 3 round trips); "
-        f"server, create_sale total {total * 1000 / count:7.1f} µs/call (tracked)",
+        f"{label}: backend CPU {cpu_us:7.1f} µs/sale, client wall {client_us:7.1f} µs/sale"
+        f" (one transaction, 3 round trips); create_sale {total * 1000 / count:7.1f} µs/call"
+        " (wall, tracked run)",
         f"    {'function (self time)':<52}{'calls/sale':>11}{'µs/sale':>9}{'µs/call':>9}",
     ]
     for r in rows:
