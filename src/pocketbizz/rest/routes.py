@@ -173,7 +173,7 @@ async def _read(request: Request, identity: Identity) -> Response:
     cap = service.max_rows + 1 if prefs.count == "estimated" else None
     strip = responses.strips_nulls(request)
     key = (name, request.scope.get("query_string", b""), prefs.count, strip)
-    built = service.plans.get(key)
+    built = service.statements.get(key)
     plan: ReadPlan | None = None
     if built is None or prefs.count in ("planned", "estimated"):
         plan = Planner(cache).read(table, await _query(request))

@@ -21,7 +21,7 @@ log = structlog.get_logger("pocketbizz.rest")
 # PostgREST's channel (`NOTIFY pgrst, 'reload schema'`) and ours; either reloads the cache.
 RELOAD_CHANNELS = ("pgrst", "pocketbizz_schema")
 SERVICE_KEY = "rest"  # where the singleton lives in AppState.services
-_PLAN_CACHE_SIZE = 2048
+_STATEMENT_CACHE_SIZE = 2048
 
 
 class RestService:
@@ -36,7 +36,8 @@ class RestService:
         self.max_embed_depth = settings.rest_max_embed_depth
         self.max_response_bytes = settings.rest_max_response_bytes
         self.aggregates_enabled = settings.rest_aggregates_enabled
-        self.plans: dict[Any, tuple[str, list[Any]]] = {}
+        # Built read statements and their parameters (not the plans of plan.py).
+        self.statements: dict[Any, tuple[str, list[Any]]] = {}
         self._subscription: Subscription | None = None
         self._reload_task: asyncio.Task[None] | None = None
         # Set by a NOTIFY that arrives while a reload runs: that reload may have read the
@@ -52,7 +53,7 @@ class RestService:
             cache = await SchemaCache.read(conn)  # type: ignore[arg-type]
             notes = await load_notes(conn)
         self.cache, self.notes = cache, notes
-        self.plans = {}
+        self.statements = {}
 
     async def listen(self) -> None:
         """Follow the reload channels on the process's shared LISTEN connection."""
@@ -93,9 +94,9 @@ class RestService:
                 await self._reload_task
             self._reload_task = None
 
-    def remember(self, key: Any, plan: tuple[str, list[Any]], built_with: SchemaCache) -> None:
+    def remember(self, key: Any, statement: tuple[str, list[Any]], built_with: SchemaCache) -> None:
         if built_with is not self.cache:
-            return  # the schema was reloaded while this plan was being built
-        if len(self.plans) >= _PLAN_CACHE_SIZE:
-            self.plans.clear()
-        self.plans[key] = plan
+            return  # the schema was reloaded while this statement was being built
+        if len(self.statements) >= _STATEMENT_CACHE_SIZE:
+            self.statements.clear()
+        self.statements[key] = statement
