@@ -10,6 +10,7 @@ it failed with Meta's code and details.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -105,12 +106,13 @@ async def deliver_receipt(
         return None
     columns = documents.COLUMNS[_PDF_PAPER_MM]
     url = None if token is None else f"{settings.url}/r/{token}"
-    pdf = documents.pdf(
+    pdf = await asyncio.to_thread(
+        documents.pdf,
         render(receipt, columns),
         len(wrap(receipt.business_name or "RECEIPT", columns)),
         url,
         _PDF_PAPER_MM,
-        title=f"Resit {receipt.sale_number}",
+        f"Resit {receipt.sale_number}",
     )
     filename = document_name(receipt)
     try:
