@@ -184,3 +184,38 @@ async def test_a_server_process_holds_one_listen_connection_and_resumes_after_it
         await owner_pool.execute(f"drop table public.{table}")
     finally:
         extra.stop()
+
+
+async def test_a_subscriber_whose_catch_up_fails_gets_a_new_connection(
+    notifications: Notifications, owner_pool: asyncpg.Pool
+) -> None:
+    first = Follower()
+    sub = await notifications.subscribe(("t_first",), first.on_notice, on_connect=first.on_connect)
+    await asyncio.wait_for(sub.connected.wait(), 10)
+    failures = [RuntimeError("the reload's query failed")]
+    late = Follower()
+
+    async def flaky(resumed: bool) -> None:
+        if failures:
+            raise failures.pop()
+        await late.on_connect(resumed)
+
+    late_sub = await notifications.subscribe(("t_late",), late.on_notice, on_connect=flaky)
+    await asyncio.wait_for(late_sub.connected.wait(), 15)
+    assert late.connects == [False]
+    assert first.connects == [False, True]  # told that notices may have been missed
+    await owner_pool.execute("select pg_notify('t_late', 'caught up')")
+    assert await received(late) == ("t_late", "caught up")
+
+
+async def test_an_unsubscribed_subscriber_gets_no_more_notices(
+    notifications: Notifications, owner_pool: asyncpg.Pool
+) -> None:
+    gone, staying = Follower(), Follower()
+    gone_sub = await notifications.subscribe(("t_gone", "t_both"), gone.on_notice)
+    sub = await notifications.subscribe(("t_both",), staying.on_notice)
+    await asyncio.wait_for(sub.connected.wait(), 10)
+    await notifications.unsubscribe(gone_sub)
+    await owner_pool.execute("select pg_notify('t_gone', 'x'), pg_notify('t_both', 'y')")
+    assert await received(staying) == ("t_both", "y")
+    assert gone.notices.empty()

@@ -8,7 +8,8 @@ its state there misses nothing committed in between. A notice sent while disconn
 replayed: catching up is the on-connect callback's job.
 
 Handlers run in asyncpg's notification callback, on the event loop: they must return at once
-(schedule work, hand over to a queue), never wait.
+(schedule work, hand over to a queue), never wait. An on-connect callback may wait (a reload),
+but must not subscribe or unsubscribe: it runs while subscribers are being caught up.
 """
 
 from __future__ import annotations
@@ -90,8 +91,10 @@ class Notifications:
                     await self._listen(conn, sub.channels)
                     await self._caught_up(sub)
                 except Exception as exc:
-                    # The connection is failing: the loop reconnects and catches this one up.
+                    # As in the loop: a subscriber not caught up means a new connection, on
+                    # which the loop catches every subscriber up again (with backoff).
                     log.warning("subscribing on the notification connection failed", error=str(exc))
+                    conn.terminate()
         return sub
 
     async def unsubscribe(self, sub: Subscription) -> None:
