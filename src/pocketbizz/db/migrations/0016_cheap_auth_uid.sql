@@ -1,12 +1,13 @@
--- auth.uid() without a regular expression (issue 12).
+-- auth.uid() without a regular expression, in PL/pgSQL (issue 12).
 --
 -- Forced RLS now applies inside the domain's SECURITY DEFINER writers (0009), and every table
--- a statement names adds its policy's `(select auth.uid())`: a 3-line create_sale calls
--- auth.uid() 18 times. 0001's body spent most of its ~16-20 µs per call on the
--- case-insensitive regex that checks sub's shape (measured, 100,000 calls); pg_input_is_valid
--- answers the same question in the uuid parser itself. In PL/pgSQL the claims are parsed once
--- per call (an inlinable SQL body would parse them twice, once to test and once to cast):
--- about 3.5-6 µs per call on the same run, against 6-8 µs for the SQL form.
+-- a statement names adds its policy's `(select auth.uid())`: a 3-line create_sale called
+-- auth.uid() 18 times. 0001's SQL body has a FROM clause, so it is never inlined, and a SQL
+-- function that is not inlined sets up its own executor on every call. Measured, 100,000
+-- calls in one query: 0001's body 16-21 µs each; the same SQL body with pg_input_is_valid
+-- instead of the case-insensitive regex 12-19 µs; an inlinable SQL form 6-8 µs (it parses the
+-- claims twice, to test and to cast); this PL/pgSQL body 3.5-6 µs (its plan is kept for the
+-- session). Within create_sale: ~34 µs per call before, ~3.8 µs after (bench/sale_profile.py).
 --
 -- Same contract: NULL without claims, without sub, or when sub is no uuid (anon, service
 -- keys). The uuid parser also takes the spellings Supabase's own auth.uid() cast accepts (upper
