@@ -26,8 +26,7 @@ create or replace function pb_internal.move_stock(
 ) returns void
 language plpgsql volatile set search_path = '' as $$
 declare
-    v_bad    record;
-    v_locked bigint;
+    v_bad record;
 begin
     if coalesce(cardinality(p_products), 0) = 0
        or cardinality(p_quantities) is distinct from cardinality(p_products)
@@ -37,13 +36,35 @@ begin
             using errcode = '22023';
     end if;
 
-    -- Lock (and count) the products; a missing one is looked for only then.
-    select count(*) into v_locked
-    from (select from public.products p
-          where p.business_owner_id = p_owner and p.id = any(p_products)
-          order by p.id
-          for update) l;
-    if v_locked < (select count(distinct m) from unnest(p_products) m) then
+    -- One statement locks the products (in id order), counts them, and, when asked, finds the
+    -- first whose stock the movements would take below zero under the 'block' policy (its
+    -- own, else the business's): read as locked, so concurrent calls cannot both take the
+    -- last unit. A missing product is looked for only when the count is short.
+    with locked as materialized (
+        select p.id, p.name, p.current_stock, p.negative_stock_policy
+        from public.products p
+        where p.business_owner_id = p_owner and p.id = any(p_products)
+        order by p.id
+        for update
+    ), short as (
+        select l.name, l.current_stock, -sum(m.quantity) as wanted
+        from unnest(p_products, p_quantities) m(product_id, quantity)
+        join locked l on l.id = m.product_id
+        where p_check_stock
+          and coalesce(l.negative_stock_policy,
+                       (select b.negative_stock_policy from public.business_profiles b
+                        where b.business_owner_id = p_owner),
+                       'block') = 'block'
+        group by l.id, l.name, l.current_stock
+        having sum(m.quantity) < 0 and l.current_stock + sum(m.quantity) < 0
+        order by l.id
+        limit 1
+    )
+    select (select count(*) from locked) as locked, s.name, s.current_stock, s.wanted
+    into v_bad
+    from (select) one
+    left join short s on true;
+    if v_bad.locked < (select count(distinct m) from unnest(p_products) m) then
         select m.product_id into v_bad
         from unnest(p_products) m(product_id)
         where not exists (select from public.products p
@@ -51,22 +72,10 @@ begin
         limit 1;
         raise exception 'product % not found', v_bad.product_id using errcode = 'PT404';
     end if;
-
-    if p_check_stock then
-        select p.name, p.current_stock, -sum(m.quantity) as wanted into v_bad
-        from unnest(p_products, p_quantities) m(product_id, quantity)
-        join public.products p on p.business_owner_id = p_owner and p.id = m.product_id
-        left join public.business_profiles b on b.business_owner_id = p_owner
-        where coalesce(p.negative_stock_policy, b.negative_stock_policy, 'block') = 'block'
-        group by p.id, p.name, p.current_stock
-        having sum(m.quantity) < 0 and p.current_stock + sum(m.quantity) < 0
-        order by p.id
-        limit 1;
-        if found then
-            raise exception 'insufficient stock for "%": % available, % requested',
-                            v_bad.name, trim_scale(v_bad.current_stock), trim_scale(v_bad.wanted)
-                using errcode = 'PT422';
-        end if;
+    if v_bad.wanted is not null then
+        raise exception 'insufficient stock for "%": % available, % requested',
+                        v_bad.name, trim_scale(v_bad.current_stock), trim_scale(v_bad.wanted)
+            using errcode = 'PT422';
     end if;
 
     -- The ledger rows, and the stock moved by exactly the rows written.
