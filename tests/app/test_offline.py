@@ -166,5 +166,6 @@ def test_offline_sales_are_recorded_once_each_when_the_server_returns(
         # The refused sale is the user's to resolve: discarding it empties the banner.
         app.click("Discard")
         expect(app.page.get_by_text(re.compile("refused"))).to_have_count(0)
+
     finally:
         device.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,6 +19,7 @@ import httpx
 from postgrest.types import CountMethod
 from realtime import RealtimePostgresChangesListenEvent
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
+from supabase.types import RealtimeClientOptions
 
 from pocketbizz.app.config import AppConfig
 from pocketbizz.app.money import to_money
@@ -78,11 +80,19 @@ class Backend:
         self.client = client
         self.user_id: str | None = None
         self.watching = False
+        self._watched: tuple[tuple[str, ...], Callable[[str], None]] | None = None
         self.sold_at_supported = True
 
     @classmethod
     async def connect(cls, config: AppConfig) -> Backend:
-        options = AsyncClientOptions(postgrest_client_timeout=15, function_client_timeout=15)
+        options = AsyncClientOptions(
+            postgrest_client_timeout=15,
+            function_client_timeout=15,
+            # A shop's server may be down for minutes (a restart, the Wi-Fi): keep trying to
+            # reconnect the live feed (backoff doubles up to a minute) instead of giving up
+            # after the default 5 tries.
+            realtime=RealtimeClientOptions(max_retries=1_000_000, initial_backoff=1.0),
+        )
         return cls(await acreate_client(config.backend_url, config.anon_key, options=options))
 
     async def _call(self, request: Any) -> Any:
@@ -124,11 +134,22 @@ class Backend:
             self.watching = False
 
     # -- live updates --------------------------------------------------------------------
+    async def keep_watching(self) -> None:
+        """Subscribe again when the realtime socket is gone for good (the client's own
+        reconnection gives up after a few tries, e.g. through a long server outage)."""
+        if not self.watching or self._watched is None or self.client.realtime.is_connected:
+            return
+        self.watching = False
+        with suppress(Exception):
+            await self.client.remove_all_channels()
+        await self.watch(*self._watched)
+
     async def watch(self, tables: tuple[str, ...], on_change: Callable[[str], None]) -> None:
         """Realtime changes to the signed-in tenant's rows of `tables` (the server delivers only
         rows the user may read). The client reconnects by itself after a network drop."""
         if self.watching:
             return
+        self._watched = (tables, on_change)
         channel = self.client.channel("pocketbizz-app")
         for table in tables:
 

@@ -201,6 +201,8 @@ class Session:
 
     async def _replay_loop(self) -> None:
         while self.backend.user_id and self.store is not None and not self.closed:
+            with suppress(ApiFailure):  # still unreachable: the next round tries again
+                await self.backend.keep_watching()
             if any(q.refused is None for q in self.store.pending()):
                 if await self.flush() and self.on_data_change is not None:
                     with suppress(ApiFailure):  # the screen keeps what it shows

@@ -16,6 +16,8 @@ DEFAULT_PORT = 8550
 def run(
     backend: str, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, anon_key: str | None = None
 ) -> int:
+    import logging
+
     import uvicorn
 
     from pocketbizz.app.web import create_web_app
@@ -33,6 +35,10 @@ def run(
                 file=sys.stderr,
             )
             return 2
+    # Warnings and errors (the realtime client's reconnection among them) on stderr.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     print(f"PocketBizz app on http://{host}:{port}/ (backend {config.backend_url})", flush=True)
     uvicorn.run(
         create_web_app(config), host=host, port=port, log_level="warning", ws="websockets-sansio"
