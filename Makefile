@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 STAMP         := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck bench install lock check-locks clean
+.PHONY: run test lint fmt typecheck bench screenshots install lock check-locks clean
 
 $(RUNTIME_STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# Phone-size pictures of the app's main screens, written to docs/screenshots/.
+screenshots: $(STAMP)
+	$(BIN)/python tests/app/screenshots.py
 
 # Re-pin after changing dependencies in pyproject.toml (runtime) or requirements-dev.in (tools).
 lock:

@@ -112,3 +112,21 @@ def test_redis_shares_one_users_budget_across_processes(
             server.stop()
         redis.terminate()
         redis.wait(10)
+
+
+def test_the_web_apps_own_files_do_not_count_against_the_ip_limit(
+    limited: ServerProcess,
+) -> None:
+    # One page load of the Flutter web build fetches dozens of assets; shops behind one NAT
+    # share an IP. The app's files are exempt, the API beside them is not.
+    with httpx.Client() as http:
+        assets = [http.get(f"{limited.url}/app/") for _ in range(120)]
+        assert {r.status_code for r in assets} == {200}
+        assert all("ratelimit-remaining" not in r.headers for r in assets)
+        api = [
+            http.get(f"{limited.url}/rest/v1/plans", headers={"apikey": limited.anon_key})
+            for _ in range(101)
+        ]
+    # (Other tests of this module may have spent some of the IP's budget already.)
+    assert {r.status_code for r in api} <= {200, 429}
+    assert api[-1].status_code == 429

@@ -28,6 +28,9 @@ log = structlog.get_logger("pocketbizz.access")
 _UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 # Probes and scrapes poll all day; their access lines are debug so they do not drown the log.
 _POLLED_PATHS = _UNLIMITED_PATHS
+# The web app's own files and its UI socket: one page load fetches dozens of assets, and shop
+# devices behind one NAT share an IP. Its API calls are limited like any client's.
+_APP_PREFIX = "/app/"
 
 
 class GatewayMiddleware:
@@ -172,7 +175,12 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in _UNLIMITED_PATHS:
+        path: str = scope.get("path", "")
+        if (
+            scope["type"] not in ("http", "websocket")
+            or path in _UNLIMITED_PATHS
+            or path.startswith(_APP_PREFIX)
+        ):
             await self.app(scope, receive, send)
             return
         key = ("ip", scope["client"][0] if scope.get("client") else "unknown")
