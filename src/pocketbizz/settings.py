@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -210,6 +211,47 @@ class Settings(BaseSettings):
         if self.authenticator_password:
             return self.authenticator_password
         return _read_or_create_secret(self.data_dir / "authenticator_password")
+
+    @property
+    def storage(self) -> StorageSettings:
+        """The storage group as the object store needs it: defaults resolved, S3 credentials
+        checked, so the store reads typed values rather than probing the flat settings."""
+        if self.storage_backend == "local":
+            return LocalStorageSettings(root=self.storage_dir or self.data_dir / "storage")
+        return S3StorageSettings(
+            endpoint=_required_for_s3("s3_endpoint", self.s3_endpoint),
+            bucket=_required_for_s3("s3_bucket", self.s3_bucket),
+            access_key=_required_for_s3("s3_access_key", self.s3_access_key),
+            secret_key=_required_for_s3("s3_secret_key", self.s3_secret_key),
+            region=self.s3_region,
+        )
+
+
+@dataclass(frozen=True)
+class LocalStorageSettings:
+    """PB_STORAGE_BACKEND=local: object bytes under PB_STORAGE_DIR (default: data dir)."""
+
+    root: Path
+
+
+@dataclass(frozen=True)
+class S3StorageSettings:
+    """PB_STORAGE_BACKEND=s3: the PB_S3_* bucket and credentials."""
+
+    endpoint: str
+    bucket: str
+    access_key: str
+    secret_key: str
+    region: str
+
+
+StorageSettings = LocalStorageSettings | S3StorageSettings
+
+
+def _required_for_s3(name: str, value: str | None) -> str:
+    if not value:
+        raise ValueError(f"PB_{name.upper()} is required when PB_STORAGE_BACKEND=s3")
+    return value
 
 
 _DURATION = re.compile(r"\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*")

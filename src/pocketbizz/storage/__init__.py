@@ -13,7 +13,7 @@ __all__ = ["ObjectStore", "create_store", "shutdown", "startup"]
 
 
 async def startup(state: AppState) -> None:
-    state.services["storage"] = create_store(state.settings)
+    state.services["storage"] = create_store(state.settings.storage)
 
 
 async def shutdown(state: AppState) -> None:

@@ -16,6 +16,8 @@ from typing import Any, BinaryIO, Protocol
 
 import anyio.to_thread
 
+from pocketbizz.settings import LocalStorageSettings, StorageSettings
+
 CHUNK_BYTES = 1024 * 1024
 
 
@@ -131,27 +133,16 @@ async def _file_chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
         handle.close()
 
 
-def create_store(settings: Any) -> ObjectStore:
+def create_store(settings: StorageSettings) -> ObjectStore:
     """The store named by settings: `PB_STORAGE_BACKEND=local` (default) or `s3`."""
-    backend = getattr(settings, "storage_backend", "local") or "local"
-    if backend == "local":
-        root = getattr(settings, "storage_dir", None) or Path(settings.data_dir) / "storage"
-        return LocalDiskStore(Path(root))
-    if backend == "s3":
-        from pocketbizz.storage.s3 import S3Store
+    if isinstance(settings, LocalStorageSettings):
+        return LocalDiskStore(settings.root)
+    from pocketbizz.storage.s3 import S3Store
 
-        return S3Store(
-            endpoint=_required(settings, "s3_endpoint"),
-            bucket=_required(settings, "s3_bucket"),
-            access_key=_required(settings, "s3_access_key"),
-            secret_key=_required(settings, "s3_secret_key"),
-            region=getattr(settings, "s3_region", None) or "us-east-1",
-        )
-    raise ValueError(f"unknown storage backend {backend!r} (use 'local' or 's3')")
-
-
-def _required(settings: Any, name: str) -> str:
-    value = getattr(settings, name, None)
-    if not value:
-        raise ValueError(f"PB_{name.upper()} is required when PB_STORAGE_BACKEND=s3")
-    return str(value)
+    return S3Store(
+        endpoint=settings.endpoint,
+        bucket=settings.bucket,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        region=settings.region,
+    )
