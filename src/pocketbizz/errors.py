@@ -9,6 +9,7 @@ client parses.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -83,6 +84,70 @@ class Unprocessable(ApiError):
 class RateLimited(ApiError):
     status = 429
     code = "over_request_rate_limit"
+
+
+class PostgrestCode(StrEnum):
+    """PostgREST's own error codes that /rest answers (PostgREST's errors reference names
+    them; each has one HTTP status, in POSTGREST_STATUS)."""
+
+    NO_SCHEMA_CACHE = "PGRST002"
+    POOL_TIMEOUT = "PGRST003"
+    QUERY_PARAM = "PGRST100"
+    INVALID_BODY = "PGRST102"
+    UNACCEPTABLE_SCHEMA = "PGRST106"
+    MEDIA_TYPE = "PGRST107"
+    NOT_EMBEDDED = "PGRST108"
+    SINGULARITY = "PGRST116"
+    SPREAD_NOT_TO_ONE = "PGRST119"
+    AGGREGATES_NOT_ALLOWED = "PGRST123"
+    MAX_AFFECTED = "PGRST124"
+    NO_RELATIONSHIP = "PGRST200"
+    AMBIGUOUS_RELATIONSHIP = "PGRST201"
+    NO_FUNCTION = "PGRST202"
+    AMBIGUOUS_FUNCTION = "PGRST203"
+    COLUMN_NOT_FOUND = "PGRST204"
+    TABLE_NOT_FOUND = "PGRST205"
+    JWT_INVALID = "PGRST301"
+    JWT_CLAIMS = "PGRST303"
+
+
+POSTGREST_STATUS: Mapping[PostgrestCode, int] = {
+    PostgrestCode.NO_SCHEMA_CACHE: 503,
+    PostgrestCode.POOL_TIMEOUT: 504,
+    PostgrestCode.QUERY_PARAM: 400,
+    PostgrestCode.INVALID_BODY: 400,
+    PostgrestCode.UNACCEPTABLE_SCHEMA: 406,
+    PostgrestCode.MEDIA_TYPE: 406,
+    PostgrestCode.NOT_EMBEDDED: 400,
+    PostgrestCode.SINGULARITY: 406,
+    PostgrestCode.SPREAD_NOT_TO_ONE: 400,
+    PostgrestCode.AGGREGATES_NOT_ALLOWED: 400,
+    PostgrestCode.MAX_AFFECTED: 400,
+    PostgrestCode.NO_RELATIONSHIP: 400,
+    PostgrestCode.AMBIGUOUS_RELATIONSHIP: 300,
+    PostgrestCode.NO_FUNCTION: 404,
+    PostgrestCode.AMBIGUOUS_FUNCTION: 300,
+    PostgrestCode.COLUMN_NOT_FOUND: 400,
+    PostgrestCode.TABLE_NOT_FOUND: 404,
+    PostgrestCode.JWT_INVALID: 401,
+    PostgrestCode.JWT_CLAIMS: 401,
+}
+
+
+class PostgrestError(ApiError):
+    """An error PostgREST itself raises (not the database): its code fixes its status."""
+
+    def __init__(
+        self,
+        code: PostgrestCode,
+        message: str,
+        *,
+        details: Any = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, status=POSTGREST_STATUS[code], code=code, details=details, hint=hint
+        )
 
 
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:

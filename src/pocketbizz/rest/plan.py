@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pocketbizz.errors import ApiError
+from pocketbizz.errors import ApiError, PostgrestCode, PostgrestError
 from pocketbizz.rest.query import (
     Condition,
     Embed,
@@ -41,10 +41,9 @@ def unknown_column(table: str, column: str) -> ApiError:
 
 
 def unknown_write_column(table: str, column: str) -> ApiError:
-    return ApiError(
+    return PostgrestError(
+        PostgrestCode.COLUMN_NOT_FOUND,
         f"Could not find the '{column}' column of '{table}' in the schema cache",
-        status=400,
-        code="PGRST204",
     )
 
 
@@ -204,10 +203,9 @@ class _NestedLookup:
         unused = [p for p in self.params if p not in self.used]
         if unused:
             path = ".".join(unused[0])
-            raise ApiError(
+            raise PostgrestError(
+                PostgrestCode.NOT_EMBEDDED,
                 f"'{path}' is not an embedded resource in this request",
-                status=400,
-                code="PGRST108",
                 hint=f"Verify that '{path}' is included in the 'select' query parameter.",
             )
 
@@ -256,7 +254,9 @@ class Planner:
         if isinstance(node, Condition):
             field = self.field(table, node.ref)
             if node.op == "in" and not node.quantifier and field.type.endswith("[]"):
-                raise ApiError("in. is not supported on array columns", code="PGRST100")
+                raise PostgrestError(
+                    PostgrestCode.QUERY_PARAM, "in. is not supported on array columns"
+                )
             return Filter(field, node)
         children = tuple(self._filter(table, child) for child in node.children)
         return FilterTree(node.op, node.negated, children)
@@ -280,10 +280,9 @@ class Planner:
                 planned.append(self._output(table, item, aggregated))
                 continue
             if aggregated and item.spread:
-                raise ApiError(
+                raise PostgrestError(
+                    PostgrestCode.QUERY_PARAM,
                     "Spread embeds cannot be combined with aggregate functions here",
-                    status=400,
-                    code="PGRST100",
                 )
             # A spread's nested params are addressed by its target (it has no output name).
             step = item.target if item.spread and item.select else item.output_name
@@ -293,10 +292,9 @@ class Planner:
     def _output(self, table: Table, item: SelectField, aggregated: bool) -> Output:
         if item.ref.name == "*":
             if aggregated and not item.aggregate:
-                raise ApiError(
+                raise PostgrestError(
+                    PostgrestCode.QUERY_PARAM,
                     "'*' cannot be selected together with aggregate functions",
-                    status=400,
-                    code="PGRST100",
                     hint="Name the columns to group by.",
                 )
             field = None
@@ -309,10 +307,9 @@ class Planner:
     ) -> EmbedPlan:
         rel = self.relationship(parent, embed)
         if embed.spread and embed.select and not rel.to_one:
-            raise ApiError(
+            raise PostgrestError(
+                PostgrestCode.SPREAD_NOT_TO_ONE,
                 f"A spread operation on '{embed.target}' is not possible",
-                status=400,
-                code="PGRST119",
                 details=f"'{parent.name}' and '{embed.target}' do not form a many-to-one or "
                 "one-to-one relationship",
             )
@@ -352,19 +349,17 @@ class Planner:
         if len(candidates) > 1 and any(not r.owner_only for r in candidates):
             candidates = [r for r in candidates if not r.owner_only]
         if not candidates:
-            raise ApiError(
+            raise PostgrestError(
+                PostgrestCode.NO_RELATIONSHIP,
                 f"Could not find a relationship between '{parent.name}' and "
                 f"'{embed.target}' in the schema cache",
-                status=400,
-                code="PGRST200",
                 hint="Check the foreign keys between these tables.",
             )
         if len(candidates) > 1:
-            raise ApiError(
+            raise PostgrestError(
+                PostgrestCode.AMBIGUOUS_RELATIONSHIP,
                 f"Could not embed because more than one relationship was found for "
                 f"'{parent.name}' and '{embed.target}'",
-                status=300,
-                code="PGRST201",
                 details=[
                     {"relationship": r.constraint, "cardinality": "one" if r.to_one else "many"}
                     for r in candidates
@@ -457,10 +452,9 @@ def resolve_function(cache: SchemaCache, name: str, given: set[str]) -> Function
             f"public.{name}({', '.join(f'{a.name} => {a.type}' for a in fn.args)})"
             for fn in matches
         )
-        raise ApiError(
+        raise PostgrestError(
+            PostgrestCode.AMBIGUOUS_FUNCTION,
             f"Could not choose the best candidate function between: {signatures}",
-            status=300,
-            code="PGRST203",
             hint="Try renaming the parameters or the function itself in the database "
             "so function overloading can be resolved",
         )
@@ -474,10 +468,9 @@ def resolve_function(cache: SchemaCache, name: str, given: set[str]) -> Function
             if not fn.required:
                 return fn
     args = ", ".join(sorted(given))
-    raise ApiError(
+    raise PostgrestError(
+        PostgrestCode.NO_FUNCTION,
         f"Could not find the function public.{name}({args}) in the schema cache",
-        status=404,
-        code="PGRST202",
         hint="Check the function's name and argument names.",
     )
 
@@ -497,10 +490,9 @@ def conflict_target(table: Table, on_conflict: list[str] | None) -> tuple[str, .
     together with the owner column, the owner column is added — it is the caller's anyway."""
     target = tuple(on_conflict) if on_conflict else table.primary_key
     if not target:
-        raise ApiError(
+        raise PostgrestError(
+            PostgrestCode.QUERY_PARAM,
             f"'{table.name}' has no primary key; name the conflict columns with on_conflict",
-            status=400,
-            code="PGRST100",
         )
     for name in target:
         if name not in table.columns:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from pocketbizz.errors import ApiError
+from pocketbizz.errors import ApiError, PostgrestCode, PostgrestError
 
 # Operators and the SQL they become (`%s` is the column expression, `{}` the value).
 OPERATORS = frozenset(
@@ -85,7 +85,7 @@ _JSON_STEP = re.compile(r"(->>?)")
 
 
 def parse_error(message: str, details: str | None = None) -> ApiError:
-    return ApiError(message, status=400, code="PGRST100", details=details)
+    return PostgrestError(PostgrestCode.QUERY_PARAM, message, details=details)
 
 
 @dataclass(frozen=True)
@@ -294,7 +294,9 @@ def _aggregate(alias: str | None, rest: str, item: str, allowed: bool) -> Select
     if match is None or match["fn"] not in AGGREGATES:
         return None
     if not allowed:
-        raise ApiError("Use of aggregate functions is not allowed", status=400, code="PGRST123")
+        raise PostgrestError(
+            PostgrestCode.AGGREGATES_NOT_ALLOWED, "Use of aggregate functions is not allowed"
+        )
     after = _cast(match["cast"], item) if match["cast"] else None
     field_text = match["field"]
     if field_text is None:

@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pocketbizz.errors import ApiError
+from pocketbizz.errors import ApiError, PostgrestCode, PostgrestError
 from pocketbizz.rest.query import Preferences
 
 JSON = "application/json; charset=utf-8"
@@ -71,8 +71,8 @@ def accept_of(request: Request) -> str:
         for m in ("*/*", "application/json", "application/*", "application/vnd.pgrst.array+json")
     ):
         return JSON
-    raise ApiError(
-        "None of these media types are available: " + accept, status=406, code="PGRST107"
+    raise PostgrestError(
+        PostgrestCode.MEDIA_TYPE, "None of these media types are available: " + accept
     )
 
 
@@ -81,10 +81,9 @@ def strips_nulls(request: Request) -> bool:
 
 
 def single_error(n: int) -> ApiError:
-    return ApiError(
+    return PostgrestError(
+        PostgrestCode.SINGULARITY,
         "Cannot coerce the result to a single JSON object",
-        status=406,
-        code="PGRST116",
         details=f"The result contains {n} rows",
     )
 

@@ -18,7 +18,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pocketbizz.db import Identity
-from pocketbizz.errors import ApiError, from_postgres, postgrest_response
+from pocketbizz.errors import (
+    ApiError,
+    PostgrestCode,
+    PostgrestError,
+    from_postgres,
+    postgrest_response,
+)
 from pocketbizz.gateway import request_identity
 from pocketbizz.rest import responses, rpc, sql
 from pocketbizz.rest.openapi import openapi_document
@@ -39,7 +45,7 @@ class _Rollback(Exception):
 def _service(request: Request) -> RestService:
     service = app_state(request).services.get(SERVICE_KEY)
     if not isinstance(service, RestService):
-        raise ApiError("The data API is not ready", status=500, code="PGRST002")
+        raise PostgrestError(PostgrestCode.NO_SCHEMA_CACHE, "The data API is not ready")
     return service
 
 
@@ -47,20 +53,18 @@ def _check_profile(request: Request) -> None:
     for header in ("accept-profile", "content-profile"):
         profile = request.headers.get(header)
         if profile and profile != SCHEMA:
-            raise ApiError(
+            raise PostgrestError(
+                PostgrestCode.UNACCEPTABLE_SCHEMA,
                 f"The schema must be one of the following: {SCHEMA}",
-                status=406,
-                code="PGRST106",
             )
 
 
 def _table(cache: SchemaCache, name: str) -> Table:
     table = cache.tables.get(name)
     if table is None:
-        raise ApiError(
+        raise PostgrestError(
+            PostgrestCode.TABLE_NOT_FOUND,
             f"Could not find the table '{SCHEMA}.{name}' in the schema cache",
-            status=404,
-            code="PGRST205",
         )
     return table
 
@@ -115,10 +119,9 @@ async def _query(request: Request, *, arg_names: frozenset[str] = frozenset()) -
     service = _service(request)
     query_string: bytes = request.scope.get("query_string", b"")
     if len(query_string) > service.max_query_bytes:
-        raise ApiError(
+        raise PostgrestError(
+            PostgrestCode.QUERY_PARAM,
             "The query string is too long",
-            status=400,
-            code="PGRST100",
             details=f"{len(query_string)} bytes; at most {service.max_query_bytes} are accepted",
             hint="Send fewer filters, or split a long in.(…) list over several requests.",
         )
@@ -140,8 +143,8 @@ async def _json_body(request: Request) -> tuple[Any, bytes]:
     try:
         return orjson.loads(raw or b"{}"), raw
     except orjson.JSONDecodeError as exc:
-        raise ApiError(
-            "Empty or invalid json", status=400, code="PGRST102", details=str(exc)
+        raise PostgrestError(
+            PostgrestCode.INVALID_BODY, "Empty or invalid json", details=str(exc)
         ) from None
 
 
@@ -239,10 +242,9 @@ async def _explain(
     data sizes, so only `service_role` may ask; the transaction is always rolled back, so
     `options=analyze` runs the statement but keeps nothing."""
     if identity.role != "service_role":
-        raise ApiError(
+        raise PostgrestError(
+            PostgrestCode.MEDIA_TYPE,
             f"None of these media types are available: {request.headers.get('accept')}",
-            status=406,
-            code="PGRST107",
         )
     async with app_state(request).db.transaction(identity) as conn:
         if read_only:
@@ -281,10 +283,9 @@ async def _insert(request: Request, identity: Identity) -> Response:
     elif isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
         rows, rows_json = payload, raw
     else:
-        raise ApiError(
+        raise PostgrestError(
+            PostgrestCode.INVALID_BODY,
             "Empty or invalid json",
-            status=400,
-            code="PGRST102",
             details="Expected a JSON object or an array of objects",
         )
     columns = query.columns if query.columns is not None else _keys(rows)
@@ -310,10 +311,9 @@ async def _insert(request: Request, identity: Identity) -> Response:
 def _whole_rows_only(query: Query) -> None:
     """Limited updates and deletes are not supported: refuse rather than change every match."""
     if query.limit is not None or query.offset is not None or query.order:
-        raise ApiError(
+        raise PostgrestError(
+            PostgrestCode.QUERY_PARAM,
             "limit, offset and order are not supported on PATCH and DELETE",
-            status=400,
-            code="PGRST100",
             hint="Narrow the rows with filters, e.g. id=eq.<id>.",
         )
 
@@ -335,10 +335,9 @@ async def _update(request: Request, identity: Identity) -> Response:
     prefs = parse_prefer(request.headers.getlist("prefer"))
     payload, raw = await _json_body(request)
     if not isinstance(payload, dict):
-        raise ApiError(
+        raise PostgrestError(
+            PostgrestCode.INVALID_BODY,
             "Empty or invalid json",
-            status=400,
-            code="PGRST102",
             details="PATCH takes one JSON object",
         )
     representation = prefs.ret == "representation"
@@ -399,10 +398,9 @@ async def _mutate(
         n: int = row["n"]
         # Checks that fail raise inside the transaction, so nothing is written.
         if prefs.strict and prefs.max_affected is not None and n > prefs.max_affected:
-            raise ApiError(
+            raise PostgrestError(
+                PostgrestCode.MAX_AFFECTED,
                 "Query result exceeds max-affected preference constraint",
-                status=400,
-                code="PGRST124",
                 details=f"The query affects {n} rows",
             )
         if accept == responses.OBJECT and n != 1:
@@ -447,10 +445,9 @@ async def _rpc_arguments(
         return query, payload, raw_text
     if single_json:
         return query, {}, raw_text
-    raise ApiError(
+    raise PostgrestError(
+        PostgrestCode.INVALID_BODY,
         "Empty or invalid json",
-        status=400,
-        code="PGRST102",
         details="RPC arguments are a JSON object",
     )
 
