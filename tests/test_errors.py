@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
+from starlette.requests import Request
 from starlette.responses import Response
 
 from pocketbizz.errors import (
@@ -15,6 +16,7 @@ from pocketbizz.errors import (
     PostgrestCode,
     PostgrestError,
     Unprocessable,
+    api_error_handlers,
     auth_response,
     functions_response,
     postgrest_response,
@@ -123,3 +125,14 @@ def test_universal_body_carries_every_clients_keys() -> None:
         "details": None,
         "hint": None,
     }
+
+
+async def test_a_sub_apps_handler_renders_api_errors_in_its_shape_and_nothing_else() -> None:
+    handlers = api_error_handlers(functions_response)
+    assert list(handlers) == [ApiError]
+    handle = handlers[ApiError]
+    request = Request({"type": "http", "method": "GET", "path": "/x", "headers": []})
+    response = await handle(request, ApiError("nope", status=404, code="not_found"))
+    assert (response.status_code, _body(response)) == (404, {"error": "nope", "code": "not_found"})
+    with pytest.raises(KeyError):
+        await handle(request, KeyError("not an ApiError"))

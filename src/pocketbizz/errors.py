@@ -8,12 +8,13 @@ client parses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
 import asyncpg
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 AUTH_API_VERSION = "2024-01-01"
@@ -207,6 +208,23 @@ def functions_response(exc: ApiError) -> Response:
     if exc.details is not None:
         body["details"] = exc.details
     return _json(exc.status, body, exc.headers)
+
+
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def api_error_handlers(
+    render: Callable[[ApiError], Response],
+) -> dict[type[Exception], ErrorHandler]:
+    """The exception handler of a sub-app whose failures are all ApiError (the server mounts
+    each service with its `error_handlers`): `render` draws them in that API's shape."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, ApiError):  # registered for ApiError only
+            raise exc
+        return render(exc)
+
+    return {ApiError: handle}
 
 
 # SQLSTATE → HTTP status, as PostgREST maps them.

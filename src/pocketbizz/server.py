@@ -13,9 +13,11 @@ from typing import Any, cast
 import asyncpg
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router
+from starlette.types import ASGIApp
 
 from pocketbizz.db import Database, pending_migrations
 from pocketbizz.gateway import metrics as gateway_metrics
@@ -26,8 +28,9 @@ from pocketbizz.receipts import routes as receipt_routes
 from pocketbizz.settings import Settings
 from pocketbizz.state import AppState, app_state
 
-# Each service package has a `routes` module exposing `routes` (mounted at its prefix) and may
-# expose `startup(state)` / `shutdown(state)` coroutines.
+# Each service package has a `routes` module exposing `routes` (mounted at its prefix) and, for
+# its one exception handler, `error_handlers`; the package may expose `startup(state)` /
+# `shutdown(state)` coroutines.
 SERVICES = {
     "auth": "/auth/v1",
     "rest": "/rest/v1",
@@ -126,6 +129,17 @@ def runtime_database(settings: Settings, owner_dsn: str) -> Database:
     )
 
 
+def _service_app(module_name: str) -> ASGIApp:
+    """A service's routes behind its one exception handler (`error_handlers`), which renders
+    every failure in that API's own shape: GoTrue, PostgREST, Storage or Functions."""
+    module = importlib.import_module(module_name)
+    router = Router(routes=module.routes)
+    handlers = getattr(module, "error_handlers", None)
+    if handlers is None:  # realtime answers its errors itself
+        return router
+    return ExceptionMiddleware(router, handlers=handlers)
+
+
 def _client_app_routes(settings: Settings) -> list[Any]:
     """The PocketBizz app's web build at /app/ (a client of this server's own API, given its
     URL and anon key), and / leading there, so a browser on the server's URL gets the app."""
@@ -185,8 +199,7 @@ def create_app(settings: Settings, db: Database) -> Starlette:
         Route("/metrics", metrics),
     ]
     for name, prefix in SERVICES.items():
-        service_routes = importlib.import_module(f"pocketbizz.{name}.routes").routes
-        routes.append(Mount(prefix, routes=service_routes))
+        routes.append(Mount(prefix, app=_service_app(f"pocketbizz.{name}.routes")))
     # The public e-receipt page a printed receipt's QR code opens (no API key needed).
     routes.append(Mount("/r", routes=receipt_routes.routes))
     routes += message_routes.routes  # /webhooks/whatsapp (signed by Meta, no API key)

@@ -19,12 +19,10 @@ from starlette.responses import Response
 from pocketbizz.auth import revocation, service
 from pocketbizz.errors import (
     AUTH_API_VERSION,
-    ApiError,
     BadRequest,
     Forbidden,
     Unauthorized,
     Unprocessable,
-    auth_response,
 )
 from pocketbizz.gateway.identity import bearer_token, key_identity
 from pocketbizz.gateway.tokens import TokenError, decode_token
@@ -45,16 +43,14 @@ def ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> R
 
 def auth_endpoint(handler: Handler, *, key_required: bool = True) -> Handler:
     """Auth endpoints need the project's API key (all but the mailed link, which a browser
-    opens bare) and answer errors in GoTrue's shape."""
+    opens bare). Their errors reach the sub-app's one exception handler (GoTrue's shape)."""
+    if not key_required:
+        return handler
 
     @wraps(handler)
     async def wrapper(request: Request) -> Response:
-        try:
-            if key_required:
-                key_identity(request)
-            return await handler(request)
-        except ApiError as exc:
-            return auth_response(exc)
+        key_identity(request)
+        return await handler(request)
 
     return wrapper
 

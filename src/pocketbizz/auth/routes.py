@@ -28,7 +28,14 @@ from pocketbizz.auth.http import (
 )
 from pocketbizz.auth.mailer import Mailer
 from pocketbizz.db.database import AUTH_ADMIN
-from pocketbizz.errors import AUTH_API_VERSION, ApiError, BadRequest, Unprocessable
+from pocketbizz.errors import (
+    AUTH_API_VERSION,
+    ApiError,
+    BadRequest,
+    Unprocessable,
+    api_error_handlers,
+    auth_response,
+)
 from pocketbizz.state import AppState, app_state
 
 
@@ -475,3 +482,6 @@ routes: list[BaseRoute] = [
     *admin.routes,
     *unsupported.routes,
 ]
+
+# The sub-app's one exception handler: every failure in GoTrue's shape.
+error_handlers = api_error_handlers(auth_response)

@@ -12,10 +12,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pocketbizz.errors import (
-    ApiError,
     BadRequest,
     NotFound,
     Unauthorized,
+    api_error_handlers,
     from_postgres,
     functions_response,
 )
@@ -43,24 +43,21 @@ async def _json_body(request: Request) -> Any:
 
 
 async def invoke(request: Request) -> Response:
+    identity = request_identity(request)
+    name = request.path_params["name"]
+    function = FUNCTIONS.get(name)
+    if function is None:
+        raise NotFound(f"Function {name!r} not found", code="not_found")
+    body = await _json_body(request)
+    if function.requires_user and identity.user_id is None:
+        raise Unauthorized("This function needs a signed-in user", code="no_user")
+    state = app_state(request)
     try:
-        identity = request_identity(request)
-        name = request.path_params["name"]
-        function = FUNCTIONS.get(name)
-        if function is None:
-            raise NotFound(f"Function {name!r} not found", code="not_found")
-        body = await _json_body(request)
-        if function.requires_user and identity.user_id is None:
-            raise Unauthorized("This function needs a signed-in user", code="no_user")
-        state = app_state(request)
-        try:
-            async with state.db.transaction(identity) as conn:
-                ctx = FunctionContext(conn, identity, body, request.query_params, state.settings)
-                result = await function.handler(ctx)
-        except asyncpg.PostgresError as exc:
-            raise from_postgres(exc, anonymous=identity.role == "anon") from exc
-    except ApiError as exc:
-        return functions_response(exc)
+        async with state.db.transaction(identity) as conn:
+            ctx = FunctionContext(conn, identity, body, request.query_params, state.settings)
+            result = await function.handler(ctx)
+    except asyncpg.PostgresError as exc:
+        raise from_postgres(exc, anonymous=identity.role == "anon") from exc
     if isinstance(result, Document):
         disposition = f'inline; filename="{result.filename}"'
         return Response(
@@ -79,3 +76,5 @@ async def invoke(request: Request) -> Response:
 
 
 routes = [Route("/{name}", invoke, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
+# The sub-app's one exception handler: every failure as {"error": …, "code": …}.
+error_handlers = api_error_handlers(functions_response)

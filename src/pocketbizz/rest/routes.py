@@ -83,21 +83,27 @@ def _database_error(exc: asyncpg.PostgresError, identity: Identity, *, rpc: bool
 Handler = Callable[[Request, Identity], Awaitable[Response]]
 
 
-async def _guarded(request: Request, handler: Handler, *, rpc: bool = False) -> Response:
-    identity: Identity | None = None
+async def _run(request: Request, handler: Handler) -> Response:
+    _check_profile(request)
     try:
-        _check_profile(request)
-        identity = request_identity(request)
-        return await handler(request, identity)
+        return await handler(request, request_identity(request))
     except _Rollback as done:
         return done.response
-    except ApiError as exc:
-        return postgrest_response(exc)
-    except asyncpg.PostgresError as exc:
-        assert identity is not None
+
+
+async def _render_error(request: Request, exc: Exception) -> Response:
+    """The sub-app's one exception handler: every failure in PostgREST's shape; a database
+    error keeps its SQLSTATE as `code`."""
+    if isinstance(exc, asyncpg.PostgresError):
+        # Raised inside a transaction, so the caller's identity was resolved (and cached).
+        identity: Identity = request.scope["pb.identity"]
+        rpc = "function" in request.path_params  # /rpc/{function}
         return postgrest_response(_database_error(exc, identity, rpc=rpc))
-    except asyncpg.exceptions.DataError as exc:
+    if isinstance(exc, asyncpg.exceptions.DataError):  # an argument asyncpg cannot encode
         return postgrest_response(ApiError(str(exc), status=400, code="22P02"))
+    if isinstance(exc, ApiError):
+        return postgrest_response(exc)
+    raise exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,7 +427,7 @@ async def table_endpoint(request: Request) -> Response:
         "PATCH": _update,
         "DELETE": _delete,
     }
-    return await _guarded(request, handlers[request.method])
+    return await _run(request, handlers[request.method])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,7 +530,7 @@ async def _rpc_response(
 
 
 async def rpc_endpoint(request: Request) -> Response:
-    return await _guarded(request, _rpc, rpc=True)
+    return await _run(request, _rpc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,7 +544,7 @@ async def _openapi(request: Request, identity: Identity) -> Response:
 
 
 async def openapi_endpoint(request: Request) -> Response:
-    return await _guarded(request, _openapi)
+    return await _run(request, _openapi)
 
 
 routes: list[Any] = [
@@ -546,3 +552,8 @@ routes: list[Any] = [
     Route("/rpc/{function}", rpc_endpoint, methods=["GET", "HEAD", "POST"]),
     Route("/{table}", table_endpoint, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"]),
 ]
+error_handlers = {
+    ApiError: _render_error,
+    asyncpg.PostgresError: _render_error,
+    asyncpg.exceptions.DataError: _render_error,
+}

@@ -15,7 +15,7 @@ from pocketbizz.gateway import request_identity
 from pocketbizz.state import app_state
 from pocketbizz.storage import paths, service
 from pocketbizz.storage.backend import object_key
-from pocketbizz.storage.http import endpoint, json_body, json_response, object_store
+from pocketbizz.storage.http import json_body, json_response, object_store
 
 # Storage's size units are decimal (1 MB = 1,000,000 bytes), the number kept to 3 significant
 # digits, no space before the unit: "20MB", "1.5gb", "300kb", "12b".
@@ -67,7 +67,6 @@ def _query_int(request: Request, name: str, minimum: int) -> int | None:
     return int(raw)
 
 
-@endpoint
 async def list_buckets(request: Request) -> Response:
     """GET /bucket[?limit&offset&search&sortColumn&sortOrder], as storage-js sends them."""
     identity = request_identity(request)
@@ -87,7 +86,6 @@ async def list_buckets(request: Request) -> Response:
     return json_response([b.as_json() for b in buckets])
 
 
-@endpoint
 async def get_bucket(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id = paths.bucket_id(request.path_params["bucket"])
@@ -96,7 +94,6 @@ async def get_bucket(request: Request) -> Response:
     return json_response(bucket.as_json())
 
 
-@endpoint
 async def create_bucket(request: Request) -> Response:
     identity = request_identity(request)
     body = await json_body(request)
@@ -116,7 +113,6 @@ async def create_bucket(request: Request) -> Response:
     return json_response({"name": bucket_id})
 
 
-@endpoint
 async def update_bucket(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id = paths.bucket_id(request.path_params["bucket"])
@@ -133,7 +129,6 @@ async def update_bucket(request: Request) -> Response:
     return json_response({"message": "Successfully updated"})
 
 
-@endpoint
 async def empty_bucket(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id = paths.bucket_id(request.path_params["bucket"])
@@ -143,7 +138,6 @@ async def empty_bucket(request: Request) -> Response:
     return json_response({"message": "Successfully emptied"})
 
 
-@endpoint
 async def delete_bucket(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id = paths.bucket_id(request.path_params["bucket"])

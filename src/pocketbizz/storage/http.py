@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -16,8 +14,6 @@ from pocketbizz.errors import ApiError, Unauthorized, from_postgres, storage_res
 from pocketbizz.state import app_state
 from pocketbizz.storage import paths, service
 from pocketbizz.storage.backend import ObjectMissing, ObjectStore
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -49,30 +45,31 @@ def _storage_error(exc: asyncpg.PostgresError, identity: Identity | None) -> Api
     return error
 
 
-def endpoint(handler: Handler) -> Handler:
-    """Render every failure in Storage's error shape ({statusCode, error, message})."""
-
-    @functools.wraps(handler)
-    async def run(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            if isinstance(exc, Unauthorized) and "error" not in exc.extra:
-                # Storage names token problems InvalidJWT; the status stays the gateway's 401.
-                exc.extra["error"] = "InvalidJWT" if exc.code.startswith("PGRST") else exc.code
-            return storage_response(exc)
-        except ObjectMissing:
-            return storage_response(service.object_not_found())
-        except asyncpg.PostgresError as exc:
-            identity = request.scope.get("pb.identity")
-            return storage_response(
-                _storage_error(exc, identity if isinstance(identity, Identity) else None)
-            )
-
-    return run
+async def render_error(request: Request, exc: Exception) -> Response:
+    """The sub-app's one exception handler: every failure in Storage's error shape
+    ({statusCode, error, message})."""
+    if isinstance(exc, ObjectMissing):
+        return storage_response(service.object_not_found())
+    if isinstance(exc, asyncpg.PostgresError):
+        identity = request.scope.get("pb.identity")
+        return storage_response(
+            _storage_error(exc, identity if isinstance(identity, Identity) else None)
+        )
+    if not isinstance(exc, ApiError):
+        raise exc
+    if isinstance(exc, Unauthorized) and "error" not in exc.extra:
+        # Storage names token problems InvalidJWT; the status stays the gateway's 401.
+        exc.extra["error"] = "InvalidJWT" if exc.code.startswith("PGRST") else exc.code
+    return storage_response(exc)
 
 
-@endpoint
+error_handlers = {
+    ApiError: render_error,
+    ObjectMissing: render_error,
+    asyncpg.PostgresError: render_error,
+}
+
+
 async def route_not_found(request: Request) -> Response:
     """Any other path or method under /storage/v1 (image transforms, resumable uploads, S3 and
     vector APIs are not provided): a 404 in Storage's error shape, worded as its router words it,

@@ -25,7 +25,7 @@ from pocketbizz.gateway import request_identity
 from pocketbizz.state import app_state
 from pocketbizz.storage import paths, service, signing
 from pocketbizz.storage.backend import object_key
-from pocketbizz.storage.http import endpoint, json_body, json_response, object_store, target
+from pocketbizz.storage.http import json_body, json_response, object_store, target
 from pocketbizz.storage.uploads import read_upload
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +108,6 @@ async def _store_upload(
     return json_response({"Key": f"{bucket_id}/{name}", "Id": saved.id})
 
 
-@endpoint
 async def upload_object(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, name = target(request)
@@ -118,14 +117,12 @@ async def upload_object(request: Request) -> Response:
     )
 
 
-@endpoint
 async def update_object(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, name = target(request)
     return await _store_upload(request, identity, bucket_id, name, mode="replace")
 
 
-@endpoint
 async def sign_upload(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, name = target(request)
@@ -148,7 +145,6 @@ async def sign_upload(request: Request) -> Response:
     )
 
 
-@endpoint
 async def upload_signed(request: Request) -> Response:
     bucket_id, name = target(request)
     grant = signing.verify(
@@ -209,7 +205,6 @@ async def _download(request: Request, row: service.StoredRow) -> Response:
     return StreamingResponse(chunks, media_type=served_type(row.mimetype), headers=headers)
 
 
-@endpoint
 async def download_object(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, name = target(request)
@@ -218,7 +213,6 @@ async def download_object(request: Request) -> Response:
     return await _download(request, row)
 
 
-@endpoint
 async def download_public(request: Request) -> Response:
     bucket_id, name = target(request)
     async with app_state(request).db.transaction(SERVICE) as conn:
@@ -226,7 +220,6 @@ async def download_public(request: Request) -> Response:
     return await _download(request, row)
 
 
-@endpoint
 async def download_signed(request: Request) -> Response:
     bucket_id, name = target(request)
     signing.verify(
@@ -241,7 +234,6 @@ async def download_signed(request: Request) -> Response:
     return await _download(request, row)
 
 
-@endpoint
 async def object_info(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, name = target(request)
@@ -250,7 +242,6 @@ async def object_info(request: Request) -> Response:
     return json_response(row.info_json())
 
 
-@endpoint
 async def object_info_public(request: Request) -> Response:
     """Info of an object in a public bucket, for anyone (as its bytes are)."""
     bucket_id, name = target(request)
@@ -259,7 +250,6 @@ async def object_info_public(request: Request) -> Response:
     return json_response(row.info_json())
 
 
-@endpoint
 async def sign_download(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, name = target(request)
@@ -270,7 +260,6 @@ async def sign_download(request: Request) -> Response:
     return json_response({"signedURL": signing.relative_url("download", bucket_id, name, token)})
 
 
-@endpoint
 async def sign_downloads(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id = paths.bucket_id(request.path_params["bucket"])
@@ -304,7 +293,6 @@ async def sign_downloads(request: Request) -> Response:
 # Listing, removing, moving, copying
 
 
-@endpoint
 async def list_objects(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id = paths.bucket_id(request.path_params["bucket"])
@@ -355,7 +343,6 @@ def _decode_cursor(cursor: str, request_key: dict[str, Any]) -> service.ListPosi
         raise service.invalid_request("Invalid continuation token") from exc
 
 
-@endpoint
 async def list_objects_v2(request: Request) -> Response:
     """POST /object/list-v2/{bucket}: {prefix, limit, cursor, with_delimiter, sortBy} →
     {hasNext, folders, objects, nextCursor}. Names are full keys; folders end with "/"."""
@@ -401,7 +388,6 @@ async def list_objects_v2(request: Request) -> Response:
     return json_response(result)
 
 
-@endpoint
 async def remove_objects(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id = paths.bucket_id(request.path_params["bucket"])
@@ -416,7 +402,6 @@ async def remove_objects(request: Request) -> Response:
     return json_response(removed)
 
 
-@endpoint
 async def remove_object(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, name = target(request)
@@ -441,7 +426,6 @@ async def _move_request(request: Request) -> tuple[str, str, str]:
     )
 
 
-@endpoint
 async def move_object(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, source, target = await _move_request(request)
@@ -450,7 +434,6 @@ async def move_object(request: Request) -> Response:
     return json_response({"message": "Successfully moved"})
 
 
-@endpoint
 async def copy_object(request: Request) -> Response:
     identity = request_identity(request)
     bucket_id, source, target = await _move_request(request)

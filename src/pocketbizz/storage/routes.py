@@ -12,7 +12,7 @@ from pocketbizz.storage.buckets import (
     list_buckets,
     update_bucket,
 )
-from pocketbizz.storage.http import route_not_found
+from pocketbizz.storage.http import error_handlers, route_not_found
 from pocketbizz.storage.objects import (
     copy_object,
     download_object,
@@ -65,3 +65,5 @@ routes = [
         "/{path:path}", route_not_found, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     ),
 ]
+
+__all__ = ["error_handlers", "routes"]
