@@ -67,6 +67,24 @@ def _ratelimit(duration: float) -> list[str]:
     return ratelimit_bench.main()
 
 
+def _rest_attack(duration: float) -> list[str]:
+    from bench import rest_attack_bench
+
+    return rest_attack_bench.main(min(duration, 10.0))
+
+
+def _app(duration: float) -> list[str]:
+    # The app's benchmark drives Debian's Chromium; it lives beside the app's browser tests.
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "tests" / "app" / "bench_app.py"
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=900
+    )
+    return done.stdout.strip().splitlines()
+
+
 SUITES: dict[str, Callable[[float], list[str]]] = {
     "auth": _auth,
     "rest": _rest,
@@ -74,6 +92,8 @@ SUITES: dict[str, Callable[[float], list[str]]] = {
     "storage": _storage,
     "realtime": _realtime,
     "ratelimit": _ratelimit,
+    "rest_attack": _rest_attack,
+    "app": _app,
 }
 
 
