@@ -1,3 +1,9 @@
+-- sold_at (issue 9) joined the arguments: the old signature goes first, since create or replace
+-- cannot change them, and there must be exactly one create_sale (two would make a call through
+-- /rest/v1/rpc ambiguous, PGRST203). Dropping it drops its grants, owner and comment too: they
+-- are set again below, after the body.
+drop function if exists public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid);
+
 create or replace function public.create_sale(
     items           jsonb,
     channel         text    default 'walk-in',
@@ -6,7 +12,8 @@ create or replace function public.create_sale(
     payment_method  text    default 'cash',
     payment_status  text    default 'paid',
     notes           text    default null,
-    client_ref      uuid    default null
+    client_ref      uuid    default null,
+    sold_at         timestamptz default null
 ) returns jsonb
 language plpgsql volatile security definer set search_path = '' as $$
 #variable_conflict use_column
@@ -20,6 +27,10 @@ declare
     v_pstatus  text := coalesce(create_sale.payment_status, 'paid');
     v_notes    text := create_sale.notes;
     v_ref      uuid := create_sale.client_ref;
+    -- When the sale happened: now, or the device's time for a sale replayed after being made
+    -- offline. It is the sale's created_at, so analytics count it on its day, and it picks the
+    -- sale number's {YYYY}/{MM} period.
+    v_when     timestamptz := coalesce(create_sale.sold_at, now());
     v_hash     text;
     v_found_id uuid;
     v_found_hash text;
@@ -92,7 +103,7 @@ begin
     -- Idempotency: one client_ref, one sale. The advisory lock makes a retry that arrives while
     -- the first call is still running wait for it, then see its committed sale.
     if v_ref is not null then
-        v_hash := md5(jsonb_build_object(
+        v_hash := md5((jsonb_build_object(
             'items', (select jsonb_agg(jsonb_build_object(
                                  'product_id', (e.x ->> 'product_id')::uuid,
                                  'quantity', trim_scale((e.x ->> 'quantity')::numeric),
@@ -103,7 +114,14 @@ begin
                       from jsonb_array_elements(v_items) with ordinality e(x, ord)),
             'channel', v_channel, 'customer_id', v_customer,
             'discount_amount', trim_scale(v_discount), 'payment_method', v_method,
-            'payment_status', v_pstatus, 'notes', v_notes)::text);
+            'payment_status', v_pstatus, 'notes', v_notes)
+            -- The instant, not its spelling (offset, precision): a retry that sends the same
+            -- time in another zone is the same body. Absent when not given, so a call without
+            -- sold_at hashes as it did before the argument existed.
+            || case when create_sale.sold_at is null then '{}'::jsonb
+                    else jsonb_build_object('sold_at',
+                                            trim_scale(extract(epoch from create_sale.sold_at)))
+               end)::text);
         perform pg_advisory_xact_lock(
             hashtextextended('pocketbizz.sale:' || v_uid::text || ':' || v_ref::text, 0));
         select s.id, s.request_hash into v_found_id, v_found_hash
@@ -117,6 +135,18 @@ begin
             return pb_internal.sale_json(v_uid, v_found_id);
         end if;
     end if;
+    -- The time window is checked after the idempotency lookup: it moves with the clock, and a
+    -- retry of a sale already recorded returns it even once its sold_at has left the window.
+    -- Up to 5 minutes ahead is a device clock running fast, recorded as now (a sale is never
+    -- dated after it was recorded); 7 days back is the longest an offline queue may wait.
+    if v_when > now() + interval '5 minutes' then
+        raise exception 'sold_at % is in the future', create_sale.sold_at using errcode = '22023';
+    end if;
+    if v_when < now() - interval '7 days' then
+        raise exception 'sold_at % is more than 7 days ago', create_sale.sold_at
+            using errcode = '22023';
+    end if;
+    v_when := least(v_when, now());
 
     if v_customer is not null then
         perform 1 from public.customers c where c.business_owner_id = v_uid and c.id = v_customer;
@@ -221,7 +251,7 @@ begin
 
     -- The sale number, then the plan limit (exact: the counter row serialises the tenant's
     -- sales for the period).
-    v_local := now() at time zone v_biz.timezone;
+    v_local := v_when at time zone v_biz.timezone;
     v_period := case
         when strpos(v_biz.sale_number_format, '{MM}') > 0 then to_char(v_local, 'YYYY-MM')
         when strpos(v_biz.sale_number_format, '{YYYY}') > 0
@@ -245,7 +275,10 @@ begin
         select count(*) into v_count
         from public.sales s
         where s.business_owner_id = v_uid
-          and s.created_at >= date_trunc('month', v_local) at time zone v_biz.timezone;
+          and s.created_at >= date_trunc('month', v_local) at time zone v_biz.timezone
+          -- A sale dated into last month counts there, not with this month's as well.
+          and s.created_at < (date_trunc('month', v_local) + interval '1 month')
+                             at time zone v_biz.timezone;
         if v_count >= v_limit then
             raise exception 'plan limit reached: max_sales_per_month is % on the % plan',
                             v_limit, v_plan
@@ -256,10 +289,11 @@ begin
     insert into public.sales (business_owner_id, id, sale_number, customer_id, channel,
                               total_amount, discount_amount, tax_amount, rounding_amount,
                               final_amount, payment_method, payment_status, notes, client_ref,
-                              request_hash, items_discount_amount, cost_amount, items_quantity)
+                              request_hash, items_discount_amount, cost_amount, items_quantity,
+                              created_at)
     select v_uid, v_sale_id, v_number, v_customer, v_channel, v_total, v_discount, v_tax,
            v_rounding, v_pre + v_rounding, v_method, v_pstatus, v_notes, v_ref, v_hash,
-           sum(l.discount), sum(round(l.quantity * l.unit_cost, 2)), sum(l.quantity)
+           sum(l.discount), sum(round(l.quantity * l.unit_cost, 2)), sum(l.quantity), v_when
     from unnest(v_lines) l
     returning * into v_sale;
     -- The answer is built from the rows as written (defaults and triggers applied), not read
@@ -278,7 +312,18 @@ begin
     return pb_internal.sale_json_of(v_sale, v_sold);
 end
 $$;
-grant execute on function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid)
+
+-- What the drop above took away: execute for the API roles only (not PUBLIC), pb_definer as the
+-- owner (migration 0009), and the description /rest/v1/ serves (migration 0014).
+revoke execute on function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid,
+                                              timestamptz) from public;
+grant execute on function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid,
+                                             timestamptz)
     to authenticated, service_role;
 -- Runs as pb_definer (no BYPASSRLS): forced RLS applies inside too (migration 0009).
-alter function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid) owner to pb_definer;
+alter function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid, timestamptz)
+    owner to pb_definer;
+comment on function public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid,
+                                       timestamptz) is
+$$Record a sale atomically: lines, totals, sale number and stock movements
+items: [{product_id, quantity, unit_price?, discount_amount?}] (1 to 500; unit_price defaults to the product's sale_price). channel: walk-in | online | delivery. payment_method: cash | card | ewallet | qr | bank_transfer | toyyibpay | credit | other. payment_status: paid | pending | failed. client_ref: an idempotency key. sold_at: when a sale made offline happened (default now; at most 5 minutes ahead, at most 7 days ago): its created_at and sale-number period. Returns the sale with its items. Errors: 22023 bad argument (400), PT404 unknown product or customer (404), PT409 client_ref reused with another body (409), PT422 insufficient stock, inactive product or too large a discount (422), PT402 plan limit (402).$$;
