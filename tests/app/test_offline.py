@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -125,8 +126,10 @@ def test_offline_sales_are_recorded_once_each_when_the_server_returns(
         expect(app.button("Cucur Udang")).to_be_visible()
 
         backend.stop()
+        offline_from = datetime.now(UTC)
         for _ in range(3):
             _sell_by_card(app, "Pisang Goreng")
+        offline_until = datetime.now(UTC)
         # Two of the one Cucur Udang in stock: the server will refuse this one on replay.
         app.tap(app.button("Cucur Udang"))
         app.tap(app.button("Cucur Udang"))
@@ -138,6 +141,7 @@ def test_offline_sales_are_recorded_once_each_when_the_server_returns(
         # The device restarts while the server is still down: the outbox is on disk.
         device.stop()
         device.start()
+        back_at = datetime.now(UTC)
         backend.start()  # same port, same database
         app = AppPage.open(browser, device.url, PHONE)
         app.textbox("Email").wait_for()
@@ -151,7 +155,10 @@ def test_offline_sales_are_recorded_once_each_when_the_server_returns(
 
         sales = (
             api.table("sales")
-            .select("sale_number, client_ref, payment_method, sale_items(product_name, quantity)")
+            .select(
+                "sale_number, client_ref, payment_method, created_at,"
+                " sale_items(product_name, quantity)"
+            )
             .order("sale_number")
             .execute()
             .data
@@ -160,6 +167,10 @@ def test_offline_sales_are_recorded_once_each_when_the_server_returns(
         assert len({s["client_ref"] for s in sales}) == 3 and all(s["client_ref"] for s in sales)
         assert all(s["payment_method"] == "card" for s in sales)
         assert {i["product_name"] for s in sales for i in s["sale_items"]} == {"Pisang Goreng"}
+        # Dated when they were sold (sold_at), not when the replay reached the server after
+        # the device's restart; numbered in that order.
+        sold = [datetime.fromisoformat(s["created_at"]) for s in sales]
+        assert offline_from <= sold[0] < sold[1] < sold[2] <= offline_until < back_at
         product = api.table("products").select("current_stock").eq("sku", "P0").single()
         assert float(product.execute().data["current_stock"]) == 7
 

@@ -81,7 +81,6 @@ class Backend:
         self.user_id: str | None = None
         self.watching = False
         self._watched: tuple[tuple[str, ...], Callable[[str], None]] | None = None
-        self.sold_at_supported = True
 
     @classmethod
     async def connect(cls, config: AppConfig) -> Backend:
@@ -238,14 +237,16 @@ class Backend:
         *,
         payment_method: str,
         client_ref: str,
+        sold_at: str,
         channel: str = "walk-in",
         discount: str = "0",
         customer_id: str | None = None,
-        sold_at: str | None = None,
     ) -> dict[str, Any]:
         """One sale, recorded once per `client_ref` (a repeat returns the first result).
-        `sold_at` is the time a sale made offline happened; a server whose create_sale does not
-        take it yet records the time it arrives instead."""
+        `sold_at` is when the sale was made on the device (ISO 8601 with its offset): the
+        server dates the sale by it, so one made offline lands on its day. Every attempt must
+        send the same value, since it is part of the body the server checks `client_ref`
+        against."""
         args: dict[str, Any] = {
             "items": items,
             "payment_method": payment_method,
@@ -253,24 +254,9 @@ class Backend:
             "client_ref": client_ref,
             "discount_amount": discount,
             "customer_id": customer_id,
+            "sold_at": sold_at,
         }
-        if sold_at is not None and self.sold_at_supported:
-            args["sold_at"] = sold_at
-        try:
-            result = await self._call(self.client.rpc("create_sale", args))
-        except ApiFailure as exc:
-            if exc.code != "PGRST202" or "sold_at" not in args:
-                raise
-            self.sold_at_supported = False  # no such argument on this server
-            return await self.create_sale(
-                items,
-                payment_method=payment_method,
-                client_ref=client_ref,
-                channel=channel,
-                discount=discount,
-                customer_id=customer_id,
-            )
-        return dict(result)
+        return dict(await self._call(self.client.rpc("create_sale", args)))
 
     async def void_sale(self, sale_id: str, reason: str) -> dict[str, Any]:
         return dict(

@@ -180,8 +180,11 @@ class Session:
                         discount=queued.discount,
                         customer_id=queued.customer_id,
                         client_ref=queued.client_ref,
-                        # A sale sent late keeps the time it was made.
-                        sold_at=queued.sold_at if queued.deferred else None,
+                        # The time it was made, on every attempt: a sale sent late keeps
+                        # it, and a retry of one whose answer was lost (the server may have
+                        # recorded it) sends the same body, so it gets the first result back
+                        # instead of a 409.
+                        sold_at=queued.sold_at,
                     )
                 except Offline:
                     self.online = False
