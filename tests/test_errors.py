@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -13,8 +14,10 @@ from pocketbizz.errors import (
     AUTH_API_VERSION,
     POSTGREST_STATUS,
     ApiError,
+    AuthCode,
     PostgrestCode,
     PostgrestError,
+    StorageCode,
     Unprocessable,
     api_error_handlers,
     auth_response,
@@ -32,10 +35,8 @@ def _body(response: Response) -> Any:
 def test_every_postgrest_code_has_a_status() -> None:
     assert set(POSTGREST_STATUS) == set(PostgrestCode)
     assert all(100 <= status <= 599 for status in POSTGREST_STATUS.values())
-    # The codes are PostgREST's own: "PGRST" and three digits, each used once.
-    values = [code.value for code in PostgrestCode]
-    assert len(set(values)) == len(values)
-    assert all(v.startswith("PGRST") and v[5:].isdigit() and len(v) == 8 for v in values)
+    # The codes are PostgREST's own: "PGRST" and three digits.
+    assert all(re.fullmatch(r"PGRST\d{3}", code) for code in PostgrestCode)
 
 
 @pytest.mark.parametrize("code", list(PostgrestCode))
@@ -136,3 +137,13 @@ async def test_a_sub_apps_handler_renders_api_errors_in_its_shape_and_nothing_el
     assert (response.status_code, _body(response)) == (404, {"error": "nope", "code": "not_found"})
     with pytest.raises(KeyError):
         await handle(request, KeyError("not an ApiError"))
+
+
+def test_enum_codes_reach_the_wire_as_their_plain_strings() -> None:
+    auth = auth_response(ApiError("User is banned", code=AuthCode.USER_BANNED))
+    assert b'"code":"user_banned","error_code":"user_banned"' in bytes(auth.body)
+    storage = storage_response(
+        ApiError("Object not found", status=404, code=StorageCode.NO_SUCH_KEY)
+    )
+    assert _body(storage)["code"] == "NoSuchKey"
+    assert _body(storage)["error"] == "NoSuchKey"

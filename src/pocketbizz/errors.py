@@ -9,7 +9,7 @@ client parses.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from enum import StrEnum
+from enum import StrEnum, unique
 from typing import Any
 
 import asyncpg
@@ -87,6 +87,7 @@ class RateLimited(ApiError):
     code = "over_request_rate_limit"
 
 
+@unique
 class PostgrestCode(StrEnum):
     """PostgREST's own error codes that /rest answers (PostgREST's errors reference names
     them; each has one HTTP status, in POSTGREST_STATUS)."""
@@ -149,6 +150,64 @@ class PostgrestError(ApiError):
         super().__init__(
             message, status=POSTGREST_STATUS[code], code=code, details=details, hint=hint
         )
+
+
+@unique
+class StorageCode(StrEnum):
+    """Supabase Storage's error `code`s that /storage answers. As in Storage, the raising site
+    gives the status (InvalidRequest is 400, or 409 for a bucket that is not empty) and the
+    `error` name clients read (ApiError.extra["error"])."""
+
+    NO_SUCH_KEY = "NoSuchKey"
+    NO_SUCH_BUCKET = "NoSuchBucket"
+    DUPLICATE = "Duplicate"
+    INVALID_REQUEST = "InvalidRequest"
+    INVALID_KEY = "InvalidKey"
+    INVALID_BUCKET_NAME = "InvalidBucketName"
+    INVALID_JWT = "InvalidJWT"
+    INVALID_MIME_TYPE = "InvalidMimeType"
+    ENTITY_TOO_LARGE = "EntityTooLarge"
+    ACCESS_DENIED = "AccessDenied"
+    ROUTE_NOT_FOUND = "not_found"
+
+
+@unique
+class AuthCode(StrEnum):
+    """GoTrue's `error_code`s that /auth answers (its errors reference lists them). GoTrue ties
+    no status to a code (user_banned is 400 at sign-in, 403 elsewhere): the raising site's
+    ApiError class gives the status, as GoTrue's handlers do."""
+
+    ANONYMOUS_PROVIDER_DISABLED = "anonymous_provider_disabled"
+    BAD_JSON = "bad_json"
+    BAD_JWT = "bad_jwt"
+    EMAIL_ADDRESS_INVALID = "email_address_invalid"
+    EMAIL_EXISTS = "email_exists"
+    EMAIL_NOT_CONFIRMED = "email_not_confirmed"
+    FEATURE_DISABLED = "feature_disabled"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    MFA_FACTOR_NOT_FOUND = "mfa_factor_not_found"
+    MFA_PHONE_ENROLL_NOT_ENABLED = "mfa_phone_enroll_not_enabled"
+    MFA_TOTP_ENROLL_NOT_ENABLED = "mfa_totp_enroll_not_enabled"
+    MFA_WEBAUTHN_ENROLL_NOT_ENABLED = "mfa_webauthn_enroll_not_enabled"
+    NO_AUTHORIZATION = "no_authorization"
+    NOT_ADMIN = "not_admin"
+    NOT_FOUND = "not_found"
+    OTP_DISABLED = "otp_disabled"
+    OTP_EXPIRED = "otp_expired"
+    OVER_EMAIL_SEND_RATE_LIMIT = "over_email_send_rate_limit"
+    PHONE_PROVIDER_DISABLED = "phone_provider_disabled"
+    REFRESH_TOKEN_ALREADY_USED = "refresh_token_already_used"
+    REFRESH_TOKEN_NOT_FOUND = "refresh_token_not_found"
+    SAME_PASSWORD = "same_password"
+    SAML_PROVIDER_DISABLED = "saml_provider_disabled"
+    SESSION_EXPIRED = "session_expired"
+    SESSION_NOT_FOUND = "session_not_found"
+    UNEXPECTED_FAILURE = "unexpected_failure"
+    USER_ALREADY_EXISTS = "user_already_exists"
+    USER_BANNED = "user_banned"
+    USER_NOT_FOUND = "user_not_found"
+    VALIDATION_FAILED = "validation_failed"
+    WEAK_PASSWORD = "weak_password"
 
 
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:

@@ -27,7 +27,7 @@ from pocketbizz.auth.http import (
     remember_revoked,
 )
 from pocketbizz.db.database import AUTH_ADMIN
-from pocketbizz.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from pocketbizz.errors import AuthCode, BadRequest, Forbidden, NotFound, Unprocessable
 from pocketbizz.state import AppState, app_state
 from pocketbizz.storage.tenant_purge import purge_tenant
 
@@ -59,7 +59,7 @@ class DeleteParams(Body):
 
 def _require_admin(request: Request) -> AppState:
     if bearer_claims(request, key_allowed=True).get("role") != "service_role":
-        raise Forbidden("User not allowed", code="not_admin")
+        raise Forbidden("User not allowed", code=AuthCode.NOT_ADMIN)
     return app_state(request)
 
 
@@ -67,11 +67,11 @@ def _user_id(request: Request) -> UUID:
     try:
         return UUID(request.path_params["user_id"])
     except ValueError as exc:
-        raise BadRequest("user_id must be an UUID", code="validation_failed") from exc
+        raise BadRequest("user_id must be an UUID", code=AuthCode.VALIDATION_FAILED) from exc
 
 
 def _not_found() -> NotFound:
-    return NotFound("User not found", code="user_not_found")
+    return NotFound("User not found", code=AuthCode.USER_NOT_FOUND)
 
 
 # Go's time.ParseDuration, which GoTrue's ban_duration uses: "24h", "1h30m", "90s", "1.5h".
@@ -89,7 +89,7 @@ def banned_until(ban_duration: str) -> datetime | None:
     if not text or "".join(n + u for n, u in parts) != text:
         raise BadRequest(
             f'invalid format for ban duration: time: invalid duration "{ban_duration}"',
-            code="validation_failed",
+            code=AuthCode.VALIDATION_FAILED,
         )
     seconds = sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     if seconds == 0:
@@ -98,16 +98,18 @@ def banned_until(ban_duration: str) -> datetime | None:
         return datetime.now(UTC) + timedelta(seconds=seconds)
     except OverflowError as exc:
         raise BadRequest(
-            "invalid format for ban duration: out of range", code="validation_failed"
+            "invalid format for ban duration: out of range", code=AuthCode.VALIDATION_FAILED
         ) from exc
 
 
 def _check_params(params: AdminUserParams) -> None:
     if params.phone:
-        raise Unprocessable("Phone logins are disabled", code="phone_provider_disabled")
+        raise Unprocessable("Phone logins are disabled", code=AuthCode.PHONE_PROVIDER_DISABLED)
     # Roles become database roles: only the one users have may be given.
     if params.role not in (None, "", "authenticated"):
-        raise Unprocessable("Only the role authenticated can be given", code="validation_failed")
+        raise Unprocessable(
+            "Only the role authenticated can be given", code=AuthCode.VALIDATION_FAILED
+        )
 
 
 def _positive(request: Request, name: str, default: int) -> int:
@@ -121,7 +123,7 @@ def _positive(request: Request, name: str, default: int) -> int:
     if value < 1:
         raise BadRequest(
             f"Bad Pagination Parameters: {name} must be a positive integer",
-            code="validation_failed",
+            code=AuthCode.VALIDATION_FAILED,
         )
     return value
 
@@ -152,7 +154,7 @@ async def create_user(request: Request) -> Response:
     _check_params(params)
     if not params.email:
         raise Unprocessable(
-            "Cannot create a user without either an email or phone", code="validation_failed"
+            "Cannot create a user without either an email or phone", code=AuthCode.VALIDATION_FAILED
         )
     email = normalise_email(params.email)
     # No password given: a random one, as GoTrue does (the user recovers to choose one).
@@ -228,7 +230,7 @@ async def delete_user(request: Request) -> Response:
     if params.should_soft_delete:
         raise Unprocessable(
             "Soft deletion is not supported: deleting a user erases the account and its data",
-            code="validation_failed",
+            code=AuthCode.VALIDATION_FAILED,
         )
     if not await purge_tenant(state.db, state.services["storage"], user_id):
         raise _not_found()
@@ -246,7 +248,7 @@ async def generate_link(request: Request) -> Response:
     if kind not in ("signup", "invite", "magiclink", "recovery", "email_change_new"):
         raise BadRequest(
             "Invalid type: use signup, invite, magiclink, recovery or email_change_new",
-            code="validation_failed",
+            code=AuthCode.VALIDATION_FAILED,
         )
     email = normalise_email(params.email)
     new_email = normalise_email(params.new_email) if kind == "email_change_new" else None
@@ -269,7 +271,7 @@ async def generate_link(request: Request) -> Response:
         else:
             found = await service.find_user_by_email(conn, email)
             if found is None:
-                raise NotFound("User with this email not found", code="user_not_found")
+                raise NotFound("User with this email not found", code=AuthCode.USER_NOT_FOUND)
             row = found
         token_type: service.TokenType = "recovery_token"
         sent_to = email

@@ -13,7 +13,7 @@ import structlog
 
 from pocketbizz.auth import mail_templates, service
 from pocketbizz.auth.mailer import Mailer, MailFailed, MailNotConfigured
-from pocketbizz.errors import ApiError
+from pocketbizz.errors import ApiError, AuthCode
 from pocketbizz.settings import Settings
 
 log = structlog.get_logger("pocketbizz.auth.mail")
@@ -43,7 +43,7 @@ def require_mail(settings: Settings, token_type: service.TokenType) -> None:
     """Without SMTP a flow that mails cannot work: say so to every caller alike (answering
     only for existing accounts would tell which addresses have one)."""
     if not Mailer.from_settings(settings).configured:
-        raise ApiError(_FAILURE[token_type], status=500, code="unexpected_failure")
+        raise ApiError(_FAILURE[token_type], status=500, code=AuthCode.UNEXPECTED_FAILURE)
 
 
 def verify_link(settings: Settings, token_hash: str, link_type: str, redirect_to: str) -> str:
@@ -81,4 +81,4 @@ async def send_token(
         await mailer.send(to, letter)
     except (MailFailed, MailNotConfigured) as exc:
         log.error("auth mail not sent", kind=token_type, error=str(exc))
-        raise ApiError(_FAILURE[token_type], status=500, code="unexpected_failure") from exc
+        raise ApiError(_FAILURE[token_type], status=500, code=AuthCode.UNEXPECTED_FAILURE) from exc

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from pocketbizz.auth import revocation, service
 from pocketbizz.errors import (
     AUTH_API_VERSION,
+    AuthCode,
     BadRequest,
     Forbidden,
     Unauthorized,
@@ -66,28 +67,30 @@ async def json_body(request: Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest("Could not parse request body as JSON", code="bad_json") from exc
+        raise BadRequest("Could not parse request body as JSON", code=AuthCode.BAD_JSON) from exc
 
 
 def parse(model: type[M], payload: Any) -> M:
     if not isinstance(payload, dict):
-        raise BadRequest("Request body must be a JSON object", code="bad_json")
+        raise BadRequest("Request body must be a JSON object", code=AuthCode.BAD_JSON)
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BadRequest(f"Invalid {where}: {first['msg']}", code="validation_failed") from exc
+        raise BadRequest(
+            f"Invalid {where}: {first['msg']}", code=AuthCode.VALIDATION_FAILED
+        ) from exc
 
 
 def normalise_email(email: str | None) -> str:
     if not email:
-        raise BadRequest("An email address is required", code="validation_failed")
+        raise BadRequest("An email address is required", code=AuthCode.VALIDATION_FAILED)
     try:
         valid = validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
         raise BadRequest(
-            "Unable to validate email address: invalid format", code="email_address_invalid"
+            "Unable to validate email address: invalid format", code=AuthCode.EMAIL_ADDRESS_INVALID
         ) from exc
     return valid.normalized.lower()
 
@@ -95,17 +98,17 @@ def normalise_email(email: str | None) -> str:
 def check_password(state: AppState, password: str | None) -> str:
     minimum = state.settings.password_min_length
     if not password:
-        raise BadRequest("Signup requires a valid password", code="validation_failed")
+        raise BadRequest("Signup requires a valid password", code=AuthCode.VALIDATION_FAILED)
     if len(password) < minimum:
         raise Unprocessable(
             f"Password should be at least {minimum} characters.",
-            code="weak_password",
+            code=AuthCode.WEAK_PASSWORD,
             extra={"weak_password": {"reasons": ["length"]}},
         )
     if len(password.encode()) > 1024:
         raise Unprocessable(
             "Password is too long.",
-            code="weak_password",
+            code=AuthCode.WEAK_PASSWORD,
             extra={"weak_password": {"reasons": ["length"]}},
         )
     return password
@@ -122,12 +125,14 @@ def bearer_claims(request: Request, *, key_allowed: bool = False) -> dict[str, A
     bearer = bearer_token(request)
     settings = app_state(request).settings
     if bearer is None or (bearer == request.headers.get("apikey") and not key_allowed):
-        raise Unauthorized("This endpoint requires a valid Bearer token", code="no_authorization")
+        raise Unauthorized(
+            "This endpoint requires a valid Bearer token", code=AuthCode.NO_AUTHORIZATION
+        )
     try:
         return decode_token(bearer, settings.secret)
     except TokenError as exc:
         raise Forbidden(
-            f"invalid JWT: unable to parse or verify signature, {exc}", code="bad_jwt"
+            f"invalid JWT: unable to parse or verify signature, {exc}", code=AuthCode.BAD_JWT
         ) from exc
 
 
@@ -136,12 +141,12 @@ def user_claims(request: Request) -> tuple[UUID, UUID | None]:
     try:
         user_id = UUID(str(claims.get("sub")))
     except ValueError as exc:
-        raise Forbidden("invalid claim: missing sub claim", code="bad_jwt") from exc
+        raise Forbidden("invalid claim: missing sub claim", code=AuthCode.BAD_JWT) from exc
     session_id = claims.get("session_id")
     try:
         return user_id, UUID(session_id) if session_id else None
     except ValueError as exc:
-        raise Forbidden("invalid claim: session_id", code="bad_jwt") from exc
+        raise Forbidden("invalid claim: session_id", code=AuthCode.BAD_JWT) from exc
 
 
 def session_body(state: AppState, issued: service.IssuedSession) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from pocketbizz.db.database import AUTH_ADMIN
 from pocketbizz.errors import (
     AUTH_API_VERSION,
     ApiError,
+    AuthCode,
     BadRequest,
     Unprocessable,
     api_error_handlers,
@@ -94,9 +95,11 @@ async def signup(request: Request) -> Response:
     settings = state.settings
     body = parse(Credentials, await json_body(request))
     if body.phone and not body.email:
-        raise Unprocessable("Phone signups are disabled", code="phone_provider_disabled")
+        raise Unprocessable("Phone signups are disabled", code=AuthCode.PHONE_PROVIDER_DISABLED)
     if not body.email and not body.password:
-        raise Unprocessable("Anonymous sign-ins are disabled", code="anonymous_provider_disabled")
+        raise Unprocessable(
+            "Anonymous sign-ins are disabled", code=AuthCode.ANONYMOUS_PROVIDER_DISABLED
+        )
     email = normalise_email(body.email)
     password = check_password(state, body.password)
     limiter = state.services["rate_limiter"]
@@ -129,7 +132,7 @@ async def signup(request: Request) -> Response:
     return ok(service.user_json(sent or row))
 
 
-_INVALID_CREDENTIALS = ("Invalid login credentials", "invalid_credentials")
+_INVALID_CREDENTIALS = ("Invalid login credentials", AuthCode.INVALID_CREDENTIALS)
 
 
 @auth_endpoint
@@ -141,7 +144,7 @@ async def token(request: Request) -> Response:
         return await _password_grant(request, state, payload)
     if grant_type == "refresh_token":
         return await _refresh_grant(state, payload)
-    raise BadRequest("unsupported_grant_type", code="invalid_credentials")
+    raise BadRequest("unsupported_grant_type", code=AuthCode.INVALID_CREDENTIALS)
 
 
 async def _password_grant(request: Request, state: AppState, payload: Any) -> Response:
@@ -162,9 +165,9 @@ async def _password_grant(request: Request, state: AppState, payload: Any) -> Re
         raise BadRequest(_INVALID_CREDENTIALS[0], code=_INVALID_CREDENTIALS[1])
     # GoTrue's answers, given only to the holder of the password (no account-state oracle).
     if service.is_banned(creds["banned_until"]):
-        raise BadRequest("User is banned", code="user_banned")
+        raise BadRequest("User is banned", code=AuthCode.USER_BANNED)
     if creds["email_confirmed_at"] is None:
-        raise BadRequest("Email not confirmed", code="email_not_confirmed")
+        raise BadRequest("Email not confirmed", code=AuthCode.EMAIL_NOT_CONFIRMED)
     user_agent, ip = client(request)
     async with state.db.transaction(AUTH_ADMIN) as conn:
         issued = await service.start_session(conn, creds["id"], user_agent, ip)
@@ -211,7 +214,8 @@ async def user(request: Request) -> Response:
             current_hash = await service.password_hash(conn, user_id)
         if await passwords.verify_password(current_hash, body.password):
             raise Unprocessable(
-                "New password should be different from the old password.", code="same_password"
+                "New password should be different from the old password.",
+                code=AuthCode.SAME_PASSWORD,
             )
         password_hash = await passwords.hash_password(body.password)
     # With mail configured, a new address must be confirmed first (GoTrue's email change).
@@ -249,7 +253,7 @@ async def logout(request: Request) -> Response:
     user_id, session_id = user_claims(request)
     scope = request.query_params.get("scope", "global")
     if scope not in ("global", "local", "others"):
-        raise BadRequest("scope must be global, local or others", code="validation_failed")
+        raise BadRequest("scope must be global, local or others", code=AuthCode.VALIDATION_FAILED)
     async with state.db.transaction(AUTH_ADMIN) as conn:
         ended = await service.sign_out(conn, user_id, session_id, scope)
     remember_revoked(state, sessions=ended)
@@ -289,7 +293,7 @@ async def otp(request: Request) -> Response:
     settings = state.settings
     body = parse(OtpBody, await json_body(request))
     if body.phone and not body.email:
-        raise Unprocessable("Phone logins are disabled", code="phone_provider_disabled")
+        raise Unprocessable("Phone logins are disabled", code=AuthCode.PHONE_PROVIDER_DISABLED)
     email = normalise_email(body.email)
     emails.require_mail(settings, "recovery_token")
     await _limit_sign_in(request, state, email)
@@ -298,7 +302,7 @@ async def otp(request: Request) -> Response:
         found = await service.find_user_by_email(conn, email)
         if found is None:
             if not body.create_user:
-                raise Unprocessable("Signups not allowed for otp", code="otp_disabled")
+                raise Unprocessable("Signups not allowed for otp", code=AuthCode.OTP_DISABLED)
             # No password was chosen: a random one nobody knows (recovery can set one).
             password_hash = await passwords.hash_password(secrets.token_urlsafe(48))
             found = await service.sign_up(
@@ -330,7 +334,7 @@ async def resend(request: Request) -> Response:
     if body.type not in ("signup", "email_change"):
         raise BadRequest(
             "Missing one of these types: signup, email_change, sms, phone_change",
-            code="validation_failed",
+            code=AuthCode.VALIDATION_FAILED,
         )
     email = normalise_email(body.email)
     emails.require_mail(state.settings, "confirmation_token")
@@ -379,7 +383,7 @@ async def _verify(
     request: Request, state: AppState, kind: str | None, token_hash: str, *, from_link: bool
 ) -> service.IssuedSession:
     if kind not in _VERIFY_TYPES:
-        raise BadRequest("Verify requires a verification type", code="validation_failed")
+        raise BadRequest("Verify requires a verification type", code=AuthCode.VALIDATION_FAILED)
     user_agent, ip = client(request)
     async with state.db.transaction(AUTH_ADMIN) as conn:
         user, token_type, sent_to = await service.consume_token(
@@ -402,7 +406,7 @@ async def verify(request: Request) -> Response:
     state = app_state(request)
     body = parse(VerifyBody, await json_body(request))
     if body.phone:
-        raise Unprocessable("Phone logins are disabled", code="phone_provider_disabled")
+        raise Unprocessable("Phone logins are disabled", code=AuthCode.PHONE_PROVIDER_DISABLED)
     if body.token_hash:
         token_hash, from_link = body.token_hash, True
     elif body.token and body.email:
@@ -412,7 +416,9 @@ async def verify(request: Request) -> Response:
     elif body.token:
         token_hash, from_link = body.token, True  # a link's token posted as is
     else:
-        raise BadRequest("Verify requires either a token or a token hash", code="validation_failed")
+        raise BadRequest(
+            "Verify requires either a token or a token hash", code=AuthCode.VALIDATION_FAILED
+        )
     issued = await _verify(request, state, body.type, token_hash, from_link=from_link)
     return ok(session_body(state, issued))
 

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from pocketbizz.errors import ApiError, BadRequest, Forbidden, Unprocessable
+from pocketbizz.errors import ApiError, AuthCode, BadRequest, Forbidden, Unprocessable
 from pocketbizz.gateway.tokens import encode_token
 
 _USER_COLUMNS = """id, aud, role, email, email_confirmed_at, last_sign_in_at, raw_app_meta_data,
@@ -184,7 +184,10 @@ async def _email_taken(conn: asyncpg.Connection, email: str, *, by_other_than: U
     return taken
 
 
-_EMAIL_EXISTS = ("A user with this email address has already been registered", "email_exists")
+_EMAIL_EXISTS = (
+    "A user with this email address has already been registered",
+    AuthCode.EMAIL_EXISTS,
+)
 
 
 async def sign_up(
@@ -199,7 +202,7 @@ async def sign_up(
     confirmation link before they can sign in."""
     await _reserve_email(conn, email)
     if await _email_taken(conn, email, by_other_than=None):
-        raise Unprocessable("User already registered", code="user_already_exists")
+        raise Unprocessable("User already registered", code=AuthCode.USER_ALREADY_EXISTS)
     return _one(
         await conn.fetchrow(
             f"""insert into auth.users (email, encrypted_password, email_confirmed_at,
@@ -240,7 +243,10 @@ def is_banned(banned_until: datetime | None) -> bool:
     return banned_until is not None and banned_until > datetime.now(UTC)
 
 
-_TOKEN_NOT_FOUND = ("Invalid Refresh Token: Refresh Token Not Found", "refresh_token_not_found")
+_TOKEN_NOT_FOUND = (
+    "Invalid Refresh Token: Refresh Token Not Found",
+    AuthCode.REFRESH_TOKEN_NOT_FOUND,
+)
 
 
 async def refresh(
@@ -265,10 +271,10 @@ async def refresh(
         await conn.fetchrow(f"select {_USER_COLUMNS} from auth.users where id = $1", row["user_id"])
     )
     if is_banned(user["banned_until"]):
-        raise BadRequest("Invalid Refresh Token: User Banned", code="user_banned")
+        raise BadRequest("Invalid Refresh Token: User Banned", code=AuthCode.USER_BANNED)
     if inactivity_timeout and row["session_idle_seconds"] > inactivity_timeout:
         raise BadRequest(
-            "Invalid Refresh Token: Session Expired (Inactivity)", code="session_expired"
+            "Invalid Refresh Token: Session Expired (Inactivity)", code=AuthCode.SESSION_EXPIRED
         )
 
     if row["revoked"]:
@@ -295,7 +301,7 @@ async def refresh(
         await conn.execute("delete from auth.sessions where id = $1", row["session_id"])
         raise _SessionRevoked(
             "Invalid Refresh Token: Already Used",
-            code="refresh_token_already_used",
+            code=AuthCode.REFRESH_TOKEN_ALREADY_USED,
             revoked_session=row["session_id"],
         )
 
@@ -339,13 +345,13 @@ async def load_user(
         session_id,
     )
     if row is None:
-        raise Forbidden("User from sub claim in JWT does not exist", code="user_not_found")
+        raise Forbidden("User from sub claim in JWT does not exist", code=AuthCode.USER_NOT_FOUND)
     if session_id is not None and not row["has_session"]:
         raise Forbidden(
-            "Session from session_id claim in JWT does not exist", code="session_not_found"
+            "Session from session_id claim in JWT does not exist", code=AuthCode.SESSION_NOT_FOUND
         )
     if is_banned(row["banned_until"]):
-        raise Forbidden("User is banned", code="user_banned")
+        raise Forbidden("User is banned", code=AuthCode.USER_BANNED)
     return row
 
 
@@ -391,7 +397,7 @@ async def update_user(
         None if isinstance(banned_until, Unset) else banned_until,
     )
     if row is None:
-        raise Forbidden("User from sub claim in JWT does not exist", code="user_not_found")
+        raise Forbidden("User from sub claim in JWT does not exist", code=AuthCode.USER_NOT_FOUND)
     return row
 
 
@@ -473,7 +479,7 @@ async def issue_token(
         raise ApiError(
             f"For security purposes, you can only request this after {max(wait, 1)} seconds.",
             status=429,
-            code="over_email_send_rate_limit",
+            code=AuthCode.OVER_EMAIL_SEND_RATE_LIMIT,
         )
     code = f"{secrets.randbelow(10**6):06d}"
     token_hash = link_token_hash(email, code)
@@ -492,8 +498,8 @@ async def issue_token(
     return OneTimeToken(code, token_hash)
 
 
-_LINK_INVALID = ("Email link is invalid or has expired", "otp_expired")
-_OTP_INVALID = ("Token has expired or is invalid", "otp_expired")
+_LINK_INVALID = ("Email link is invalid or has expired", AuthCode.OTP_EXPIRED)
+_OTP_INVALID = ("Token has expired or is invalid", AuthCode.OTP_EXPIRED)
 
 
 async def consume_token(
@@ -523,7 +529,7 @@ async def consume_token(
         )
     )
     if is_banned(user["banned_until"]):
-        raise Forbidden("User is banned", code="user_banned")
+        raise Forbidden("User is banned", code=AuthCode.USER_BANNED)
     token_type: TokenType = row["token_type"]
     return user, token_type, row["relates_to"]
 

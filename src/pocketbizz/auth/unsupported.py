@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pocketbizz.auth.http import Body, auth_endpoint, json_body, parse, user_claims
-from pocketbizz.errors import ApiError, BadRequest, NotFound, Unprocessable
+from pocketbizz.errors import ApiError, AuthCode, BadRequest, NotFound, Unprocessable
 
 
 class FactorParams(Body):
@@ -21,41 +21,49 @@ async def enroll_factor(request: Request) -> Response:
     user_claims(request)  # GoTrue authenticates before it looks at the factor
     factor_type = parse(FactorParams, await json_body(request)).factor_type
     if factor_type == "totp":
-        raise Unprocessable("MFA enroll is disabled for TOTP", code="mfa_totp_enroll_not_enabled")
+        raise Unprocessable(
+            "MFA enroll is disabled for TOTP", code=AuthCode.MFA_TOTP_ENROLL_NOT_ENABLED
+        )
     if factor_type == "phone":
-        raise Unprocessable("MFA enroll is disabled for Phone", code="mfa_phone_enroll_not_enabled")
+        raise Unprocessable(
+            "MFA enroll is disabled for Phone", code=AuthCode.MFA_PHONE_ENROLL_NOT_ENABLED
+        )
     if factor_type == "webauthn":
         raise Unprocessable(
-            "MFA enroll is disabled for WebAuthn", code="mfa_webauthn_enroll_not_enabled"
+            "MFA enroll is disabled for WebAuthn", code=AuthCode.MFA_WEBAUTHN_ENROLL_NOT_ENABLED
         )
-    raise BadRequest("factor_type needs to be totp, phone or webauthn", code="validation_failed")
+    raise BadRequest(
+        "factor_type needs to be totp, phone or webauthn", code=AuthCode.VALIDATION_FAILED
+    )
 
 
 @auth_endpoint
 async def factor(request: Request) -> Response:
     user_claims(request)
-    raise NotFound("Factor not found", code="mfa_factor_not_found")
+    raise NotFound("Factor not found", code=AuthCode.MFA_FACTOR_NOT_FOUND)
 
 
 @auth_endpoint
 async def sso(request: Request) -> Response:
-    raise NotFound("SAML 2.0 is disabled", code="saml_provider_disabled")
+    raise NotFound("SAML 2.0 is disabled", code=AuthCode.SAML_PROVIDER_DISABLED)
 
 
 @auth_endpoint
 async def oauth_server(request: Request) -> Response:
-    raise NotFound("OAuth server is disabled", code="feature_disabled")
+    raise NotFound("OAuth server is disabled", code=AuthCode.FEATURE_DISABLED)
 
 
 @auth_endpoint
 async def authorize(request: Request) -> Response:
     # External sign-in (Google, Apple...): no provider is enabled.
-    raise BadRequest("Unsupported provider: provider is not enabled", code="validation_failed")
+    raise BadRequest(
+        "Unsupported provider: provider is not enabled", code=AuthCode.VALIDATION_FAILED
+    )
 
 
 @auth_endpoint
 async def not_found(request: Request) -> Response:
-    raise ApiError("Not Found", status=404, code="not_found")
+    raise ApiError("Not Found", status=404, code=AuthCode.NOT_FOUND)
 
 
 _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pocketbizz.db import Identity
-from pocketbizz.errors import ApiError, Unauthorized, from_postgres, storage_response
+from pocketbizz.errors import ApiError, StorageCode, Unauthorized, from_postgres, storage_response
 from pocketbizz.state import app_state
 from pocketbizz.storage import paths, service
 from pocketbizz.storage.backend import ObjectMissing, ObjectStore
@@ -35,7 +35,9 @@ def _storage_error(exc: asyncpg.PostgresError, identity: Identity | None) -> Api
     sqlstate = getattr(exc, "sqlstate", "")
     if sqlstate == "42501":
         message = getattr(exc, "message", None) or "new row violates row-level security policy"
-        return ApiError(message, status=403, code="AccessDenied", extra={"error": "Unauthorized"})
+        return ApiError(
+            message, status=403, code=StorageCode.ACCESS_DENIED, extra={"error": "Unauthorized"}
+        )
     if sqlstate == "23505":
         return service.duplicate()
     if sqlstate == "23503":
@@ -59,7 +61,7 @@ async def render_error(request: Request, exc: Exception) -> Response:
         raise exc
     if isinstance(exc, Unauthorized) and "error" not in exc.extra:
         # Storage names token problems InvalidJWT; the status stays the gateway's 401.
-        exc.extra["error"] = "InvalidJWT" if exc.code.startswith("PGRST") else exc.code
+        exc.extra["error"] = StorageCode.INVALID_JWT if exc.code.startswith("PGRST") else exc.code
     return storage_response(exc)
 
 
@@ -77,7 +79,7 @@ async def route_not_found(request: Request) -> Response:
     raise ApiError(
         f"Route {request.method}:/{request.path_params['path']} not found",
         status=404,
-        code="not_found",
+        code=StorageCode.ROUTE_NOT_FOUND,
         extra={"error": "Not Found"},
     )
 

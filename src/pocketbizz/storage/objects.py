@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from pocketbizz.db import Identity
 from pocketbizz.db.database import SERVICE
-from pocketbizz.errors import ApiError
+from pocketbizz.errors import ApiError, StorageCode
 from pocketbizz.gateway import request_identity
 from pocketbizz.state import app_state
 from pocketbizz.storage import paths, service, signing
@@ -41,7 +41,7 @@ def _too_large() -> ApiError:
     return ApiError(
         "The object exceeded the maximum allowed size",
         status=413,
-        code="EntityTooLarge",
+        code=StorageCode.ENTITY_TOO_LARGE,
         extra={"error": "Payload too large"},
     )
 
@@ -77,7 +77,7 @@ async def _store_upload(
             raise ApiError(
                 f"mime type {incoming.mimetype} is not supported",
                 status=415,
-                code="InvalidMimeType",
+                code=StorageCode.INVALID_MIME_TYPE,
                 extra={"error": "invalid_mime_type"},
             )
         version = uuid4()

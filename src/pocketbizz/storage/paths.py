@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pocketbizz.errors import ApiError
+from pocketbizz.errors import ApiError, StorageCode
 
 MAX_NAME_BYTES = 1024
 _BUCKET_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
@@ -26,7 +26,9 @@ RESERVED_BUCKET_IDS = frozenset(
 
 
 def invalid_key(message: str) -> ApiError:
-    return ApiError(message, status=400, code="InvalidKey", extra={"error": "InvalidKey"})
+    return ApiError(
+        message, status=400, code=StorageCode.INVALID_KEY, extra={"error": "InvalidKey"}
+    )
 
 
 def bucket_id(value: object) -> str:
@@ -34,7 +36,7 @@ def bucket_id(value: object) -> str:
         raise ApiError(
             "Bucket name invalid",
             status=400,
-            code="InvalidBucketName",
+            code=StorageCode.INVALID_BUCKET_NAME,
             extra={"error": "Invalid Input"},
         )
     return value

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from pocketbizz.errors import ApiError
+from pocketbizz.errors import ApiError, StorageCode
 
 # ---------------------------------------------------------------------------------------------
 # The errors Storage clients know, in Supabase's words.
@@ -22,23 +22,33 @@ from pocketbizz.errors import ApiError
 
 def object_not_found() -> ApiError:
     # error "not_found" is what `exists()` needs to answer False.
-    return ApiError("Object not found", status=404, code="NoSuchKey", extra={"error": "not_found"})
+    return ApiError(
+        "Object not found", status=404, code=StorageCode.NO_SUCH_KEY, extra={"error": "not_found"}
+    )
 
 
 def bucket_not_found() -> ApiError:
     return ApiError(
-        "Bucket not found", status=404, code="NoSuchBucket", extra={"error": "Bucket not found"}
+        "Bucket not found",
+        status=404,
+        code=StorageCode.NO_SUCH_BUCKET,
+        extra={"error": "Bucket not found"},
     )
 
 
 def duplicate() -> ApiError:
     return ApiError(
-        "The resource already exists", status=409, code="Duplicate", extra={"error": "Duplicate"}
+        "The resource already exists",
+        status=409,
+        code=StorageCode.DUPLICATE,
+        extra={"error": "Duplicate"},
     )
 
 
 def invalid_request(message: str) -> ApiError:
-    return ApiError(message, status=400, code="InvalidRequest", extra={"error": "Invalid Input"})
+    return ApiError(
+        message, status=400, code=StorageCode.INVALID_REQUEST, extra={"error": "Invalid Input"}
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,7 +189,7 @@ async def delete_bucket(conn: asyncpg.Connection, bucket_id: str) -> None:
         raise ApiError(
             "The bucket you tried to delete is not empty",
             status=409,
-            code="InvalidRequest",
+            code=StorageCode.INVALID_REQUEST,
             extra={"error": "InvalidRequest"},
         )
     await conn.execute("delete from storage.buckets where id = $1", bucket_id)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pocketbizz.errors import ApiError
+from pocketbizz.errors import ApiError, StorageCode
 from pocketbizz.gateway.tokens import TokenError, decode_token, encode_token
 
 TOKEN_ROLE = "storage_url"
@@ -38,7 +38,7 @@ def expiry_seconds(value: Any) -> int:
         raise ApiError(
             "expiresIn must be a positive number of seconds",
             status=400,
-            code="InvalidRequest",
+            code=StorageCode.INVALID_REQUEST,
             extra={"error": "Invalid Input"},
         )
     return seconds
@@ -95,4 +95,6 @@ def relative_url(purpose: Purpose, bucket: str, name: str, token: str) -> str:
 
 
 def _invalid(message: str) -> ApiError:
-    return ApiError(message, status=400, code="InvalidJWT", extra={"error": "InvalidJWT"})
+    return ApiError(
+        message, status=400, code=StorageCode.INVALID_JWT, extra={"error": "InvalidJWT"}
+    )
