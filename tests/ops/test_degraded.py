@@ -50,58 +50,83 @@ def test_redis_down_fails_open_with_a_warning_and_a_metric(owner_dsn: str, tmp_p
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"
 
 
-async def _wait_for_lock_wait(owner_dsn: str) -> None:
+_SLEEPER = "ops_test_hold_connection"
+
+
+async def _create_sleeper(owner_dsn: str) -> None:
+    # A function only this test calls: the request running it is the only one that can be
+    # holding the pool's connection (a table lock would also catch other servers' work).
     conn = await asyncpg.connect(owner_dsn)
     try:
-        for _ in range(100):
-            waiting = await conn.fetchval(
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                " and application_name = 'pocketbizz'"
+        await conn.execute(
+            f"create or replace function public.{_SLEEPER}(seconds double precision)"
+            " returns boolean language sql volatile as 'select pg_sleep(seconds) is not null';"
+            f" revoke all on function public.{_SLEEPER}(double precision) from public;"
+            f" grant execute on function public.{_SLEEPER}(double precision) to service_role;"
+        )
+    finally:
+        await conn.close()
+
+
+async def _wait_until_running(owner_dsn: str) -> None:
+    conn = await asyncpg.connect(owner_dsn)
+    try:
+        for _ in range(200):
+            running = await conn.fetchval(
+                "select count(*) from pg_stat_activity where state = 'active' and query like $1",
+                f"%{_SLEEPER}%",
             )
-            if waiting:
+            if running:
                 return
             await asyncio.sleep(0.05)
-        raise AssertionError("the first request never reached the lock")
+        raise AssertionError("the first request never started")
     finally:
         await conn.close()
 
 
 def test_saturated_pool_answers_504_pgrst003(owner_dsn: str, tmp_path: Path) -> None:
+    asyncio.run(_create_sleeper(owner_dsn))
     proc = LoggedServer(
         owner_dsn,
         tmp_path,
         env_overrides={
             "PB_POOL_MIN_SIZE": "1",
             "PB_POOL_MAX_SIZE": "1",
-            # Long enough that start-up work sharing the one connection never times out the
-            # first request on a loaded machine; short against the lock the test holds.
-            "PB_POOL_ACQUISITION_TIMEOUT": "3",
+            "PB_POOL_ACQUISITION_TIMEOUT": "1",
         },
     )
     proc.start()
-    holder: asyncpg.Connection | None = None
-    loop = asyncio.new_event_loop()
     first: list[httpx.Response] = []
+    headers = {"apikey": proc.service_key}
     try:
-        # The owner locks the table, so the first request holds the only pooled connection.
-        holder = loop.run_until_complete(asyncpg.connect(owner_dsn))
-        loop.run_until_complete(holder.execute("begin; lock table public.products"))
-        blocked = threading.Thread(
+        # Start-up work done and the function known to the schema cache before the race.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            probe = httpx.post(
+                f"{proc.url}/rest/v1/rpc/{_SLEEPER}",
+                headers=headers,
+                json={"seconds": 0},
+                timeout=30,
+            )
+            if probe.status_code == 200:
+                break
+            time.sleep(0.2)
+        assert probe.status_code == 200, probe.text
+        holder = threading.Thread(
             target=lambda: first.append(
-                httpx.get(
-                    f"{proc.url}/rest/v1/products",
-                    headers={"apikey": proc.service_key},
+                httpx.post(
+                    f"{proc.url}/rest/v1/rpc/{_SLEEPER}",
+                    headers=headers,
+                    json={"seconds": 6},
                     timeout=30,
                 )
             )
         )
-        blocked.start()
-        loop.run_until_complete(_wait_for_lock_wait(owner_dsn))
+        holder.start()
+        asyncio.run(_wait_until_running(owner_dsn))
 
         started = time.monotonic()
-        second = httpx.get(
-            f"{proc.url}/rest/v1/products", headers={"apikey": proc.service_key}, timeout=30
-        )
+        second = httpx.get(f"{proc.url}/rest/v1/products", headers=headers, timeout=30)
         waited = time.monotonic() - started
         assert second.status_code == 504
         assert second.json() == {
@@ -110,13 +135,9 @@ def test_saturated_pool_answers_504_pgrst003(owner_dsn: str, tmp_path: Path) -> 
             "hint": None,
             "message": "Timed out acquiring connection from connection pool.",
         }
-        assert waited < 10  # bounded by the setting, not by the lock
+        assert waited < 5  # bounded by the setting, not by the 6 s the first request holds
+        holder.join(30)
     finally:
-        if holder is not None:
-            loop.run_until_complete(holder.execute("rollback"))
-            loop.run_until_complete(holder.close())
-        loop.close()
-        blocked.join(30)
         proc.stop()
     assert first[0].status_code == 200  # the one holding the connection finished normally
 
