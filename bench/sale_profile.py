@@ -36,7 +36,7 @@ from bench.data import generate, give_stock, tenant_ids
 from pocketbizz.db import apply_migrations
 
 SALE_SQL = "select public.create_sale(items => $1::jsonb, payment_method => 'cash')"
-CREATE_SALE = "public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid)"
+CREATE_SALE = "public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid, timestamptz)"
 
 
 async def _tenants(dsn: str, count: int) -> list[tuple[str, list[str]]]:
