@@ -30,6 +30,12 @@ def _sales(duration: float) -> list[str]:
     return sales_bench.main(duration, workers=2)
 
 
+def _capacity(duration: float) -> list[str]:
+    from bench import capacity_bench
+
+    return capacity_bench.main(duration)
+
+
 def _storage(duration: float) -> list[str]:
     from bench import storage_bench
     from bench.stack import stack
@@ -89,6 +95,7 @@ SUITES: dict[str, Callable[[float], list[str]]] = {
     "auth": _auth,
     "rest": _rest,
     "sales": _sales,
+    "capacity": _capacity,
     "storage": _storage,
     "realtime": _realtime,
     "ratelimit": _ratelimit,
