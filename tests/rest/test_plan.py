@@ -215,10 +215,20 @@ def test_unknown_columns_are_42703_wherever_they_are_named() -> None:
 def test_ambiguous_embed_is_pgrst201_until_hinted() -> None:
     error = _error("sales", "select=id,staff(name)")
     assert (error.code, error.status) == ("PGRST201", 300)
-    assert {d["relationship"] for d in error.details} == {
-        "sales_cashier_fkey",
-        "sales_manager_fkey",
-    }
+    # PostgREST's PGRST201 body: each candidate's FK and columns, and the hinted spellings.
+    assert sorted(error.details, key=lambda d: d["relationship"]) == [
+        {
+            "cardinality": "many-to-one",
+            "embedding": "sales with staff",
+            "relationship": f"sales_{role}_fkey using sales(business_owner_id, {role}_id) "
+            "and staff(business_owner_id, id)",
+        }
+        for role in ("cashier", "manager")
+    ]
+    assert error.hint == (
+        "Try changing 'staff' to one of the following: 'staff!sales_cashier_fkey', "
+        "'staff!sales_manager_fkey'. Find the desired relationship in the 'details' key."
+    )
     (by_name,) = _read("sales", "select=id,staff!sales_manager_fkey(name)").embeds
     assert ("manager_id", "id") in by_name.relationship.pairs
     (by_column,) = _read("sales", "select=id,staff!cashier_id(name)").embeds

@@ -11,6 +11,7 @@ raised here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,23 +350,24 @@ class Planner:
         if len(candidates) > 1 and any(not r.owner_only for r in candidates):
             candidates = [r for r in candidates if not r.owner_only]
         if not candidates:
+            using = f" using the hint '{embed.hint}'" if embed.hint else ""
             raise PostgrestError(
                 PostgrestCode.NO_RELATIONSHIP,
                 f"Could not find a relationship between '{parent.name}' and "
                 f"'{embed.target}' in the schema cache",
-                hint="Check the foreign keys between these tables.",
+                details=f"Searched for a foreign key relationship between '{parent.name}' and "
+                f"'{embed.target}'{using} in the schema '{parent.schema}', "
+                "but no matches were found.",
             )
         if len(candidates) > 1:
             raise PostgrestError(
                 PostgrestCode.AMBIGUOUS_RELATIONSHIP,
                 f"Could not embed because more than one relationship was found for "
                 f"'{parent.name}' and '{embed.target}'",
-                details=[
-                    {"relationship": r.constraint, "cardinality": "one" if r.to_one else "many"}
-                    for r in candidates
-                ],
-                hint=f"Try changing '{embed.target}' to one of: "
-                + ", ".join(f"'{embed.target}!{r.constraint}'" for r in candidates),
+                details=[_described(r) for r in candidates],
+                hint=f"Try changing '{embed.target}' to one of the following: "
+                + ", ".join(f"'{r.target}!{r.constraint}'" for r in candidates)
+                + ". Find the desired relationship in the 'details' key.",
             )
         return candidates[0]
 
@@ -441,6 +443,30 @@ class Planner:
         shape = function_table(self.cache, fn)
         result = self.read(shape, query) if shape is not None and not fn.is_void else None
         return CallPlan(fn, tuple(args.items()), raw_body, result, read_only)
+
+
+def _described(rel: Relationship) -> dict[str, str]:
+    """A candidate of an ambiguous embed as PostgREST's PGRST201 `details` list it."""
+
+    def cols(names: Iterable[str]) -> str:
+        return "(" + ", ".join(names) + ")"
+
+    if rel.junction is not None:
+        to_table, to_target = rel.junction_constraints
+        using = (
+            f"{rel.junction} using {to_table}{cols(j for _, j in rel.pairs)} and "
+            f"{to_target}{cols(j for j, _ in rel.junction_pairs)}"
+        )
+    else:
+        using = (
+            f"{rel.constraint} using {rel.table}{cols(a for a, _ in rel.pairs)} and "
+            f"{rel.target}{cols(b for _, b in rel.pairs)}"
+        )
+    return {
+        "cardinality": rel.cardinality,
+        "embedding": f"{rel.table} with {rel.target}",
+        "relationship": using,
+    }
 
 
 def resolve_function(cache: SchemaCache, name: str, given: set[str]) -> Function:

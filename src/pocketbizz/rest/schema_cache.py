@@ -52,10 +52,11 @@ class Table:
     # Computed relationships: such functions returning another table's rows, embedded by
     # the function's name (`products?select=sku,top_lines(*)`).
     computed_relations: dict[str, Function] = field(default_factory=dict)
+    schema: str = SCHEMA
 
     @property
     def sql_name(self) -> str:
-        return f"{quote(SCHEMA)}.{quote(self.name)}"
+        return f"{quote(self.schema)}.{quote(self.name)}"
 
     def is_unique(self, columns: tuple[str, ...]) -> bool:
         wanted = set(columns)
@@ -78,6 +79,10 @@ class Relationship:
     junction_pairs: tuple[tuple[str, str], ...] = ()
     # A computed relationship: the target rows are `function(parent row)`.
     function: str | None = None
+    # PostgREST's names: many-to-one, one-to-one, one-to-many or many-to-many.
+    cardinality: str = "many-to-one"
+    # Many-to-many: the junction's FKs to `table` and to `target`.
+    junction_constraints: tuple[str, str] = ("", "")
 
     @property
     def owner_only(self) -> bool:
@@ -279,9 +284,11 @@ class SchemaCache:
     def relationships(self, table: str, target: str) -> list[Relationship]:
         """Every FK path between `table` and `target`, in both directions."""
         found: list[Relationship] = []
+        source_table = self.tables.get(table)
         target_table = self.tables.get(target)
         for fk in self.foreign_keys:
             if fk.table == table and fk.ref_table == target:
+                one = source_table is not None and source_table.is_unique(fk.columns)
                 found.append(
                     Relationship(
                         table,
@@ -289,6 +296,7 @@ class SchemaCache:
                         fk.name,
                         tuple(zip(fk.columns, fk.ref_columns, strict=True)),
                         to_one=True,
+                        cardinality="one-to-one" if one else "many-to-one",
                     )
                 )
             if fk.table == target and fk.ref_table == table and fk.table != table:
@@ -301,6 +309,7 @@ class SchemaCache:
                         fk.name,
                         tuple(zip(fk.ref_columns, fk.columns, strict=True)),
                         to_one=one,
+                        cardinality="one-to-one" if one else "one-to-many",
                     )
                 )
         return found + self._many_to_many(table, target)
@@ -340,6 +349,8 @@ class SchemaCache:
                         junction_pairs=tuple(
                             zip(to_target.columns, to_target.ref_columns, strict=True)
                         ),
+                        cardinality="many-to-many",
+                        junction_constraints=(to_table.name, to_target.name),
                     )
                 )
         return found
