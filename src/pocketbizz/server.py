@@ -39,9 +39,8 @@ SERVICES = {
     "realtime": "/realtime/v1",
 }
 
-# Packages with `startup(state)` / `shutdown(state)` but no mount: the in-process job worker,
-# and payments (whose webhooks are routes of their own, below).
-BACKGROUND = ("jobs", "payments")
+# Packages with `startup(state)` / `shutdown(state)` but no mount: the in-process job worker.
+BACKGROUND = ("jobs",)
 
 
 async def health(request: Request) -> Response:

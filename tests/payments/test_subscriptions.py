@@ -307,6 +307,67 @@ async def test_payments_are_readable_by_their_owner_only_and_writable_by_no_clie
     ]
 
 
+async def test_the_servers_pools_log_in_as_no_superuser(
+    pay_server: ServerProcess, make_user: Callable[..., Any], db: asyncpg.Pool
+) -> None:
+    # Settlement and the return page have run (their connections are in the pool now).
+    payment = _subscribe(_signed_in(pay_server, make_user()), {"plan": "pro", "months": 1})
+    assert _post_callback(pay_server, _callback_form(payment, "1", "2900")).status_code == 200
+    page = _return_page(pay_server, billcode=payment["bill_code"], order_id=payment["payment_id"])
+    assert "Status: paid." in page.text
+    backends = await db.fetch(
+        """select a.application_name, r.rolname, r.rolsuper, r.rolbypassrls
+           from pg_stat_activity a join pg_roles r on r.oid = a.usesysid
+           where a.application_name like 'pocketbizz%'"""
+    )
+    assert any(b["application_name"] == "pocketbizz" for b in backends)
+    assert {(b["rolname"], b["rolsuper"], b["rolbypassrls"]) for b in backends} == {
+        ("authenticator", False, False)
+    }
+
+
+async def test_pb_payments_may_only_call_the_settlement_functions(db: asyncpg.Pool) -> None:
+    roles = await db.fetch(
+        """select rolname, rolsuper, rolbypassrls, rolcanlogin from pg_roles
+           where rolname in ('pb_payments', 'pb_settlement') order by rolname"""
+    )
+    assert [tuple(r) for r in roles] == [
+        ("pb_payments", False, False, False),
+        ("pb_settlement", False, False, False),
+    ]
+    # No table, column or sequence right of its own anywhere; EXECUTE on three functions,
+    # all in pb_internal (not exposed through REST) and all owned by pb_settlement.
+    tables = await db.fetchval(
+        """select count(*) from pg_class c
+           where c.relkind in ('r', 'v', 'm', 'S', 'p')
+             and c.relnamespace not in ('pg_catalog'::regnamespace,
+                                        'information_schema'::regnamespace)
+             and (has_table_privilege('pb_payments', c.oid,
+                                      'select, insert, update, delete, truncate')
+                  or has_any_column_privilege('pb_payments', c.oid, 'select, insert, update'))"""
+    )
+    assert tables == 0
+    functions = await db.fetch(
+        """select p.oid::regprocedure::text as name, pg_get_userbyid(p.proowner) as owner,
+                  p.prosecdef
+           from pg_proc p
+           where has_function_privilege('pb_payments', p.oid, 'execute')
+             and p.pronamespace not in ('pg_catalog'::regnamespace,
+                                        'information_schema'::regnamespace)
+             and not has_function_privilege('public', p.oid, 'execute')
+           order by 1"""
+    )
+    assert [tuple(f) for f in functions] == [
+        ("pb_internal.pending_subscription_payments(double precision)", "pb_settlement", True),
+        (
+            "pb_internal.settle_subscription_payment(uuid,text,text,text,text,text)",
+            "pb_settlement",
+            True,
+        ),
+        ("pb_internal.subscription_payment_status(uuid,text)", "pb_settlement", True),
+    ]
+
+
 def test_settings_default_to_the_sandbox(tmp_path: Path) -> None:
     from pocketbizz.settings import Settings
 

@@ -2,9 +2,6 @@
 verified evidence (the callback's hash, or ToyyibPay's own answer to a re-query), once.
 
 Routes at /webhooks/toyyibpay (the callback and the browser's return page); the `subscribe`
-function is in the functions registry; the re-query is a periodic job.
+function is in the functions registry; the re-query is a periodic job. Nothing here logs in as
+the owner: settlement runs on the request pool as pb_payments (payments.runtime).
 """
-
-from pocketbizz.payments.runtime import shutdown, startup
-
-__all__ = ["shutdown", "startup"]

@@ -1,5 +1,7 @@
-"""SQL of subscription payments. Every statement here runs on the server's owner connection:
-clients may only read their own rows (RLS), and the callback belongs to no tenant."""
+"""SQL of subscription payments. Clients read their own rows (RLS) and write none; every write
+is a pb_internal function owned by pb_settlement (definitions/payments/), which scopes it to the
+payment's tenant. The checkout calls its function as the signed-in caller; settlement, the
+return page and the re-query call theirs as pb_payments (payments.runtime)."""
 
 from __future__ import annotations
 
@@ -9,21 +11,18 @@ from decimal import Decimal
 import asyncpg
 
 
-async def insert_pending(
+async def open_pending(
     conn: asyncpg.Connection,
     *,
-    owner_id: str,
     payment_id: uuid.UUID,
     plan: str,
     months: int,
     amount: Decimal,
     bill_code: str,
 ) -> None:
+    """The caller's pending payment (its tenant is the caller's auth.uid())."""
     await conn.execute(
-        """insert into public.subscription_payments
-               (business_owner_id, id, plan, months, amount, bill_code)
-           values ($1, $2, $3, $4, $5, $6)""",
-        owner_id,
+        "select pb_internal.open_subscription_payment($1, $2, $3, $4, $5)",
         payment_id,
         plan,
         months,
@@ -32,60 +31,40 @@ async def insert_pending(
     )
 
 
-async def lock_payment(conn: asyncpg.Connection, payment_id: uuid.UUID) -> asyncpg.Record | None:
-    """The payment, locked until the transaction ends: two callbacks settle it one at a time."""
-    return await conn.fetchrow(
-        "select * from public.subscription_payments where id = $1 for update", payment_id
-    )
-
-
-async def find_payment(conn: asyncpg.Connection, payment_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "select * from public.subscription_payments where id = $1", payment_id
-    )
-
-
-async def finish(
+async def settle(
     conn: asyncpg.Connection,
-    payment: asyncpg.Record,
-    status: str,
+    payment_id: uuid.UUID,
+    bill_code: str,
     *,
-    provider_ref: str | None,
-    provider_amount: str | None,
-    provider_reason: str | None,
-) -> None:
-    await conn.execute(
-        """update public.subscription_payments
-           set status = $3, settled_at = now(), provider_ref = $4, provider_amount = $5,
-               provider_reason = $6
-           where business_owner_id = $1 and id = $2""",
-        payment["business_owner_id"],
-        payment["id"],
+    status: str,
+    amount: str,
+    ref: str | None,
+    reason: str | None,
+) -> str | None:
+    """Apply verified evidence, once; the payment's status afterwards (None: no such bill)."""
+    result = await conn.fetchval(
+        "select pb_internal.settle_subscription_payment($1, $2, $3, $4, $5, $6)",
+        payment_id,
+        bill_code,
         status,
-        provider_ref,
-        provider_amount,
-        provider_reason,
+        amount,
+        ref,
+        reason,
     )
+    return None if result is None else str(result)
 
 
-async def extend_plan(conn: asyncpg.Connection, payment: asyncpg.Record) -> None:
-    """The paid plan from max(now, current expiry) for the payment's months."""
-    await conn.execute(
-        """update public.users
-           set subscription_plan = $2,
-               subscription_expires_at = greatest(now(), coalesce(subscription_expires_at, now()))
-                                         + make_interval(months => $3)
-           where business_owner_id = $1""",
-        payment["business_owner_id"],
-        payment["plan"],
-        payment["months"],
+async def find_payment(
+    conn: asyncpg.Connection, payment_id: uuid.UUID, bill_code: str
+) -> asyncpg.Record | None:
+    """(status, plan, months, amount) of the payment with this id and bill code."""
+    return await conn.fetchrow(
+        "select * from pb_internal.subscription_payment_status($1, $2)", payment_id, bill_code
     )
 
 
 async def pending_older_than(conn: asyncpg.Connection, seconds: float) -> list[asyncpg.Record]:
+    """(id, bill_code) of pending payments older than `seconds`, oldest first, at most 100."""
     return await conn.fetch(
-        """select id, bill_code from public.subscription_payments
-           where status = 'pending' and created_at < now() - make_interval(secs => $1)
-           order by created_at limit 100""",
-        seconds,
+        "select id, bill_code from pb_internal.pending_subscription_payments($1)", float(seconds)
     )

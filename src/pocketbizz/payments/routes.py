@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import html
 import uuid
-from typing import cast
 
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from pocketbizz.payments import repository, service, toyyibpay
-from pocketbizz.payments.runtime import owner_pool
+from pocketbizz.payments.runtime import payments_transaction
 from pocketbizz.state import app_state
 
 _FIELDS = ("refno", "status", "reason", "billcode", "order_id", "amount", "hash")
@@ -34,10 +32,8 @@ async def callback(request: Request) -> Response:
     evidence = service.Evidence(
         fields["status"], fields["amount"], fields["refno"] or None, fields["reason"] or None
     )
-    async with owner_pool().acquire() as conn:
-        status = await service.settle(
-            cast(asyncpg.Connection, conn), payment_id, fields["billcode"], evidence
-        )
+    async with payments_transaction(app_state(request).db) as conn:
+        status = await service.settle(conn, payment_id, fields["billcode"], evidence)
     if status is None:
         return PlainTextResponse("unknown bill", status_code=404)
     return PlainTextResponse("OK")
@@ -57,9 +53,9 @@ async def return_page(request: Request) -> Response:
     bill_code = request.query_params.get("billcode", "")
     payment = None
     if payment_id is not None:
-        async with owner_pool().acquire() as conn:
-            payment = await repository.find_payment(cast(asyncpg.Connection, conn), payment_id)
-    if payment is None or payment["bill_code"] != bill_code:
+        async with payments_transaction(app_state(request).db) as conn:
+            payment = await repository.find_payment(conn, payment_id, bill_code)
+    if payment is None:
         return _page("Payment not found", "We know no such payment.", 404)
     status = str(payment["status"])
     detail = (

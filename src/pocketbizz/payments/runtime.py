@@ -1,32 +1,40 @@
-"""The payments' owner pool: settlement writes rows no client may write, for a tenant named by
-the provider's evidence, not by a signed-in user."""
+"""The payments' transactions: settlement and the return page act for a tenant named by the
+provider's evidence, not by a signed-in user, so they run on the request pool (login
+`authenticator`) as `pb_payments`, whose only rights are EXECUTE on the pb_internal functions
+of definitions/payments/ (migration 0022). No pool of the server logs in as the owner."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import cast
 
 import asyncpg
 
-if TYPE_CHECKING:
-    from pocketbizz.state import AppState
+from pocketbizz.db import Database
+from pocketbizz.db.database import PoolTimeout
 
-_pool: asyncpg.Pool | None = None
+ROLE = "pb_payments"
 
-
-def owner_pool() -> asyncpg.Pool:
-    if _pool is None:
-        raise RuntimeError("the payments pool is not open (no DATABASE_URL?)")
-    return _pool
-
-
-async def startup(state: AppState) -> None:
-    global _pool
-    if state.settings.database_url:
-        _pool = await asyncpg.create_pool(state.settings.database_url, min_size=0, max_size=2)
+# Like Database.transaction: the role and empty claims are transaction-local, so nothing
+# outlives the transaction on the pooled connection.
+_BEGIN = (
+    f"select set_config('role', '{ROLE}', true), set_config('request.jwt.claims', '', true), "
+    "set_config('statement_timeout', '8s', true)"
+)
 
 
-async def shutdown(state: AppState) -> None:
-    global _pool
-    if _pool is not None:
-        await _pool.close()
-        _pool = None
+@asynccontextmanager
+async def payments_transaction(db: Database) -> AsyncIterator[asyncpg.Connection]:
+    """One pooled connection, one transaction, as pb_payments."""
+    try:
+        proxy = await db.pool.acquire(timeout=db.acquisition_timeout)
+    except TimeoutError:
+        raise PoolTimeout() from None
+    try:
+        conn = cast(asyncpg.Connection, proxy)
+        async with conn.transaction():
+            await conn.execute(_BEGIN)
+            yield conn
+    finally:
+        await db.pool.release(proxy)

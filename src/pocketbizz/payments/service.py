@@ -12,16 +12,17 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import structlog
 
+from pocketbizz.db import Database
 from pocketbizz.errors import ApiError, BadRequest
 from pocketbizz.functions.context import FunctionContext
 from pocketbizz.payments import repository, toyyibpay
-from pocketbizz.payments.runtime import owner_pool
+from pocketbizz.payments.runtime import payments_transaction
 from pocketbizz.settings import Settings
 
 log = structlog.get_logger("pocketbizz.payments")
@@ -99,16 +100,15 @@ async def subscribe(ctx: FunctionContext) -> dict[str, Any]:
         bill_code = await toyyibpay.create_bill(settings.toyyibpay_url, fields)
     except toyyibpay.ToyyibPayError as exc:
         raise ProviderError(str(exc)) from None
-    async with owner_pool().acquire() as conn:
-        await repository.insert_pending(
-            cast(asyncpg.Connection, conn),
-            owner_id=str(ctx.identity.user_id),
-            payment_id=payment_id,
-            plan=plan_code,
-            months=months,
-            amount=amount,
-            bill_code=bill_code,
-        )
+    # In the caller's transaction, as the caller: the row is theirs by auth.uid().
+    await repository.open_pending(
+        ctx.conn,
+        payment_id=payment_id,
+        plan=plan_code,
+        months=months,
+        amount=amount,
+        bill_code=bill_code,
+    )
     return {
         "payment_id": str(payment_id),
         "bill_code": bill_code,
@@ -125,50 +125,35 @@ def _bill_text(text: str, limit: int) -> str:
 # --- settlement -----------------------------------------------------------------------------
 
 
-def amount_matches(billed: Decimal, reported: str) -> bool:
-    try:
-        value = Decimal(reported.strip())
-    except InvalidOperation:
-        return False
-    return value in (billed, billed * 100)
-
-
 async def settle(
     conn: asyncpg.Connection, payment_id: uuid.UUID, bill_code: str, evidence: Evidence
 ) -> str | None:
-    """Apply the evidence to the payment, once; its status afterwards (None: no such bill)."""
-    async with conn.transaction():
-        payment = await repository.lock_payment(conn, payment_id)
-        if payment is None or payment["bill_code"] != bill_code:
-            return None
-        if payment["status"] != "pending" or evidence.status not in (PAID, FAILED):
-            return str(payment["status"])  # settled already, or still pending at ToyyibPay
-        if evidence.status == FAILED:
-            status = "failed"
-        elif amount_matches(payment["amount"], evidence.amount):
-            status = "paid"
-            await repository.extend_plan(conn, payment)
-        else:
-            status = "flagged"
-            log.warning("payment amount differs from its bill", payment_id=str(payment_id))
-        await repository.finish(
-            conn,
-            payment,
-            status,
-            provider_ref=evidence.ref,
-            provider_amount=evidence.amount,
-            provider_reason=evidence.reason,
-        )
-        return status
+    """Apply verified evidence to the payment, once (pb_internal.settle_subscription_payment
+    decides, under the payment's row lock); its status afterwards (None: no such bill)."""
+    status = await repository.settle(
+        conn,
+        payment_id,
+        bill_code,
+        status=evidence.status,
+        amount=evidence.amount,
+        ref=evidence.ref,
+        reason=evidence.reason,
+    )
+    if status == "flagged" and evidence.status == PAID:
+        log.warning("payment amount differs from its bill", payment_id=str(payment_id))
+    return status
 
 
-async def requery_pending(conn: asyncpg.Connection, settings: Settings) -> int:
+async def requery_pending(db: Database, settings: Settings) -> int:
     """Settle pending payments older than PB_TOYYIBPAY_REQUERY_AFTER_S from ToyyibPay's own
-    record of their bills (callbacks get lost). The number settled."""
+    record of their bills (callbacks get lost). The number settled. No transaction is open
+    while ToyyibPay is asked."""
     if not configured(settings):
         return 0
+    async with payments_transaction(db) as conn:
+        pending = await repository.pending_older_than(conn, settings.toyyibpay_requery_after_s)
     settled = 0
-    for row in await repository.pending_older_than(conn, settings.toyyibpay_requery_after_s):
+    for row in pending:
         try:
             transactions = await toyyibpay.bill_transactions(
                 settings.toyyibpay_url, row["bill_code"]
@@ -178,7 +163,8 @@ async def requery_pending(conn: asyncpg.Connection, settings: Settings) -> int:
             continue
         evidence = _evidence(transactions, str(row["id"]))
         if evidence is not None:
-            status = await settle(conn, row["id"], row["bill_code"], evidence)
+            async with payments_transaction(db) as conn:
+                status = await settle(conn, row["id"], row["bill_code"], evidence)
             settled += status in ("paid", "failed", "flagged")
     return settled
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
 from procrastinate import JobContext
 
+from pocketbizz.db import Database
 from pocketbizz.jobs.service import DEFAULT_QUEUE, DEFAULT_RETRY, app
 from pocketbizz.payments import service
+from pocketbizz.settings import Settings
 
 
 @app.periodic(cron="* * * * *", periodic_id="requery")
@@ -19,9 +20,18 @@ from pocketbizz.payments import service
 )
 async def requery_pending(context: JobContext, timestamp: int) -> None:
     """Every minute: settle the pending payments whose callback did not come."""
-    settings = context.additional_context["settings"]
-    conn = await asyncpg.connect(context.additional_context["owner_dsn"])
+    settings: Settings = context.additional_context["settings"]
+    # The request pool's login (authenticator), never the owner: the re-query switches to
+    # pb_payments in each transaction, as the callback does.
+    db = Database(
+        context.additional_context["owner_dsn"],
+        user="authenticator",
+        password=settings.authenticator_secret,
+        min_size=0,
+        max_size=1,
+    )
+    await db.open()
     try:
-        await service.requery_pending(conn, settings)
+        await service.requery_pending(db, settings)
     finally:
-        await conn.close()
+        await db.close()
