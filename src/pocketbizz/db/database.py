@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from pocketbizz.errors import ApiError
+from pocketbizz.errors import ApiError, PostgrestCode
 
 # Roles a request may switch to; anything else is refused before reaching SQL.
 REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role", "pb_auth"})
@@ -46,7 +46,7 @@ class PoolTimeout(ApiError):
     """No pooled connection came free in time: PostgREST's answer, whatever the surface."""
 
     status = 504
-    code = "PGRST003"
+    code = PostgrestCode.POOL_TIMEOUT
 
     def __init__(self) -> None:
         super().__init__("Timed out acquiring connection from connection pool.")

@@ -10,7 +10,7 @@ from starlette.requests import HTTPConnection
 
 from pocketbizz.auth.revocation import revoked_in_memory
 from pocketbizz.db import Identity
-from pocketbizz.errors import Unauthorized
+from pocketbizz.errors import PostgrestCode, Unauthorized
 from pocketbizz.gateway.tokens import TokenError, decode_token
 from pocketbizz.state import AppState, app_state
 
@@ -47,13 +47,13 @@ def identify(headers: Mapping[str, str], query: Mapping[str, str], secret: str) 
         claims: dict[str, Any] = decode_token(bearer, secret)
     except TokenError as exc:
         if exc.expired:
-            raise Unauthorized("JWT expired", code="PGRST303") from exc
-        raise Unauthorized(str(exc), code="PGRST301") from exc
+            raise Unauthorized("JWT expired", code=PostgrestCode.JWT_CLAIMS) from exc
+        raise Unauthorized(str(exc), code=PostgrestCode.JWT_INVALID) from exc
     role = claims.get("role")
     if role not in _TOKEN_ROLES:
-        raise Unauthorized("JWT role is not allowed", code="PGRST301")
+        raise Unauthorized("JWT role is not allowed", code=PostgrestCode.JWT_INVALID)
     if role == "authenticated" and not claims.get("sub"):
-        raise Unauthorized("JWT has no subject", code="PGRST301")
+        raise Unauthorized("JWT has no subject", code=PostgrestCode.JWT_INVALID)
     return Identity(str(role), claims)
 
 
@@ -96,9 +96,11 @@ def refuse_revoked(identity: Identity, state: AppState) -> None:
     if revoked_in_memory(state.db, identity.claims):
         if identity.claims.get("session_id") and not _user_deleted(identity, state):
             raise Unauthorized(
-                "Session from session_id claim in JWT does not exist", code="PGRST303"
+                "Session from session_id claim in JWT does not exist", code=PostgrestCode.JWT_CLAIMS
             )
-        raise Unauthorized("User from sub claim in JWT does not exist", code="PGRST303")
+        raise Unauthorized(
+            "User from sub claim in JWT does not exist", code=PostgrestCode.JWT_CLAIMS
+        )
 
 
 def _user_deleted(identity: Identity, state: AppState) -> bool:
