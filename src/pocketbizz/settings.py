@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # `select=amount.sum()`, `count()` (PostgREST's db-aggregates-enabled, off by default: an
     # aggregate over a whole table is an easy way to make the database work hard).
     rest_aggregates_enabled: bool = False
+    # The schemas the data API exposes, comma-separated (PostgREST's db-schemas): the first is
+    # the default, the others are chosen with Accept-Profile / Content-Profile.
+    rest_schemas: str = "public"
 
     rate_limit_per_minute: int = 100
     rate_limit_sign_in_per_minute: int = 30
@@ -196,6 +199,11 @@ class Settings(BaseSettings):
     @property
     def url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def rest_schema_list(self) -> tuple[str, ...]:
+        """PB_REST_SCHEMAS as a tuple, the default schema first."""
+        return tuple(s.strip() for s in self.rest_schemas.split(",") if s.strip()) or ("public",)
 
     @cached_property
     def secret(self) -> str:

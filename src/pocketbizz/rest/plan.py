@@ -475,7 +475,7 @@ def resolve_function(cache: SchemaCache, name: str, given: set[str]) -> Function
     if len(matches) > 1:
         # Overloads the named arguments cannot tell apart: PostgREST refuses to guess.
         signatures = ", ".join(
-            f"public.{name}({', '.join(f'{a.name} => {a.type}' for a in fn.args)})"
+            f"{cache.schema}.{name}({', '.join(f'{a.name} => {a.type}' for a in fn.args)})"
             for fn in matches
         )
         raise PostgrestError(
@@ -496,7 +496,7 @@ def resolve_function(cache: SchemaCache, name: str, given: set[str]) -> Function
     args = ", ".join(sorted(given))
     raise PostgrestError(
         PostgrestCode.NO_FUNCTION,
-        f"Could not find the function public.{name}({args}) in the schema cache",
+        f"Could not find the function {cache.schema}.{name}({args}) in the schema cache",
         hint="Check the function's name and argument names.",
     )
 

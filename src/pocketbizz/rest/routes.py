@@ -30,7 +30,7 @@ from pocketbizz.rest import responses, rpc, sql
 from pocketbizz.rest.openapi import openapi_document
 from pocketbizz.rest.plan import CallPlan, Planner, ReadPlan
 from pocketbizz.rest.query import Preferences, Query, parse_prefer, parse_query
-from pocketbizz.rest.schema_cache import SCHEMA, Function, SchemaCache, Table
+from pocketbizz.rest.schema_cache import Function, SchemaCache, Table
 from pocketbizz.rest.service import SERVICE_KEY, RestService
 from pocketbizz.state import app_state
 
@@ -49,14 +49,19 @@ def _service(request: Request) -> RestService:
     return service
 
 
-def _check_profile(request: Request) -> None:
-    for header in ("accept-profile", "content-profile"):
-        profile = request.headers.get(header)
-        if profile and profile != SCHEMA:
-            raise PostgrestError(
-                PostgrestCode.UNACCEPTABLE_SCHEMA,
-                f"The schema must be one of the following: {SCHEMA}",
-            )
+def _select_profile(request: Request) -> tuple[SchemaCache, SchemaCache]:
+    """The whole schema cache and the cache of the schema the request names, as PostgREST
+    reads it: Accept-Profile for GET/HEAD, Content-Profile otherwise, the default schema
+    when absent; an unexposed schema is 406 PGRST106."""
+    root = _service(request).cache
+    header = "accept-profile" if request.method in ("GET", "HEAD") else "content-profile"
+    return root, root.profile(request.headers.get(header) or None)
+
+
+def _cache(request: Request) -> SchemaCache:
+    """The schema cache of the request's profile (chosen once, by `_run`)."""
+    cache: SchemaCache = request.scope["pb.profile"][1]
+    return cache
 
 
 def _table(cache: SchemaCache, name: str) -> Table:
@@ -64,7 +69,7 @@ def _table(cache: SchemaCache, name: str) -> Table:
     if table is None:
         raise PostgrestError(
             PostgrestCode.TABLE_NOT_FOUND,
-            f"Could not find the table '{SCHEMA}.{name}' in the schema cache",
+            f"Could not find the table '{cache.schema}.{name}' in the schema cache",
         )
     return table
 
@@ -84,11 +89,15 @@ Handler = Callable[[Request, Identity], Awaitable[Response]]
 
 
 async def _run(request: Request, handler: Handler) -> Response:
-    _check_profile(request)
+    root, cache = _select_profile(request)
+    request.scope["pb.profile"] = (root, cache)
     try:
-        return await handler(request, request_identity(request))
+        response = await handler(request, request_identity(request))
     except _Rollback as done:
-        return done.response
+        response = done.response
+    if len(root.schemas) > 1:  # PostgREST names the schema whenever there is a choice
+        response.headers["Content-Profile"] = cache.schema
+    return response
 
 
 async def _render_error(request: Request, exc: Exception) -> Response:
@@ -169,7 +178,7 @@ async def _planned_count(conn: asyncpg.Connection, plan: ReadPlan) -> int:
 
 async def _read(request: Request, identity: Identity) -> Response:
     service = _service(request)
-    cache = service.cache
+    cache = _cache(request)
     name = request.path_params["table"]
     table = _table(cache, name)
     explain = responses.plan_of(request)
@@ -181,7 +190,7 @@ async def _read(request: Request, identity: Identity) -> Response:
     prefs = parse_prefer(request.headers.getlist("prefer"))
     cap = service.max_rows + 1 if prefs.count == "estimated" else None
     strip = responses.strips_nulls(request)
-    key = (name, request.scope.get("query_string", b""), prefs.count, strip)
+    key = (cache.schema, name, request.scope.get("query_string", b""), prefs.count, strip)
     built = service.statements.get(key)
     plan: ReadPlan | None = None
     if built is None or prefs.count in ("planned", "estimated"):
@@ -189,7 +198,7 @@ async def _read(request: Request, identity: Identity) -> Response:
         built = _read_statement(
             service, plan, exact=prefs.count == "exact", strip=strip, count_cap=cap
         )
-        service.remember(key, built, cache)
+        service.remember(key, built, request.scope["pb.profile"][0])
         offset = plan.offset or 0
     else:
         offset = _offset(request)
@@ -278,7 +287,7 @@ def _offset(request: Request) -> int:
 
 async def _insert(request: Request, identity: Identity) -> Response:
     service = _service(request)
-    cache = service.cache
+    cache = _cache(request)
     table = _table(cache, request.path_params["table"])
     query = await _query(request)
     prefs = parse_prefer(request.headers.getlist("prefer"))
@@ -334,7 +343,7 @@ def _keys(rows: list[dict[str, Any]]) -> list[str]:
 
 async def _update(request: Request, identity: Identity) -> Response:
     service = _service(request)
-    cache = service.cache
+    cache = _cache(request)
     table = _table(cache, request.path_params["table"])
     query = await _query(request)
     _whole_rows_only(query)
@@ -370,7 +379,7 @@ async def _update(request: Request, identity: Identity) -> Response:
 
 async def _delete(request: Request, identity: Identity) -> Response:
     service = _service(request)
-    cache = service.cache
+    cache = _cache(request)
     table = _table(cache, request.path_params["table"])
     query = await _query(request)
     _whole_rows_only(query)
@@ -465,7 +474,7 @@ def _named_match(candidates: list[Function], payload: dict[str, Any]) -> bool:
 
 async def _rpc(request: Request, identity: Identity) -> Response:
     service = _service(request)
-    cache = service.cache
+    cache = _cache(request)
     name = request.path_params["function"]
     prefs = parse_prefer(request.headers.getlist("prefer"))
     explain = responses.plan_of(request)
@@ -539,7 +548,7 @@ async def rpc_endpoint(request: Request) -> Response:
 
 async def _openapi(request: Request, identity: Identity) -> Response:
     service = _service(request)
-    document = openapi_document(service.cache, str(request.base_url), service.notes)
+    document = openapi_document(_cache(request), str(request.base_url), service.notes)
     return Response(orjson.dumps(document), media_type="application/openapi+json")
 
 

@@ -15,9 +15,9 @@ from pocketbizz.rest.sql import Builder, rows_statement
 
 
 def call_expression(b: Builder, plan: CallPlan) -> str:
-    """`public.fn(a => $1::text::int, …)`; values travel as text (JSON text for json args)."""
+    """`schema.fn(a => $1::text::int, …)`; values travel as text (JSON text for json args)."""
     fn = plan.function
-    name = f"public.{quote(fn.name)}"
+    name = fn.sql_name
     if len(fn.args) == 1 and not fn.args[0].name:
         return f"{name}({b.param(plan.raw_body or '{}')}::text::{fn.args[0].type})"
     args = dict(plan.args)

@@ -1,5 +1,6 @@
 """What the data API may expose: tables, views, columns, keys, relationships and functions of
-the `public` schema, read from the catalog once and reloaded on NOTIFY — never per request.
+the exposed schemas (`public` unless PB_REST_SCHEMAS lists others, as PostgREST's db-schemas),
+read from the catalog once and reloaded on NOTIFY — never per request.
 
 Only identifiers found here ever reach SQL, so this module is also the API's allow-list.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import asyncpg
+
+from pocketbizz.errors import PostgrestCode, PostgrestError
 
 SCHEMA = "public"
 # The column that ties every tenant row to its owner; an FK made of it alone links every
@@ -111,6 +114,11 @@ class Function:
     # OUT / TABLE columns of a `returns table (...)` or OUT-parameter function.
     out_columns: tuple[Column, ...] = ()
     description: str | None = None
+    schema: str = SCHEMA
+
+    @property
+    def sql_name(self) -> str:
+        return f"{quote(self.schema)}.{quote(self.name)}"
 
     @property
     def required(self) -> frozenset[str]:
@@ -144,13 +152,18 @@ where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm', 'f')
 """
 
 # An identity column (BY DEFAULT) has no pg_attrdef row; its default is its sequence's next
-# value, which `Prefer: missing=default` needs (as PostgREST's schema cache reads it).
+# value, which `Prefer: missing=default` needs (as PostgREST's schema cache reads it). The
+# sequence is found through pg_depend, which needs no USAGE on the schema (the role reading
+# the catalog may hold none on an exposed schema).
 _COLUMNS = """
 select a.attrelid, a.attname, a.atttypid::regtype::text as type, not a.attnotnull as nullable,
        case when a.attidentity = 'd'
-            then format('nextval(%L::regclass)',
-                        pg_catalog.pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname),
-                                                          a.attname))
+            then (select format('nextval(%L::regclass)', dep.objid::regclass::text)
+                  from pg_catalog.pg_depend dep
+                  where dep.classid = 'pg_catalog.pg_class'::regclass
+                    and dep.refclassid = 'pg_catalog.pg_class'::regclass
+                    and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum
+                    and dep.deptype = 'i')
             else pg_catalog.pg_get_expr(d.adbin, d.adrelid) end as default_expr,
        t.typcategory = 'A' as is_array
 from pg_catalog.pg_attribute a
@@ -219,24 +232,62 @@ where n.nspname = $1 and p.prokind = 'f' and p.provariadic = 0
 
 @dataclass
 class SchemaCache:
+    """One exposed schema's objects. The cache of the first exposed schema (the default, as
+    in PostgREST) also holds the others' in `profiles`, chosen by Accept-/Content-Profile;
+    grants and RLS still decide what a role may read in each."""
+
     tables: dict[str, Table]
     foreign_keys: list[ForeignKey]
     functions: dict[str, list[Function]]
+    schema: str = SCHEMA
+    profiles: dict[str, SchemaCache] = field(default_factory=dict)
+
+    @property
+    def schemas(self) -> list[str]:
+        """The exposed schemas, the default first."""
+        return [self.schema, *self.profiles]
+
+    def profile(self, schema: str | None) -> SchemaCache:
+        """The cache of the schema a request's profile header names (None: the default)."""
+        if schema is None or schema == self.schema:
+            return self
+        cache = self.profiles.get(schema)
+        if cache is None:
+            raise PostgrestError(
+                PostgrestCode.UNACCEPTABLE_SCHEMA,
+                f"The schema must be one of the following: {', '.join(self.schemas)}",
+            )
+        return cache
 
     @classmethod
-    async def load(cls, conn: asyncpg.Connection, schema: str = SCHEMA) -> SchemaCache:
+    async def load(
+        cls, conn: asyncpg.Connection, schemas: tuple[str, ...] = (SCHEMA,)
+    ) -> SchemaCache:
         """Read the catalog in one REPEATABLE READ snapshot: DDL committed between two of
         the queries below can't make them disagree (a column of a table not yet seen)."""
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            return await cls.read(conn, schema)
+            return await cls.read(conn, schemas)
 
     @classmethod
-    async def read(cls, conn: asyncpg.Connection, schema: str = SCHEMA) -> SchemaCache:
-        """The catalog as the caller's transaction sees it (`load` opens one itself)."""
+    async def read(
+        cls, conn: asyncpg.Connection, schemas: tuple[str, ...] = (SCHEMA,)
+    ) -> SchemaCache:
+        """The catalog of `schemas` (the default first) as the caller's transaction sees it
+        (`load` opens one itself)."""
+        default, *others = schemas
+        cache = await cls._read_schema(conn, default)
+        for schema in others:
+            cache.profiles[schema] = await cls._read_schema(conn, schema)
+        return cache
+
+    @classmethod
+    async def _read_schema(cls, conn: asyncpg.Connection, schema: str) -> SchemaCache:
         tables: dict[str, Table] = {}
         by_oid: dict[int, Table] = {}
         for row in await conn.fetch(_TABLES, schema):
-            table = Table(row["relname"], row["is_view"], {}, description=row["descr"])
+            table = Table(
+                row["relname"], row["is_view"], {}, description=row["descr"], schema=schema
+            )
             tables[table.name] = table
             by_oid[row["oid"]] = table
         for row in await conn.fetch(_COLUMNS, schema):
@@ -272,14 +323,14 @@ class SchemaCache:
             fn = _function(row, schema, tables)
             if fn is None:
                 continue
-            row_of = _row_type_table(fn, tables)
+            row_of = _row_type_table(fn, tables, schema)
             if row_of is not None and fn.return_table is not None:
                 row_of.computed_relations.setdefault(fn.name, fn)
             elif row_of is not None and not fn.returns_set and not fn.is_void:
                 row_of.computed.setdefault(fn.name, fn)
             if all(a.name for a in fn.args) or fn.args[0].type in ("json", "jsonb"):
                 functions.setdefault(fn.name, []).append(fn)
-        return cls(tables, foreign_keys, functions)
+        return cls(tables, foreign_keys, functions, schema)
 
     def relationships(self, table: str, target: str) -> list[Relationship]:
         """Every FK path between `table` and `target`, in both directions."""
@@ -356,16 +407,18 @@ class SchemaCache:
         return found
 
 
-def _table_name(type_name: str) -> str:
-    """`products`, `public.products` or `public."Odd name"` → the table's name."""
-    name = type_name.removeprefix(f"{SCHEMA}.")
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+def _table_name(type_name: str, schema: str) -> str:
+    """`products`, `public.products` or `public."Odd name"` → the table's name (a table of
+    a schema outside the search path is always printed qualified)."""
+    for prefix in (f"{schema}.", f"{quote(schema)}."):
+        type_name = type_name.removeprefix(prefix)
+    return type_name[1:-1].replace('""', '"') if type_name.startswith('"') else type_name
 
 
-def _row_type_table(fn: Function, tables: dict[str, Table]) -> Table | None:
+def _row_type_table(fn: Function, tables: dict[str, Table], schema: str) -> Table | None:
     if len(fn.args) != 1 or fn.args[0].is_array:
         return None
-    return tables.get(_table_name(fn.args[0].type))
+    return tables.get(_table_name(fn.args[0].type, schema))
 
 
 def _function(row: asyncpg.Record, schema: str, tables: dict[str, Table]) -> Function | None:
@@ -389,7 +442,7 @@ def _function(row: asyncpg.Record, schema: str, tables: dict[str, Table]) -> Fun
     # whole body, and one of a table's row type may be a computed field of that table.
     if any(not a.name for a in args) and not (
         len(args) == 1
-        and (args[0].type in ("json", "jsonb") or _table_name(args[0].type) in tables)
+        and (args[0].type in ("json", "jsonb") or _table_name(args[0].type, schema) in tables)
     ):
         return None
     all_types: list[str] = list(row["all_types"])
@@ -412,4 +465,5 @@ def _function(row: asyncpg.Record, schema: str, tables: dict[str, Table]) -> Fun
         volatility=row["volatility"],
         out_columns=out_columns,
         description=row["descr"],
+        schema=schema,
     )

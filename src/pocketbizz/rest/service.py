@@ -50,7 +50,10 @@ class RestService:
             self.state.db.pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            cache = await SchemaCache.read(conn)  # type: ignore[arg-type]
+            cache = await SchemaCache.read(
+                conn,  # type: ignore[arg-type]
+                self.state.settings.rest_schema_list,
+            )
             notes = await load_notes(conn)
         self.cache, self.notes = cache, notes
         self.statements = {}

@@ -87,7 +87,7 @@ class Builder:
             expr = f"{alias}.{quote(field.name)}"
         else:
             # A computed field: the function of the row (cast, as `_m` rows are records).
-            expr = f"public.{quote(field.computed.name)}({alias}::{table.sql_name})"
+            expr = f"{field.computed.sql_name}({alias}::{table.sql_name})"
         for arrow, key in field.json_path:
             step = key if _is_int(key) else f"{self.param(key)}::text"
             expr = f"({expr}{arrow}{step})"
@@ -274,7 +274,8 @@ class Builder:
         relationship's function of the parent row."""
         function = embed.relationship.function
         if function is not None:
-            return f"public.{quote(function)}({parent_alias}::{parent.sql_name})"
+            # Found among the parent's row-type functions, so in the parent's schema.
+            return f"{quote(parent.schema)}.{quote(function)}({parent_alias}::{parent.sql_name})"
         return embed.read.table.sql_name
 
     def join_on(self, embed: EmbedPlan, parent_alias: str, alias: str) -> list[str]:
