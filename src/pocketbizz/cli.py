@@ -303,7 +303,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         secret = settings.secret  # create the JWT secret on first start, before serving
         _migrate(settings, dsn)
-        settings.database_url = dsn  # the in-process job worker's (owner) connection
+        settings.database_url = dsn  # where the in-process job worker connects (as authenticator)
         config: dict[str, Any] = {
             "log_config": None,
             "access_log": False,

@@ -24,12 +24,17 @@ from harness import TEST_JWT_SECRET, free_port
 from pocketbizz.jobs.repository import apply_schema, enqueue
 
 WORKER_APP = Path(__file__).with_name("worker_app.py")
+# The one the session's migrations set (tests/conftest.py): workers log in as authenticator.
+AUTHENTICATOR_PASSWORD = "test-authenticator"
 TRACES = """
 create schema if not exists jobs_test;
 create table if not exists jobs_test.runs (key text not null, pid int not null);
 create table if not exists jobs_test.starts (key text not null, pid int not null);
 create table if not exists jobs_test.ticks (key text not null, pid int not null);
 create table if not exists jobs_test.releases (key text primary key);
+-- The worker's session role (authenticator with role pb_jobs_worker) leaves the traces.
+grant usage on schema jobs_test to pb_jobs_worker;
+grant select, insert on all tables in schema jobs_test to pb_jobs_worker;
 truncate jobs_test.runs, jobs_test.starts, jobs_test.ticks, jobs_test.releases;
 delete from procrastinate.procrastinate_jobs where queue_name = 'test';
 delete from procrastinate.procrastinate_periodic_defers where task_name = 'tests.tick';
@@ -52,6 +57,7 @@ class Workers:
         self.env = {
             **os.environ,
             "DATABASE_URL": owner_dsn,
+            "PB_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
             "PB_DATA_DIR": str(tmp_path),
             "PB_JOBS_QUEUES": "test",
             "PB_JOBS_HEARTBEAT_S": "0.5",
@@ -135,6 +141,28 @@ async def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs(
         == 1
     )
     assert await db.fetch("select key from jobs_test.runs") == [("committed",)]
+
+
+async def test_the_worker_logs_in_as_authenticator_in_a_role_that_reaches_no_tenant_data(
+    db: asyncpg.Pool, workers: Workers
+) -> None:
+    await _enqueue(db, "tests.whoami", key="who")
+    workers.start()
+    ran = await _until(db, "select key from jobs_test.runs where key like 'who %'")
+    assert ran == "who authenticator pb_jobs_worker"
+    role = await db.fetchrow(
+        "select rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname = 'pb_jobs_worker'"
+    )
+    assert tuple(role) == (False, False, False)
+    reachable = await db.fetch(
+        """select c.oid::regclass::text from pg_class c
+           where c.relnamespace in ('public'::regnamespace, 'auth'::regnamespace,
+                                    'storage'::regnamespace, 'pb_internal'::regnamespace)
+             and c.relkind in ('r', 'v', 'm', 'p')
+             and (has_table_privilege('pb_jobs_worker', c.oid, 'select, insert, update, delete')
+                  or has_any_column_privilege('pb_jobs_worker', c.oid, 'select, insert, update'))"""
+    )
+    assert [r[0] for r in reachable] == ["pb_internal.job_errors"]
 
 
 async def test_only_domain_code_may_enqueue(db: asyncpg.Pool) -> None:
@@ -282,6 +310,7 @@ def _worker_command(owner_dsn: str, data_dir: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": owner_dsn,
+        "PB_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
         "PB_LOG_LEVEL": "warning",
         "PB_JOBS_QUEUES": "cli-test",  # only this worker takes the job below
     }
@@ -345,6 +374,7 @@ def _serve(owner_dsn: str, data_dir: Path, port: int, *flags: str) -> subprocess
     env = {
         **os.environ,
         "DATABASE_URL": owner_dsn,
+        "PB_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
         "PB_JWT_SECRET": TEST_JWT_SECRET,
         "PB_LOG_LEVEL": "warning",
         "PB_JOBS_QUEUES": "serve-test",

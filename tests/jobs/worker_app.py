@@ -33,6 +33,15 @@ async def record(context: JobContext, key: str, sleep: float = 0) -> None:
     await _trace(context, "runs", key)
 
 
+@app.task(name="tests.whoami", queue=QUEUE, pass_context=True)
+async def whoami(context: JobContext, key: str) -> None:
+    """Leaves "<key> <login> <role>" of the worker's own connections."""
+    row = await context.app.connector.execute_query_one_async(
+        "select session_user::text as login, current_user::text as role"
+    )
+    await _trace(context, "runs", f"{key} {row['login']} {row['role']}")
+
+
 @app.task(name="tests.until_released", queue=QUEUE, pass_context=True)
 async def until_released(context: JobContext, key: str) -> None:
     """Starts, then waits for the test to insert `key` into jobs_test.releases, then finishes."""

@@ -47,6 +47,7 @@ def pay_server(
         "PB_TOYYIBPAY_CATEGORY_CODE": CATEGORY,
         "PB_TOYYIBPAY_REQUERY_AFTER_S": "0",
         "PB_JOBS_QUEUES": QUEUE,  # its worker takes only the jobs these tests enqueue
+        "PB_AUTHENTICATOR_PASSWORD": "test-authenticator",  # the session's (tests/conftest.py)
     }
     server.start()
     yield server
@@ -320,7 +321,8 @@ async def test_the_servers_pools_log_in_as_no_superuser(
            from pg_stat_activity a join pg_roles r on r.oid = a.usesysid
            where a.application_name like 'pocketbizz%'"""
     )
-    assert any(b["application_name"] == "pocketbizz" for b in backends)
+    # The request pool and the in-process job worker's own connections among them.
+    assert {"pocketbizz", "pocketbizz-jobs"} <= {b["application_name"] for b in backends}
     assert {(b["rolname"], b["rolsuper"], b["rolbypassrls"]) for b in backends} == {
         ("authenticator", False, False)
     }

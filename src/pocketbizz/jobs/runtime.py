@@ -1,12 +1,14 @@
 """Running workers: alone (`pocketbizz worker`) or inside a server process (`pocketbizz serve`,
 unless --no-worker), both on the same PostgreSQL as everything else.
 
-The worker logs in with the owner DSN — the same trust as the migration runner, and the way
-`serve` already reaches the database before it hands requests to the `authenticator` pool. The
-queue's tables belong to pb_jobs in the `procrastinate` schema, which no request role can use;
-request code enqueues only through pb_internal.enqueue_job. A dedicated login role would need a
-second password to provision for no gain: the tasks themselves must act for any tenant (settle
-a payment, send a message), which only the owner may do.
+The worker logs in as `authenticator`, like the request pool, with the session role
+pb_jobs_worker on its own connections (libpq `options=-c role=pb_jobs_worker`): that role may
+use the queue's schema (`procrastinate`, made by pb_jobs) and record job errors, nothing else
+(migration 0022). Request code enqueues only through pb_internal.enqueue_job. A task reaches
+tenant data through `additional_context["db"]` — the server's request pool in `serve`, an
+`authenticator` pool of its own in `pocketbizz worker` — switching role per transaction as a
+request does (payments: pb_payments). The queue's schema is applied with the owner DSN by the
+migration step (`pocketbizz migrate`/`serve`/`worker`), before any worker starts.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
+from pocketbizz.db import Database
 from pocketbizz.jobs import repository
 from pocketbizz.jobs.service import app, keep_last_error
 from pocketbizz.settings import Settings
@@ -35,19 +38,41 @@ def queues(settings: Settings) -> list[str]:
     return [q.strip() for q in settings.jobs_queues.split(",") if q.strip()]
 
 
-async def run_worker(settings: Settings, owner_dsn: str, *, own_signals: bool) -> None:
+WORKER_ROLE = "pb_jobs_worker"
+
+
+async def run_worker(
+    settings: Settings, dsn: str, *, own_signals: bool, db: Database | None = None
+) -> None:
     """Run one worker until cancelled (or, with `own_signals`, until SIGINT/SIGTERM, which
-    lets running jobs finish first within procrastinate's graceful timeout)."""
-    await repository.apply_schema(owner_dsn)
+    lets running jobs finish first within procrastinate's graceful timeout). `dsn` says where
+    the database is; the login is always `authenticator` (the DSN's user and password are
+    not used). `db`: the request pool its tasks share (else one of its own)."""
+    own_db = db is None
+    tasks_db = db or Database(
+        dsn,
+        user="authenticator",
+        password=settings.authenticator_secret,
+        min_size=0,
+        max_size=settings.jobs_concurrency,
+    )
     pool = AsyncConnectionPool(
-        conninfo=owner_dsn,
-        # procrastinate's SQL names its objects unqualified.
-        kwargs={"options": f"-c search_path={repository.SCHEMA}"},
+        conninfo=dsn,
+        kwargs={
+            "user": "authenticator",
+            "password": settings.authenticator_secret,
+            # The session role for these connections only; procrastinate's SQL names its
+            # objects unqualified.
+            "options": f"-c role={WORKER_ROLE} -c search_path={repository.SCHEMA}",
+            "application_name": "pocketbizz-jobs",
+        },
         min_size=1,
         # One connection per concurrent job, one for LISTEN, one for heartbeats and upkeep.
         max_size=settings.jobs_concurrency + 2,
         open=False,
     )
+    if own_db:
+        await tasks_db.open()
     await pool.open()
     try:
         async with app.open_async(pool):
@@ -60,8 +85,9 @@ async def run_worker(settings: Settings, owner_dsn: str, *, own_signals: bool) -
                     update_heartbeat_interval=settings.jobs_heartbeat_s,
                     stalled_worker_timeout=settings.jobs_stalled_after_s,
                     worker_middleware=[keep_last_error],
-                    # What tasks read from `context.additional_context`.
-                    additional_context={"settings": settings, "owner_dsn": owner_dsn},
+                    # What tasks read from `context.additional_context`. `owner_dsn` is still
+                    # read by the messages task (its own connection, role switched inside).
+                    additional_context={"settings": settings, "db": tasks_db, "owner_dsn": dsn},
                 )
             finally:
                 requeue.cancel()
@@ -69,6 +95,8 @@ async def run_worker(settings: Settings, owner_dsn: str, *, own_signals: bool) -
                     await requeue
     finally:
         await pool.close()
+        if own_db:
+            await tasks_db.close()
 
 
 async def _requeue_stalled(settings: Settings) -> None:
@@ -97,15 +125,15 @@ async def startup(state: AppState) -> None:
     settings = state.settings
     if not settings.jobs_in_process or not settings.database_url:
         return
-    task = asyncio.create_task(_supervised(settings, settings.database_url))
+    task = asyncio.create_task(_supervised(settings, settings.database_url, state.db))
     state.services[_WORKER_TASK] = task
 
 
-async def _supervised(settings: Settings, owner_dsn: str) -> None:
+async def _supervised(settings: Settings, dsn: str, db: Database) -> None:
     # A worker that crashes (the database restarted) is started again; the server stays up.
     while True:
         try:
-            await run_worker(settings, owner_dsn, own_signals=False)
+            await run_worker(settings, dsn, own_signals=False, db=db)
             return
         except asyncio.CancelledError:
             raise

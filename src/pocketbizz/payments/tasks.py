@@ -23,15 +23,5 @@ async def requery_pending(context: JobContext, timestamp: int) -> None:
     settings: Settings = context.additional_context["settings"]
     # The request pool's login (authenticator), never the owner: the re-query switches to
     # pb_payments in each transaction, as the callback does.
-    db = Database(
-        context.additional_context["owner_dsn"],
-        user="authenticator",
-        password=settings.authenticator_secret,
-        min_size=0,
-        max_size=1,
-    )
-    await db.open()
-    try:
-        await service.requery_pending(db, settings)
-    finally:
-        await db.close()
+    db: Database = context.additional_context["db"]
+    await service.requery_pending(db, settings)

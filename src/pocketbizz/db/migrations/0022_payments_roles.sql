@@ -59,3 +59,30 @@ grant select, insert, update (pending_since) on pb_internal.payment_bills to pb_
 insert into pb_internal.payment_bills (id, business_owner_id, bill_code, pending_since)
 select id, business_owner_id, bill_code, case when status = 'pending' then created_at end
 from public.subscription_payments;
+
+-- The job worker without the owner: it logs in as `authenticator` with the session role
+-- pb_jobs_worker (libpq options `-c role=pb_jobs_worker`) on its own connections only, which
+-- may use procrastinate's schema and record job errors, and nothing else. The schema's objects
+-- are made by pb_jobs (pocketbizz.jobs applies the installed library's schema after the
+-- migrations, with the owner DSN), so the default privileges hand them over as they appear.
+-- Its tasks reach tenant data through the request roles, switched per transaction.
+do $$
+begin
+    if not exists (select from pg_roles where rolname = 'pb_jobs_worker') then
+        create role pb_jobs_worker nologin noinherit nobypassrls;
+    end if;
+end
+$$;
+grant pb_jobs_worker to authenticator;
+grant usage on schema procrastinate, pb_internal to pb_jobs_worker;
+grant select, insert, update on pb_internal.job_errors to pb_jobs_worker;
+alter default privileges for role pb_jobs in schema procrastinate
+    grant select, insert, update, delete on tables to pb_jobs_worker;
+alter default privileges for role pb_jobs in schema procrastinate
+    grant usage, select on sequences to pb_jobs_worker;
+alter default privileges for role pb_jobs in schema procrastinate
+    grant execute on functions to pb_jobs_worker;
+-- A schema applied before this migration.
+grant select, insert, update, delete on all tables in schema procrastinate to pb_jobs_worker;
+grant usage, select on all sequences in schema procrastinate to pb_jobs_worker;
+grant execute on all functions in schema procrastinate to pb_jobs_worker;
