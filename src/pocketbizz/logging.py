@@ -48,15 +48,24 @@ def _redact_event(
 
 class _Demote(logging.Filter):
     """Turns a chatty library's INFO into DEBUG (pgserver logs every pg_ctl call and its whole
-    output at INFO); its warnings and errors keep their level."""
+    output at INFO, the job worker each periodic run); warnings and errors keep their level.
+    It sits on the handler, so the libraries' child loggers (procrastinate.worker, ...) are
+    covered too, and drops what the handler's level would no longer let through."""
+
+    def __init__(self, prefixes: tuple[str, ...], level: int) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.level = level
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.INFO:
+        if record.levelno == logging.INFO and record.name.startswith(self.prefixes):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return self.level <= logging.DEBUG
         return True
 
 
-_CHATTY = ("pgserver",)
+# procrastinate logs every periodic job's start and end, flet_web its set-up, at INFO.
+_CHATTY = ("pgserver", "procrastinate", "flet_web")
 
 
 def use_json(settings: Settings) -> bool:
@@ -94,9 +103,7 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.captureWarnings(True)  # Python warnings too, instead of bare text on stderr
-    for name in _CHATTY:
-        chatty = logging.getLogger(name)
-        chatty.filters[:] = [_Demote()]
+    handler.addFilter(_Demote(_CHATTY, level))
     # uvicorn's own loggers propagate to the root handler (it runs with log_config=None).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []

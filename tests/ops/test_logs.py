@@ -101,6 +101,31 @@ def test_a_secret_named_field_is_redacted_whatever_its_value() -> None:
     assert line["password"] == "[redacted]" and line["user"] == "u1"
 
 
+@pytest.mark.parametrize("log_level", ["info", "debug"])
+def test_chatty_libraries_info_is_debug_child_loggers_included(log_level: str) -> None:
+    script = (
+        "import logging\n"
+        "from pocketbizz.logging import configure_logging\n"
+        "from pocketbizz.settings import Settings\n"
+        f"configure_logging(Settings(log_format='json', log_level='{log_level}'))\n"
+        "logging.getLogger('procrastinate.worker').info('job ended')\n"
+        "logging.getLogger('pgserver').info('pg_ctl said')\n"
+        "logging.getLogger('procrastinate.worker').warning('job failed')\n"
+        "logging.getLogger('pocketbizz.db.migrate').info('applied migration')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    lines = [json.loads(line) for line in done.stderr.strip().splitlines()]
+    seen = [(line["event"], line["level"]) for line in lines]
+    demoted = [("job ended", "debug"), ("pg_ctl said", "debug")]
+    kept = [("job failed", "warning"), ("applied migration", "info")]
+    if log_level == "info":
+        assert seen == kept
+    else:
+        assert seen == [demoted[0], demoted[1], *kept]
+
+
 def test_redaction_covers_query_tokens_jwts_and_dsn_passwords() -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJlLWJ5dGVz"
     assert redact("GET /x?apikey=abc&vsn=1.0.0") == "GET /x?apikey=[redacted]&vsn=1.0.0"
