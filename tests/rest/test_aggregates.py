@@ -179,3 +179,49 @@ def test_aggregates_are_off_by_default(server: ServerProcess) -> None:
         "hint": None,
         "message": "Use of aggregate functions is not allowed",
     }
+
+
+def test_spread_columns_group_the_top_level(
+    agg_server: ServerProcess, shop: dict[str, Any], get: Callable[..., httpx.Response]
+) -> None:
+    """PostgREST: a spread's columns are grouping columns of the top level."""
+    expected = _sql(
+        agg_server,
+        shop,
+        "select sum(i.quantity) as sum, p.category from public.sale_items i "
+        "left join public.products p "
+        "on p.business_owner_id = i.business_owner_id and p.id = i.product_id "
+        "group by p.category order by p.category",
+    )
+    res = get("/sale_items", select="quantity.sum(),...products(category)")
+    assert res.status_code == 200, res.text
+    got = sorted(res.json(), key=lambda r: r["category"])
+    assert _numbers(got) == _numbers(expected)
+
+
+def test_aggregates_of_spread_columns_apply_at_the_top_level(
+    agg_server: ServerProcess, shop: dict[str, Any], get: Callable[..., httpx.Response]
+) -> None:
+    """PostgREST: aggregates in a spread are computed in the top level's context."""
+    expected = _sql(
+        agg_server,
+        shop,
+        "select i.sale_id::text as sale_id, max(p.sale_price) as max, "
+        "min(p.sku) as first_sku, count(p.*) as count "
+        "from public.sale_items i left join public.products p "
+        "on p.business_owner_id = i.business_owner_id and p.id = i.product_id "
+        "group by i.sale_id order by i.sale_id",
+    )
+    assert len(expected) == 2
+    res = get(
+        "/sale_items",
+        select="sale_id,...products(sale_price.max(),first_sku:sku.min(),count())",
+        order="sale_id",
+    )
+    assert res.status_code == 200, res.text
+    assert _numbers(res.json()) == _numbers(expected)
+
+
+def test_spread_star_with_an_aggregate_is_refused(get: Callable[..., httpx.Response]) -> None:
+    res = get("/sale_items", select="quantity.sum(),...products(*)")
+    assert res.status_code == 400 and res.json()["code"] == "PGRST100"

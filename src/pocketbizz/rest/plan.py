@@ -120,7 +120,8 @@ class EmbedPlan:
 class ReadPlan:
     """One level of a read: the table (or row shape) read, its select list with its embeds,
     its filters, order, limit and offset. `aggregated` when the select list aggregates (the
-    level then groups by its other fields)."""
+    level then groups by its other fields), itself or through a spread: a spread's columns
+    count as the level's own, as in PostgREST."""
 
     table: Table
     select: tuple[Output | EmbedPlan, ...]
@@ -131,7 +132,11 @@ class ReadPlan:
 
     @property
     def aggregated(self) -> bool:
-        return any(isinstance(i, Output) and i.aggregate for i in self.select)
+        return any(
+            (isinstance(i, Output) and i.aggregate is not None)
+            or (isinstance(i, EmbedPlan) and i.spread and i.read.aggregated)
+            for i in self.select
+        )
 
     @property
     def embeds(self) -> tuple[EmbedPlan, ...]:
@@ -275,15 +280,25 @@ class Planner:
         path: tuple[str, ...],
     ) -> tuple[Output | EmbedPlan, ...]:
         planned: list[Output | EmbedPlan] = []
-        aggregated = any(isinstance(i, SelectField) and i.aggregate for i in items)
+        aggregated = any(_aggregates(i) for i in items)
         for item in items:
             if isinstance(item, SelectField):
                 planned.append(self._output(table, item, aggregated))
                 continue
-            if aggregated and item.spread:
+            # A spread's columns group or are aggregated at this level: plain columns only
+            # (PostgREST documents no `*` or nested embed there).
+            if (
+                aggregated
+                and item.spread
+                and any(
+                    not isinstance(i, SelectField) or (i.ref.name == "*" and not i.aggregate)
+                    for i in item.select
+                )
+            ):
                 raise PostgrestError(
                     PostgrestCode.QUERY_PARAM,
-                    "Spread embeds cannot be combined with aggregate functions here",
+                    "A spread combined with aggregate functions takes named columns only",
+                    hint=f"Name the columns of '{item.target}' to group by or aggregate.",
                 )
             # A spread's nested params are addressed by its target (it has no output name).
             step = item.target if item.spread and item.select else item.output_name
@@ -443,6 +458,14 @@ class Planner:
         shape = function_table(self.cache, fn)
         result = self.read(shape, query) if shape is not None and not fn.is_void else None
         return CallPlan(fn, tuple(args.items()), raw_body, result, read_only)
+
+
+def _aggregates(item: SelectItem) -> bool:
+    """Whether a select item aggregates at its level: an aggregate field, or a spread whose
+    own fields aggregate (they count as the level's)."""
+    if isinstance(item, SelectField):
+        return item.aggregate is not None
+    return item.spread and any(isinstance(i, SelectField) and i.aggregate for i in item.select)
 
 
 def _described(rel: Relationship) -> dict[str, str]:

@@ -175,12 +175,21 @@ class Builder:
                     columns.append(f"{expr}{cast} as {quote(item.name)}")
                     grouped.append(f"{expr}{cast}")
                 continue
-            if aggregated and item.selected:
+            if aggregated and item.selected and not item.spread:
                 grouped.extend(f"{alias}.{quote(a)}" for a, _ in item.relationship.pairs)
             if not item.selected:
                 # An embed with no columns is not in the result; it may still filter.
                 if item.inner:
                     inner.append(self.exists(table, alias, item))
+            elif item.spread and aggregated:
+                spread_columns, spread_groups, join, exists = self.spread_grouped(
+                    table, alias, item
+                )
+                columns.extend(spread_columns)
+                grouped.extend(spread_groups)
+                joins.append(join)
+                if exists:
+                    inner.append(exists)
             elif item.spread:
                 row, join, exists = self.spread(table, alias, item)
                 columns.append(f"{row}.*")
@@ -226,6 +235,43 @@ class Builder:
         row = f"s{alias}"
         exists = self.exists(parent, parent_alias, embed) if embed.inner else None
         return row, f" left join lateral ({body}) {row} on true", exists
+
+    def spread_grouped(
+        self, parent: Table, parent_alias: str, embed: EmbedPlan
+    ) -> tuple[list[str], list[str], str, str | None]:
+        """A spread under an aggregating level: its columns are the level's own, so the
+        lateral row carries their values (input casts applied) and the level groups by the
+        plain ones and aggregates the others (PostgREST: "as if they were columns of the
+        top-level resource"). Returns the select-list entries, the GROUP BY expressions, the
+        join and the `!inner` condition."""
+        level = embed.read
+        target = level.table
+        alias = self.alias()
+        row = f"s{alias}"
+        values: list[str] = []
+        columns: list[str] = []
+        grouped: list[str] = []
+        for n, item in enumerate(level.select):
+            assert isinstance(item, Output)  # the planner allows named fields only
+            value = f"_v{n}"
+            if item.field is None:  # count(): the related rows, 1 each (null with none)
+                values.append(f"1 as {value}")
+            else:
+                cast = f"::{item.cast}" if item.cast else ""
+                values.append(f"{self.column(target, alias, item.field)}{cast} as {value}")
+            if item.aggregate:
+                after = f"::{item.aggregate_cast}" if item.aggregate_cast else ""
+                columns.append(f"{item.aggregate}({row}.{value}){after} as {quote(item.name)}")
+            else:
+                columns.append(f"{row}.{value} as {quote(item.name)}")
+                grouped.append(f"{row}.{value}")
+        conds = self.join_on(embed, parent_alias, alias) + self.where(target, alias, level.filters)
+        body = (
+            f"select {', '.join(values) or 'null'} from "
+            f"{self.source(embed, parent, parent_alias)} {alias} where {_all(conds)} limit 1"
+        )
+        exists = self.exists(parent, parent_alias, embed) if embed.inner else None
+        return columns, grouped, f" left join lateral ({body}) {row} on true", exists
 
     def embed(self, parent: Table, parent_alias: str, embed: EmbedPlan) -> tuple[str, str | None]:
         rel = embed.relationship
