@@ -244,6 +244,8 @@ def test_bad_settings_exit_2_with_one_line(
     tmp_path: Path, args: list[str], extra: dict[str, str], expected: str
 ) -> None:
     extra = {k: v.replace("{closed}", str(free_port())) for k, v in extra.items()}
+    # A free port, so a server a developer runs on the default one cannot change the answer.
+    extra = {"PB_PORT": str(free_port()), **extra}
     done = _pocketbizz(*args, env=_env(tmp_path, **extra))
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(expected), done.stderr
