@@ -39,6 +39,10 @@ create table {SCHEMA}.ungranted (id int primary key);
 create function {SCHEMA}.note_count(prefix text) returns bigint
     language sql stable as $$ select count(*) from {SCHEMA}.notes where body like prefix || '%' $$;
 grant execute on function {SCHEMA}.note_count(text) to authenticated;
+-- Names `notes` unqualified: found through the search path the profile sets.
+create function {SCHEMA}.unqualified_count() returns bigint
+    language plpgsql stable as $$ begin return (select count(*) from notes); end $$;
+grant execute on function {SCHEMA}.unqualified_count() to authenticated;
 """
 
 
@@ -195,6 +199,12 @@ def test_rpc_in_a_profile(
     )
     assert (res.status_code, res.json()) == (200, expected["n"])
     assert res.headers["content-profile"] == SCHEMA
+    # The profile's schema leads the search path, as PostgREST sets it.
+    (counted,) = run_sql(
+        owner_dsn, f"select count(*) as n from {SCHEMA}.notes", as_user=tenants[0].id
+    )
+    res = request_as("GET", "/rpc/unqualified_count", headers={"Accept-Profile": SCHEMA})
+    assert (res.status_code, res.json()) == (200, counted["n"])
     # The default schema has no such function.
     res = request_as("POST", "/rpc/note_count", json={"prefix": "rpc"})
     assert res.status_code == 404 and res.json()["code"] == "PGRST202"

@@ -6,8 +6,9 @@ Errors are rendered in PostgREST's shape; database errors keep their SQLSTATE as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,7 +31,7 @@ from pocketbizz.rest import responses, rpc, sql
 from pocketbizz.rest.openapi import openapi_document
 from pocketbizz.rest.plan import CallPlan, Planner, ReadPlan
 from pocketbizz.rest.query import Preferences, Query, parse_prefer, parse_query
-from pocketbizz.rest.schema_cache import Function, SchemaCache, Table
+from pocketbizz.rest.schema_cache import Function, SchemaCache, Table, quote
 from pocketbizz.rest.service import SERVICE_KEY, RestService
 from pocketbizz.state import app_state
 
@@ -62,6 +63,19 @@ def _cache(request: Request) -> SchemaCache:
     """The schema cache of the request's profile (chosen once, by `_run`)."""
     cache: SchemaCache = request.scope["pb.profile"][1]
     return cache
+
+
+@contextlib.asynccontextmanager
+async def _transaction(request: Request, identity: Identity) -> AsyncIterator[asyncpg.Connection]:
+    """The request's transaction; in a schema other than the default, that schema leads the
+    search path (then `public`), as PostgREST sets it, so functions resolve names in it."""
+    root, cache = request.scope["pb.profile"]
+    async with app_state(request).db.transaction(identity) as conn:
+        if cache is not root:
+            await conn.execute(
+                "select set_config('search_path', $1, true)", f"{quote(cache.schema)}, public"
+            )
+        yield conn
 
 
 def _table(cache: SchemaCache, name: str) -> Table:
@@ -202,7 +216,7 @@ async def _read(request: Request, identity: Identity) -> Response:
         offset = plan.offset or 0
     else:
         offset = _offset(request)
-    async with app_state(request).db.transaction(identity) as conn:
+    async with _transaction(request, identity) as conn:
         row = await _fetch_one(conn, built[0], *built[1])
         sql.check_size(row, service.max_response_bytes)
         total: int | None = row["total"]
@@ -261,7 +275,7 @@ async def _explain(
             PostgrestCode.MEDIA_TYPE,
             f"None of these media types are available: {request.headers.get('accept')}",
         )
-    async with app_state(request).db.transaction(identity) as conn:
+    async with _transaction(request, identity) as conn:
         if read_only:
             await conn.execute("set transaction read only")
         rows = await conn.fetch(
@@ -407,7 +421,7 @@ async def _mutate(
     *,
     kind: str,
 ) -> Response:
-    async with app_state(request).db.transaction(identity) as conn:
+    async with _transaction(request, identity) as conn:
         row = await _fetch_one(conn, statement, *params)
         sql.check_size(row, _service(request).max_response_bytes)
         n: int = row["n"]
@@ -496,7 +510,7 @@ async def _rpc(request: Request, identity: Identity) -> Response:
         return await _explain(
             request, identity, explain, statement, b.params, read_only=plan.read_only
         )
-    async with app_state(request).db.transaction(identity) as conn:
+    async with _transaction(request, identity) as conn:
         if plan.read_only:
             await conn.execute("set transaction read only")
         if fn.is_void:
