@@ -15,6 +15,11 @@ import pytest
 from harness import ServerProcess
 from rest.support import Tenant, run_sql, sign_up
 
+from pocketbizz.errors import ApiError
+from pocketbizz.rest.plan import Planner
+from pocketbizz.rest.query import Query, parse_select
+from pocketbizz.rest.schema_cache import Column, ForeignKey, SchemaCache, Table
+
 OWNER_FK = "references public.users (business_owner_id) on delete cascade"
 SETUP = f"""
 -- Keyed by the product it describes: one-to-one through its primary key.
@@ -205,3 +210,50 @@ def test_hints_by_constraint_and_by_column(
         "Searched for a foreign key relationship between 'rest_o2o_swaps' and 'products' "
         "using the hint 'nope' in the schema 'public', but no matches were found."
     )
+
+
+def test_many_to_many_candidate_as_postgrest_describes_it() -> None:
+    """A direct FK and a junction between the same two tables: both candidates listed, the
+    junction as `junction using fk1(cols) and fk2(cols)` and hinted by its name."""
+
+    def table(name: str, *cols: str, pk: tuple[str, ...]) -> Table:
+        return Table(name, False, {c: Column(c, "bigint", False, None) for c in cols}, pk)
+
+    cache = SchemaCache(
+        {
+            "films": table("films", "id", pk=("id",)),
+            "people": table("people", "id", "favourite_film_id", pk=("id",)),
+            "roles": table("roles", "film_id", "person_id", pk=("film_id", "person_id")),
+        },
+        [
+            ForeignKey("people_favourite_fkey", "people", ("favourite_film_id",), "films", ("id",)),
+            ForeignKey("roles_film_fkey", "roles", ("film_id",), "films", ("id",)),
+            ForeignKey("roles_person_fkey", "roles", ("person_id",), "people", ("id",)),
+        ],
+        {},
+    )
+    with pytest.raises(ApiError) as raised:
+        Planner(cache).read(cache.tables["films"], Query(select=parse_select("id,people(id)")))
+    error = raised.value
+    assert (error.status, error.code) == (300, "PGRST201")
+    assert error.details == [
+        {
+            "cardinality": "one-to-many",
+            "embedding": "films with people",
+            "relationship": "people_favourite_fkey using films(id) and people(favourite_film_id)",
+        },
+        {
+            "cardinality": "many-to-many",
+            "embedding": "films with people",
+            "relationship": "roles using roles_film_fkey(film_id) and roles_person_fkey(person_id)",
+        },
+    ]
+    assert error.hint == (
+        "Try changing 'people' to one of the following: 'people!people_favourite_fkey', "
+        "'people!roles'. Find the desired relationship in the 'details' key."
+    )
+    plan = Planner(cache).read(
+        cache.tables["films"], Query(select=parse_select("id,people!roles(id)"))
+    )
+    (embed,) = plan.embeds
+    assert embed.relationship.cardinality == "many-to-many" and embed.junction is not None
