@@ -183,6 +183,15 @@ class Settings(BaseSettings):
             raise ValueError("expected a PostgreSQL duration such as 8s, 500ms, 2min or 8000")
         return value
 
+    @field_validator("rest_schemas")
+    @classmethod
+    def _exposable_schemas(cls, value: str) -> str:
+        # As PostgREST refuses them in db-schemas: the catalogs would describe every object.
+        names = {s.strip() for s in value.split(",")}
+        if names & {"pg_catalog", "information_schema"}:
+            raise ValueError("pg_catalog and information_schema cannot be exposed")
+        return value
+
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:
         if self.pool_min_size > self.pool_max_size:

@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from harness import ServerProcess
+from pydantic import ValidationError
 from rest.support import Tenant, run_sql, sign_up
+
+from pocketbizz.settings import Settings
 
 SCHEMA = "rest_profile_test"
 SETUP = f"""
@@ -225,3 +228,14 @@ def test_official_client_schema_switch(tenants: tuple[Tenant, Tenant], owner_dsn
         as_user=tenants[1].id,
     )
     assert rows == [dict(r) for r in expected] and len(rows) == 1
+
+
+def test_schema_setting_is_a_list_without_the_catalogs(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path, rest_schemas=f" public , {SCHEMA},").rest_schema_list == (
+        "public",
+        SCHEMA,
+    )
+    assert Settings(data_dir=tmp_path).rest_schema_list == ("public",)
+    for exposed in ("public,pg_catalog", "information_schema"):
+        with pytest.raises(ValidationError):
+            Settings(data_dir=tmp_path, rest_schemas=exposed)
