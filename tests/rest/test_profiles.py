@@ -239,3 +239,20 @@ def test_schema_setting_is_a_list_without_the_catalogs(tmp_path: Path) -> None:
     for exposed in ("public,pg_catalog", "information_schema"):
         with pytest.raises(ValidationError):
             Settings(data_dir=tmp_path, rest_schemas=exposed)
+
+
+def test_reload_and_openapi_cover_the_profile(
+    request_as: Callable[..., httpx.Response], owner_dsn: str
+) -> None:
+    run_sql(owner_dsn, f"create table {SCHEMA}.late (id int primary key)")
+    run_sql(owner_dsn, f"grant select on {SCHEMA}.late to authenticated")
+    deadline = time.monotonic() + 10
+    res = request_as("GET", "/late", headers={"Accept-Profile": SCHEMA})
+    while res.status_code != 200:  # the DDL's NOTIFY reloads every exposed schema
+        assert time.monotonic() < deadline, f"the profile's new table never appeared: {res.text}"
+        time.sleep(0.05)
+        res = request_as("GET", "/late", headers={"Accept-Profile": SCHEMA})
+    assert res.json() == []
+    paths = request_as("GET", "/", headers={"Accept-Profile": SCHEMA}).json()["paths"]
+    assert {"/notes", "/late", "/products"} <= set(paths)
+    assert "/sales" not in paths  # public's, not this schema's
