@@ -256,3 +256,27 @@ def test_reload_and_openapi_cover_the_profile(
     paths = request_as("GET", "/", headers={"Accept-Profile": SCHEMA}).json()["paths"]
     assert {"/notes", "/late", "/products"} <= set(paths)
     assert "/sales" not in paths  # public's, not this schema's
+
+
+def test_missing_default_uses_the_profiles_identity_sequence(
+    request_as: Callable[..., httpx.Response], tenants: tuple[Tenant, Tenant], owner_dsn: str
+) -> None:
+    res = request_as(
+        "POST",
+        "/notes",
+        params={"columns": "id,body"},
+        json=[{"body": "md-1"}, {"body": "md-2"}],
+        headers={
+            "Content-Profile": SCHEMA,
+            "Prefer": "missing=default,return=representation",
+        },
+    )
+    assert res.status_code == 201, res.text
+    expected = run_sql(
+        owner_dsn,
+        f"select id, body from {SCHEMA}.notes where body like 'md-%' order by id",
+        as_user=tenants[0].id,
+    )
+    assert sorted(res.json(), key=lambda r: r["id"]) == [
+        {"business_owner_id": tenants[0].id, **dict(r)} for r in expected
+    ]

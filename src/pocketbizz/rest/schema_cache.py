@@ -158,8 +158,10 @@ where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm', 'f')
 _COLUMNS = """
 select a.attrelid, a.attname, a.atttypid::regtype::text as type, not a.attnotnull as nullable,
        case when a.attidentity = 'd'
-            then (select format('nextval(%L::regclass)', dep.objid::regclass::text)
+            then (select format('nextval(%L::regclass)', format('%I.%I', sn.nspname, s.relname))
                   from pg_catalog.pg_depend dep
+                  join pg_catalog.pg_class s on s.oid = dep.objid
+                  join pg_catalog.pg_namespace sn on sn.oid = s.relnamespace
                   where dep.classid = 'pg_catalog.pg_class'::regclass
                     and dep.refclassid = 'pg_catalog.pg_class'::regclass
                     and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum
