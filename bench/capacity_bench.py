@@ -274,7 +274,25 @@ async def _explain(dsn: str, owner: uuid.UUID) -> list[str]:
                     f"  analytics_{name:<8} {top['Execution Time']:7.2f} ms  "
                     f"buffers hit {root.get('Shared Hit Blocks', 0)} "
                     f"read {root.get('Shared Read Blocks', 0)}  "
-                    f"plan: {' > '.join(_nodes(root))}"
+                    f"cost {root['Total Cost']:.0f}  plan: {' > '.join(_nodes(root))}"
+                )
+            # The two join methods the planner chooses between for the lines, forced in turn:
+            # their estimated costs and measured times show whether it chose the faster.
+            for method, other in (("nested loop", "hashjoin"), ("hash join", "nestloop")):
+                await conn.execute("savepoint forced")
+                await conn.execute(f"set local enable_{other} = off")
+                await conn.execute("set local enable_mergejoin = off")
+                plan = await conn.fetchval(
+                    "explain (analyze, format json) select * from "
+                    "pb_internal.analytics_products($1, $2, $3)",
+                    owner,
+                    *_range_30(),
+                )
+                await conn.execute("rollback to savepoint forced")
+                top = orjson.loads(plan)[0]
+                lines.append(
+                    f"    products forced to {method:<11} {top['Execution Time']:7.2f} ms  "
+                    f"cost {top['Plan']['Total Cost']:.0f}"
                 )
         rows = await conn.fetch(
             "select c.relname, c.relpages, c.relallvisible, s.n_live_tup, s.n_dead_tup, "
