@@ -276,24 +276,6 @@ async def _explain(dsn: str, owner: uuid.UUID) -> list[str]:
                     f"read {root.get('Shared Read Blocks', 0)}  "
                     f"cost {root['Total Cost']:.0f}  plan: {' > '.join(_nodes(root))}"
                 )
-            # The two join methods the planner chooses between for the lines, forced in turn:
-            # their estimated costs and measured times show whether it chose the faster.
-            for method, other in (("nested loop", "hashjoin"), ("hash join", "nestloop")):
-                await conn.execute("savepoint forced")
-                await conn.execute(f"set local enable_{other} = off")
-                await conn.execute("set local enable_mergejoin = off")
-                plan = await conn.fetchval(
-                    "explain (analyze, format json) select * from "
-                    "pb_internal.analytics_products($1, $2, $3)",
-                    owner,
-                    *_range_30(),
-                )
-                await conn.execute("rollback to savepoint forced")
-                top = orjson.loads(plan)[0]
-                lines.append(
-                    f"    products forced to {method:<11} {top['Execution Time']:7.2f} ms  "
-                    f"cost {top['Plan']['Total Cost']:.0f}"
-                )
         rows = await conn.fetch(
             "select c.relname, c.relpages, c.relallvisible, s.n_live_tup, s.n_dead_tup, "
             "s.n_mod_since_analyze, s.n_ins_since_vacuum, s.autovacuum_count, "
