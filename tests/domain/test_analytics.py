@@ -201,6 +201,14 @@ async def test_analytics_matches_python(db: asyncpg.Pool, seed: int, inclusive: 
     assert edge["totals"]["sales_count"] == len(first_day)
     assert edge["by_day"] == [expected["by_day"][0]]
 
+    # Ranges past 92 days take the other plan for top products; same answers.
+    wide_start, wide_end = start - dt.timedelta(days=60), end + dt.timedelta(days=60)
+    wide = await call(db, owner, "analytics", start_date=wide_start, end_date=wide_end)
+    expected_wide = expected_report(sold, wide_start, wide_end)
+    assert (wide_end - wide_start).days > 92
+    assert wide["totals"] == expected_wide["totals"]
+    assert wide["top_products"] == expected_wide["top_products"]
+
 
 async def test_empty_range_has_every_day_and_low_stock(db: asyncpg.Pool) -> None:
     owner = await new_tenant(db)
