@@ -85,9 +85,9 @@ async def run_worker(
                     update_heartbeat_interval=settings.jobs_heartbeat_s,
                     stalled_worker_timeout=settings.jobs_stalled_after_s,
                     worker_middleware=[keep_last_error],
-                    # What tasks read from `context.additional_context`. `owner_dsn` is still
-                    # read by the messages task (its own connection, role switched inside).
-                    additional_context={"settings": settings, "db": tasks_db, "owner_dsn": dsn},
+                    # What tasks read from `context.additional_context`: tenant data only
+                    # through the request-role pool, never an owner login.
+                    additional_context={"settings": settings, "db": tasks_db},
                 )
             finally:
                 requeue.cancel()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -68,21 +68,8 @@ def document_name(receipt: ReceiptData) -> str:
 
 
 def pool_transactions(db: Database) -> ServiceTransaction:
-    """Service transactions on the request pool (the webhook; tests)."""
+    """Service transactions on the request pool (the webhook and the sending job)."""
     return lambda: db.transaction(SERVICE)
-
-
-def connection_transactions(conn: asyncpg.Connection) -> ServiceTransaction:
-    """Service transactions on one connection (a job's, logged in as the owner): the role is
-    switched inside each, as the request pool does, so grants and policies still apply."""
-
-    @asynccontextmanager
-    async def transaction() -> AsyncIterator[asyncpg.Connection]:
-        async with conn.transaction():
-            await conn.execute("select set_config('role', 'service_role', true)")
-            yield conn
-
-    return transaction
 
 
 async def deliver_receipt(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import asyncpg
 from procrastinate import JobContext
 
 from pocketbizz.jobs.service import DEFAULT_QUEUE, DEFAULT_RETRY, app
@@ -23,16 +22,13 @@ SEND_RECEIPT = "pocketbizz.messages.send_receipt"
 @app.task(name=SEND_RECEIPT, queue=DEFAULT_QUEUE, retry=DEFAULT_RETRY, pass_context=True)
 async def send_receipt(context: JobContext, message_id: str) -> None:
     settings = context.additional_context["settings"]
-    conn = await asyncpg.connect(context.additional_context["owner_dsn"])
+    # The request-role pool (login authenticator): each step is a service_role transaction.
+    transactions = service.pool_transactions(context.additional_context["db"])
     try:
-        transactions = service.connection_transactions(conn)
-        try:
-            await service.deliver_receipt(transactions, settings, UUID(message_id))
-        except GraphError:
-            # procrastinate counts earlier attempts; this one is the last it will make.
-            last = DEFAULT_RETRY.max_attempts
-            if last is not None and context.job.attempts >= last:
-                await service.give_up(transactions, UUID(message_id))
-            raise
-    finally:
-        await conn.close()
+        await service.deliver_receipt(transactions, settings, UUID(message_id))
+    except GraphError:
+        # procrastinate counts earlier attempts; this one is the last it will make.
+        last = DEFAULT_RETRY.max_attempts
+        if last is not None and context.job.attempts >= last:
+            await service.give_up(transactions, UUID(message_id))
+        raise
