@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 STAMP         := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck bench screenshots install lock check-locks clean
+.PHONY: run test lint fmt typecheck bench screenshots browser install lock check-locks clean
 
 $(RUNTIME_STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,13 @@ typecheck: $(STAMP)
 check-locks:
 	$(PYTHON) tools/check_locks.py
 
-test: check-locks lint typecheck
+# The app's browser tests drive Debian's chromium package (Playwright cannot download browsers
+# here); installed when missing, which needs root, as on CI.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: check-locks browser lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 fmt: $(STAMP)
@@ -47,7 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 # Phone-size pictures of the app's main screens, written to docs/screenshots/.
-screenshots: $(STAMP)
+screenshots: $(STAMP) browser
 	$(BIN)/python tests/app/screenshots.py
 
 # Re-pin after changing dependencies in pyproject.toml (runtime) or requirements-dev.in (tools).

@@ -76,7 +76,7 @@ async def _fill_extra_tables(conn: asyncpg.Connection, uid: uuid.UUID, product: 
         r["relname"]
         for r in await conn.fetch(
             "select relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-            " where n.nspname = 'public' and relkind = 'r'"
+            " where n.nspname = 'public' and relkind in ('r', 'p')"
         )
     }
     if "recipe_items" in tables:
@@ -96,6 +96,12 @@ async def _fill_extra_tables(conn: asyncpg.Connection, uid: uuid.UUID, product: 
         await conn.execute(
             "insert into sale_number_counters (business_owner_id, period, last_value)"
             " values ($1, 'all', 1) on conflict do nothing",
+            uid,
+        )
+    if "analytics_events" in tables:  # partitioned: attacked like every other table
+        await conn.execute(
+            "insert into analytics_events (business_owner_id, name, params) values"
+            " ($1, 'screen_view', '{\"screen\": \"sell\"}')",
             uid,
         )
     if "subscription_payments" in tables:
@@ -127,7 +133,7 @@ async def tenants(owner_pool: asyncpg.Pool) -> AsyncIterator[tuple[Tenant, Tenan
 async def _tables(pool: asyncpg.Pool) -> list[str]:
     rows = await pool.fetch(
         "select relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-        " where n.nspname = 'public' and relkind = 'r' order by 1"
+        " where n.nspname = 'public' and relkind in ('r', 'p') order by 1"
     )
     return [r["relname"] for r in rows if r["relname"] not in GLOBAL_TABLES]
 

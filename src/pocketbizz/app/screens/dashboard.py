@@ -26,6 +26,7 @@ def _card(title: str, value: str) -> ft.Control:
 
 
 def _chart(by_day: list[dict[str, Any]]) -> ft.Control:
+    # Bar heights only (the chart library draws floats); every amount shown stays a Decimal.
     values = [float(to_money(d["net_sales"])) for d in by_day]
     top = max([*values, 1.0])
     chart: ft.Control = fch.BarChart(
