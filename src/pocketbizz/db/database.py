@@ -19,7 +19,7 @@ import orjson
 from pocketbizz.errors import ApiError, PostgrestCode
 
 # Roles a request may switch to; anything else is refused before reaching SQL.
-REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role", "pb_auth"})
+REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role", "pb_auth", "pb_payments"})
 
 
 @dataclass(frozen=True)

@@ -5,36 +5,16 @@ of definitions/payments/ (migration 0022). No pool of the server logs in as the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import cast
+from contextlib import AbstractAsyncContextManager
 
 import asyncpg
 
-from pocketbizz.db import Database
-from pocketbizz.db.database import PoolTimeout
+from pocketbizz.db import Database, Identity
 
-ROLE = "pb_payments"
-
-# Like Database.transaction: the role and empty claims are transaction-local, so nothing
-# outlives the transaction on the pooled connection.
-_BEGIN = (
-    f"select set_config('role', '{ROLE}', true), set_config('request.jwt.claims', '', true), "
-    "set_config('statement_timeout', '8s', true)"
-)
+# No claims: each settlement function names the payment's tenant in the claims itself.
+PAYMENTS = Identity("pb_payments")
 
 
-@asynccontextmanager
-async def payments_transaction(db: Database) -> AsyncIterator[asyncpg.Connection]:
-    """One pooled connection, one transaction, as pb_payments."""
-    try:
-        proxy = await db.pool.acquire(timeout=db.acquisition_timeout)
-    except TimeoutError:
-        raise PoolTimeout() from None
-    try:
-        conn = cast(asyncpg.Connection, proxy)
-        async with conn.transaction():
-            await conn.execute(_BEGIN)
-            yield conn
-    finally:
-        await db.pool.release(proxy)
+def payments_transaction(db: Database) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    """One pooled connection, one transaction, as pb_payments (Database.transaction's model)."""
+    return db.transaction(PAYMENTS)
