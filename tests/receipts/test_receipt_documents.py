@@ -65,10 +65,13 @@ def pdf_text(data: bytes) -> str:
     """The text a PDF draws: every `(...) Tj` string in its (deflated) content streams."""
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
     shown = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    # The end-of-line before `endstream` stays in `raw`: compressed bytes may themselves end in
+    # \r, which a pattern eating an optional \r there would cut off. decompressobj ignores the
+    # trailing end-of-line (unused_data).
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
         raw = match.group(1)
         with contextlib.suppress(zlib.error):  # a stream that is not deflated is kept as is
-            raw = zlib.decompress(raw)
+            raw = zlib.decompressobj().decompress(raw)
         for literal in re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", raw, re.S):
             shown.append(re.sub(rb"\\(.)", rb"\1", literal).decode("latin-1"))
     return "\n".join(shown)
