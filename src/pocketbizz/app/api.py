@@ -8,6 +8,7 @@ also a running check of the wire contract.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from supabase.types import RealtimeClientOptions
 
 from pocketbizz.app.config import AppConfig
 from pocketbizz.app.money import to_money
+
+# Public bucket for product photos (migration 0004); objects live under `{uid}/`.
+PRODUCT_IMAGES = "product-images"
 
 
 class ApiFailure(Exception):
@@ -48,10 +52,25 @@ class Product:
     reorder_level: Decimal
     category: str | None
     barcode: str | None
+    # The photo's public URL first (`images` holds URLs); empty when it has none.
+    images: tuple[str, ...] = ()
+    # `allow`: sold without counting on stock (a service, made to order); `None`: the
+    # business's policy. The app shows "track stock" off for `allow`.
+    negative_stock_policy: str | None = None
+    # The product's own SST percent; None: the business rate applies (when it charges SST).
+    tax_rate: Decimal | None = None
+
+    @property
+    def tracks_stock(self) -> bool:
+        return self.negative_stock_policy != "allow"
 
     @property
     def low_stock(self) -> bool:
-        return self.current_stock <= self.reorder_level
+        return self.tracks_stock and self.current_stock <= self.reorder_level
+
+    @property
+    def photo_url(self) -> str | None:
+        return self.images[0] if self.images else None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Product:
@@ -65,6 +84,9 @@ class Product:
             reorder_level=Decimal(str(row["reorder_level"])),
             category=row.get("category"),
             barcode=row.get("barcode"),
+            images=tuple(str(url) for url in row.get("images") or ()),
+            negative_stock_policy=row.get("negative_stock_policy"),
+            tax_rate=None if row.get("tax_rate") is None else Decimal(str(row["tax_rate"])),
         )
 
 
@@ -211,6 +233,95 @@ class Backend:
             )
         )
 
+    async def set_product_photo(
+        self, product: Product, data: bytes, content_type: str, extension: str
+    ) -> str:
+        """Upload a photo to `product-images` under the owner's folder (the bucket's policy
+        requires `{uid}/...`), make it the product's image, then delete the one it replaces.
+        A new name per upload: the old URL may sit in a device's image cache."""
+        if self.user_id is None:
+            raise ApiFailure("not signed in")
+        path = f"{self.user_id}/products/{product.id}/{uuid.uuid4().hex}.{extension}"
+        bucket = self.client.storage.from_(PRODUCT_IMAGES)
+        try:
+            await bucket.upload(path, data, {"content-type": content_type})
+            url = await bucket.get_public_url(path)
+        except httpx.TransportError as exc:
+            raise Offline("the server cannot be reached") from exc
+        except Exception as exc:
+            raise ApiFailure(_message(exc)) from exc
+        await self.update_product(product.id, {"images": [url]})
+        await self._remove_photos(product.images)
+        return url
+
+    async def remove_product_photo(self, product: Product) -> None:
+        await self.update_product(product.id, {"images": []})
+        await self._remove_photos(product.images)
+
+    async def _remove_photos(self, urls: tuple[str, ...]) -> None:
+        # Only files this app put in the bucket (a URL set elsewhere is left alone); a file
+        # already gone is no reason to fail a save that has happened.
+        marker = f"/storage/v1/object/public/{PRODUCT_IMAGES}/"
+        paths = [url.split(marker, 1)[1] for url in urls if marker in url]
+        if paths:
+            with suppress(Exception):
+                await self.client.storage.from_(PRODUCT_IMAGES).remove(paths)
+
+    async def recipe(self, product_id: str) -> list[dict[str, Any]]:
+        """What one unit of the product uses: `recipe_items` rows, each with its ingredient's
+        `name` and `current_stock` (an archived ingredient still counts in production)."""
+        rows = [
+            dict(r)
+            for r in await self._call(
+                self.client.table("recipe_items")
+                .select("id,ingredient_id,quantity")
+                .eq("product_id", product_id)
+            )
+        ]
+        if not rows:
+            return []
+        ingredients = {
+            str(p["id"]): p
+            for p in await self._call(
+                self.client.table("products")
+                .select("id,name,current_stock")
+                .in_("id", [r["ingredient_id"] for r in rows])
+            )
+        }
+        for row in rows:
+            found = ingredients.get(str(row["ingredient_id"]), {})
+            row["name"] = found.get("name", "?")
+            row["current_stock"] = found.get("current_stock")
+        return sorted(rows, key=lambda r: str(r["name"]))
+
+    async def add_recipe_item(self, product_id: str, ingredient_id: str, quantity: Decimal) -> None:
+        await self._call(
+            self.client.table("recipe_items").insert(
+                {
+                    "product_id": product_id,
+                    "ingredient_id": ingredient_id,
+                    "quantity": str(quantity),
+                }
+            )
+        )
+
+    async def update_recipe_item(self, item_id: str, quantity: Decimal) -> None:
+        await self._call(
+            self.client.table("recipe_items").update({"quantity": str(quantity)}).eq("id", item_id)
+        )
+
+    async def remove_recipe_item(self, item_id: str) -> None:
+        await self._call(self.client.table("recipe_items").delete().eq("id", item_id))
+
+    async def record_production(self, product_id: str, quantity: Decimal) -> dict[str, Any]:
+        return dict(
+            await self._call(
+                self.client.rpc(
+                    "record_production", {"product_id": product_id, "quantity": str(quantity)}
+                )
+            )
+        )
+
     async def movements(self, product_id: str) -> list[dict[str, Any]]:
         rows = await self._call(
             self.client.table("stock_movements")
@@ -229,6 +340,20 @@ class Backend:
 
     async def add_customer(self, name: str, phone: str | None) -> None:
         await self._call(self.client.table("customers").insert({"name": name, "phone": phone}))
+
+    async def update_customer(self, customer_id: str, changes: dict[str, Any]) -> None:
+        await self._call(self.client.table("customers").update(changes).eq("id", customer_id))
+
+    async def customer_sales(self, customer_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The customer's sales, newest first, voided ones included (marked by `status`)."""
+        rows = await self._call(
+            self.client.table("sales")
+            .select("id,sale_number,status,final_amount,created_at")
+            .eq("customer_id", customer_id)
+            .order("created_at", desc=True)
+            .limit(limit)
+        )
+        return list(rows)
 
     # -- sales ---------------------------------------------------------------------------
     async def create_sale(

@@ -1,4 +1,5 @@
-"""Products: the list with stock levels and low-stock badges; add, edit, archive."""
+"""Products: the list with photos, stock levels and low-stock badges; add, edit (photo
+included), archive."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import flet as ft
 
 from pocketbizz.app.api import Product
 from pocketbizz.app.money import format_rm, parse_amount
+from pocketbizz.app.screens.photos import PickedPhoto, pick_photo, thumbnail
 from pocketbizz.app.session import Session
 
 
@@ -25,6 +27,8 @@ class ProductsScreen:
         self.t = session.t
         self.root = ft.Column(expand=True, scroll=ft.ScrollMode.AUTO)
         self.form_open = False
+        # Kept for the session's life: a service the page must hold a reference to.
+        self.picker: ft.FilePicker | None = None
 
     async def refresh(self) -> None:
         await self.session.load_products()
@@ -50,12 +54,12 @@ class ProductsScreen:
             rows.append(ft.Text(t("no_products"), italic=True))
         for p in self.session.products:
             stock = f"{p.current_stock.normalize():f}"
+            levels = t("in_stock", stock=stock) if p.tracks_stock else t("not_tracked")
             rows.append(
                 ft.ListTile(
+                    leading=thumbnail(p),
                     title=ft.Text(p.name),
-                    subtitle=ft.Text(
-                        f"{p.sku} · {format_rm(p.sale_price)} · {t('in_stock', stock=stock)}"
-                    ),
+                    subtitle=ft.Text(f"{p.sku} · {format_rm(p.sale_price)} · {levels}"),
                     trailing=ft.Container(
                         ft.Text(t("low_stock"), size=12, color=ft.Colors.ON_ERROR),
                         bgcolor=ft.Colors.ERROR,
@@ -106,6 +110,72 @@ class ProductsScreen:
             keyboard_type=ft.KeyboardType.NUMBER,
             value=f"{product.reorder_level.normalize():f}" if product else "",
         )
+        track = ft.Switch(label=t("track_stock"), value=product.tracks_stock if product else True)
+        # The photo change waits for Save, like every other field: None = keep, a picked
+        # photo = replace, `remove_photo` = take it off.
+        new_photo: list[PickedPhoto] = []
+        remove_photo = [False]
+        photo_box = ft.Container(width=96, height=96)
+        photo_button = ft.OutlinedButton(icon=ft.Icons.ADD_A_PHOTO)
+        remove_button = ft.TextButton(t("remove_photo"), icon=ft.Icons.DELETE_OUTLINE)
+
+        def render_photo() -> None:
+            shown: ft.Control
+            if new_photo:
+                shown = ft.Image(
+                    src=new_photo[0].data,
+                    width=96,
+                    height=96,
+                    fit=ft.BoxFit.COVER,
+                    border_radius=6,
+                    semantics_label=t("new_photo"),
+                )
+            elif product is not None and product.photo_url and not remove_photo[0]:
+                shown = ft.Image(
+                    src=product.photo_url,
+                    width=96,
+                    height=96,
+                    fit=ft.BoxFit.COVER,
+                    border_radius=6,
+                    semantics_label=t("current_photo"),
+                )
+            else:
+                shown = ft.Container(
+                    ft.Icon(ft.Icons.IMAGE_OUTLINED, size=40, color=ft.Colors.OUTLINE),
+                    alignment=ft.Alignment.CENTER,
+                    bgcolor=ft.Colors.SURFACE_CONTAINER_HIGHEST,
+                    border_radius=6,
+                )
+            photo_box.content = shown
+            has_photo = bool(new_photo) or (
+                product is not None and bool(product.photo_url) and not remove_photo[0]
+            )
+            photo_button.content = t("change_photo") if has_photo else t("add_photo")
+            remove_button.visible = has_photo
+
+        async def choose_photo(e: ft.Event[ft.OutlinedButton]) -> None:
+            if self.picker is None:
+                self.picker = ft.FilePicker()
+            picked = await pick_photo(self.picker)
+            if isinstance(picked, str):
+                self.session.notify(t(picked))
+                return
+            if picked is None:
+                return
+            new_photo[:] = [picked]
+            remove_photo[0] = False
+            render_photo()
+            self.session.page.update()
+
+        def drop_photo(e: ft.Event[ft.TextButton]) -> None:
+            new_photo.clear()
+            remove_photo[0] = True
+            render_photo()
+            self.session.page.update()
+
+        photo_button.on_click = choose_photo
+        remove_button.on_click = drop_photo
+        render_photo()
 
         async def save(e: ft.Event[ft.Button]) -> None:
             sale_price = parse_amount(price.value or "")
@@ -125,13 +195,25 @@ class ProductsScreen:
                 "barcode": (barcode.value or "").strip() or None,
                 "category": (category.value or "").strip() or None,
                 "reorder_level": str(parse_amount(reorder.value or "0") or 0),
+                # Off: sold whatever the count says (a service, made to order); on: the
+                # business's rule applies again.
+                "negative_stock_policy": None if track.value else "allow",
             }
+            backend = self.session.backend
 
             async def call() -> None:
-                if product is None:
-                    await self.session.backend.add_product(fields, opening)
+                saved = product
+                if saved is None:
+                    saved = await backend.add_product(fields, opening)
                 else:
-                    await self.session.backend.update_product(product.id, fields)
+                    await backend.update_product(saved.id, fields)
+                if new_photo:
+                    picked = new_photo[0]
+                    await backend.set_product_photo(
+                        saved, picked.data, picked.content_type, picked.extension
+                    )
+                elif remove_photo[0] and saved.images:
+                    await backend.remove_product_photo(saved)
 
             if await self.session.guarded(call):
                 await self.session.load_products()
@@ -160,6 +242,10 @@ class ProductsScreen:
                 size=22,
                 weight=ft.FontWeight.BOLD,
             ),
+            ft.Row(
+                [photo_box, ft.Column([photo_button, remove_button], spacing=4)],
+                spacing=12,
+            ),
             name,
             price,
             cost,
@@ -167,6 +253,7 @@ class ProductsScreen:
             sku,
             barcode,
             category,
+            track,
             reorder,
             ft.Row(
                 [
