@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 STAMP         := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck bench screenshots browser install lock check-locks clean
+.PHONY: run test lint fmt typecheck bench screenshots browser pgbouncer install lock check-locks clean
 
 $(RUNTIME_STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,12 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
-test: check-locks browser lint typecheck
+# The deployment tests run part of the suite through Debian's PgBouncer in transaction mode.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer; }
+
+test: check-locks browser pgbouncer lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 fmt: $(STAMP)

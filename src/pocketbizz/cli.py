@@ -80,16 +80,18 @@ def _environment_help() -> str:
 
 
 class _Database:
-    """The owner DSN: DATABASE_URL, or the embedded server under the data dir."""
+    """The owner DSN, reaching PostgreSQL directly (migrations hold a session-level advisory
+    lock): DATABASE_DIRECT_URL or DATABASE_URL, or the embedded server under the data dir."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.embedded: Any = None
 
     def __enter__(self) -> str:
-        if self.settings.database_url:
-            dsn = self.settings.database_url
-            _check_reachable(dsn)
+        dsn = self.settings.direct_database_url
+        if dsn:
+            name = "DATABASE_DIRECT_URL" if self.settings.database_direct_url else "DATABASE_URL"
+            _check_reachable(dsn, name)
             return dsn
         from pocketbizz.db.embedded import EmbeddedPostgres
 
@@ -101,7 +103,7 @@ class _Database:
             self.embedded.stop()
 
 
-def _check_reachable(dsn: str) -> None:
+def _check_reachable(dsn: str, name: str = "DATABASE_URL") -> None:
     import asyncpg
 
     async def probe() -> None:
@@ -120,7 +122,7 @@ def _check_reachable(dsn: str) -> None:
         from pocketbizz.logging import redact
 
         reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise CliError(f"cannot connect to DATABASE_URL: {reason}") from None
+        raise CliError(f"cannot connect to {name}: {reason}") from None
 
 
 def _migrate(settings: Settings, dsn: str) -> list[str]:
@@ -303,7 +305,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         secret = settings.secret  # create the JWT secret on first start, before serving
         _migrate(settings, dsn)
-        settings.database_url = dsn  # where the in-process job worker connects (as authenticator)
+        # The request pools' address (as authenticator): DATABASE_URL, which may be a pooler,
+        # else the embedded server; the in-process job worker uses the direct one.
+        settings.database_url = settings.database_url or dsn
         config: dict[str, Any] = {
             "log_config": None,
             "access_log": False,
@@ -319,8 +323,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, _exit_on_signal)
         _announce_when_listening(sock, settings, secret)
         if settings.workers > 1:
-            return _serve_workers(settings, dsn, sock, config, metrics)
-        app = create_app(settings, runtime_database(settings, dsn))
+            return _serve_workers(settings, settings.database_url, sock, config, metrics)
+        app = create_app(settings, runtime_database(settings, settings.database_url))
         server = uvicorn.Server(uvicorn.Config(app, **config))
         with suppress(KeyboardInterrupt, SystemExit):
             server.run(sockets=[sock])

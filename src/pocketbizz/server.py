@@ -125,6 +125,7 @@ def runtime_database(settings: Settings, owner_dsn: str) -> Database:
         statement_cache_size=settings.statement_cache_size,
         statement_timeouts=settings.statement_timeouts,
         acquisition_timeout=settings.pool_acquisition_timeout,
+        direct_dsn=settings.database_direct_url,
     )
 
 

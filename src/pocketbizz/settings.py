@@ -30,13 +30,21 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "PB_DATABASE_URL")
     )
+    # A direct connection to the same database, for everything that needs a session of its own
+    # (migrations' advisory lock, LISTEN, the realtime registry, the job worker): set it when
+    # DATABASE_URL goes through a transaction pooler (PgBouncer pool_mode=transaction), which
+    # hands each transaction a different server session. Defaults to DATABASE_URL.
+    database_direct_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_DIRECT_URL", "PB_DATABASE_DIRECT_URL"),
+    )
     authenticator_password: str | None = None
     pool_min_size: int = Field(default=2, ge=0)
     pool_max_size: int = Field(default=20, ge=1)
     # Seconds a request waits for a pooled connection before a 504 (PostgREST's PGRST003).
     pool_acquisition_timeout: float = Field(default=10.0, gt=0)
     # 0 disables asyncpg's prepared-statement cache (needed behind PgBouncer in transaction mode).
-    statement_cache_size: int = 1024
+    statement_cache_size: int = Field(default=1024, ge=0)
     # Per request role, as PostgREST sets them: anonymous callers get less time.
     statement_timeout: str = "8s"
     statement_timeout_anon: str = "3s"
@@ -191,6 +199,26 @@ class Settings(BaseSettings):
         if names & {"pg_catalog", "information_schema"}:
             raise ValueError("pg_catalog and information_schema cannot be exposed")
         return value
+
+    @model_validator(mode="after")
+    def _transaction_pooler(self) -> Settings:
+        # A direct URL apart from DATABASE_URL means a transaction pooler sits at DATABASE_URL:
+        # a prepared statement made in one transaction would be missing (or another client's)
+        # in the next, so this is refused at start rather than failing requests at random.
+        if self.database_direct_url and not self.database_url:
+            raise ValueError("DATABASE_DIRECT_URL needs DATABASE_URL (the pooled address)")
+        pooled = self.database_direct_url not in (None, self.database_url)
+        if pooled and self.statement_cache_size:
+            raise ValueError(
+                "PB_STATEMENT_CACHE_SIZE must be 0 when DATABASE_DIRECT_URL is set "
+                "(DATABASE_URL is then a transaction pooler, which keeps no prepared statements)"
+            )
+        return self
+
+    @property
+    def direct_database_url(self) -> str | None:
+        """Where session-scoped connections go: DATABASE_DIRECT_URL, else DATABASE_URL."""
+        return self.database_direct_url or self.database_url
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:

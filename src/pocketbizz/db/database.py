@@ -102,8 +102,11 @@ class Database:
         statement_cache_size: int = 1024,
         statement_timeouts: Mapping[str, str] | None = None,
         acquisition_timeout: float | None = None,
+        direct_dsn: str | None = None,
     ) -> None:
         self._dsn = dsn
+        # Dedicated sessions (LISTEN, the realtime registry) bypass a transaction pooler.
+        self._direct_dsn = direct_dsn or dsn
         self._user = user
         self._password = password
         self._min_size = min_size
@@ -140,14 +143,16 @@ class Database:
 
     async def connect_listener(self, application_name: str) -> asyncpg.Connection:
         """A dedicated connection outside the pool, with the pool's credentials, for LISTEN
-        (a listening session must stay put; pooled connections move between requests)."""
+        (a listening session must stay put; pooled connections move between requests). It goes
+        to the direct address: behind PgBouncer in transaction mode a LISTEN would stay on
+        whichever server session ran it, and the notices would go to other clients."""
         kwargs: dict[str, Any] = {}
         if self._user:
             kwargs["user"] = self._user
         if self._password:
             kwargs["password"] = self._password
         conn: asyncpg.Connection = await asyncpg.connect(
-            self._dsn,
+            self._direct_dsn,
             statement_cache_size=self._statement_cache_size,
             server_settings={"application_name": application_name},
             **kwargs,

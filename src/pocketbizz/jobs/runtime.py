@@ -46,15 +46,18 @@ async def run_worker(
 ) -> None:
     """Run one worker until cancelled (or, with `own_signals`, until SIGINT/SIGTERM, which
     lets running jobs finish first within procrastinate's graceful timeout). `dsn` says where
-    the database is; the login is always `authenticator` (the DSN's user and password are
-    not used). `db`: the request pool its tasks share (else one of its own)."""
+    the database is, directly: the queue's connections keep a session (LISTEN, the session
+    role), which a transaction pooler would not. The login is always `authenticator` (the
+    DSN's user and password are not used). `db`: the request pool its tasks share (else one
+    of its own, at DATABASE_URL like the servers' pools)."""
     own_db = db is None
     tasks_db = db or Database(
-        dsn,
+        settings.database_url or dsn,
         user="authenticator",
         password=settings.authenticator_secret,
         min_size=0,
         max_size=settings.jobs_concurrency,
+        statement_cache_size=settings.statement_cache_size,
     )
     pool = AsyncConnectionPool(
         conninfo=dsn,
@@ -123,9 +126,10 @@ _WORKER_TASK = "jobs_worker"
 
 async def startup(state: AppState) -> None:
     settings = state.settings
-    if not settings.jobs_in_process or not settings.database_url:
+    dsn = settings.direct_database_url
+    if not settings.jobs_in_process or not dsn:
         return
-    task = asyncio.create_task(_supervised(settings, settings.database_url, state.db))
+    task = asyncio.create_task(_supervised(settings, dsn, state.db))
     state.services[_WORKER_TASK] = task
 
 
