@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from pocketbizz import __version__
+from pocketbizz import __version__, observability
 from pocketbizz.settings import Settings
 
 USAGE_ERROR = 2
@@ -240,6 +240,71 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- metrics ----------------------------------------------------------------------------------
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """The business figures: from DATABASE_URL directly, else from the running server of the
+    data dir (as service_role, the key made from its secret)."""
+    from pocketbizz.errors import ApiError
+    from pocketbizz.ops.activity import activity_day
+    from pocketbizz.ops.service import metrics_table, parse_range
+
+    settings = _settings(args)
+    given = {"from": args.from_date, "to": args.to_date}
+    try:
+        first, last = parse_range({k: v for k, v in given.items() if v}, activity_day())
+    except ApiError as exc:
+        raise CliError(exc.message) from None
+    if settings.database_url:
+        _check_reachable(settings.database_url)
+        figures = asyncio.run(_metrics_from_database(settings.database_url, first, last))
+    else:
+        figures = _metrics_from_server(settings, first, last)
+    print(json.dumps(figures) if args.json else metrics_table(figures, first, last))
+    return 0
+
+
+async def _metrics_from_database(dsn: str, first: Any, last: Any) -> dict[str, Any]:
+    import asyncpg
+
+    from pocketbizz.ops import repository
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await repository.business_metrics(conn, first, last)
+    finally:
+        await conn.close()
+
+
+def _metrics_from_server(settings: Settings, first: Any, last: Any) -> dict[str, Any]:
+    import httpx
+
+    from pocketbizz.gateway.tokens import api_keys
+
+    servers = _running_servers()
+    if "data_dir" in settings.model_fields_set:
+        servers = [s for s in servers if s["data_dir"] == str(settings.data_dir.resolve())]
+    if len({s["data_dir"] for s in servers}) != 1:
+        raise CliError(
+            "metrics needs DATABASE_URL, or exactly one running server "
+            f"({len(servers)} found; pass --data-dir to choose)"
+        )
+    server = servers[0]
+    settings = settings.model_copy(update={"data_dir": Path(server["data_dir"])})
+    key = api_keys(_existing_secret(settings))["service_role_key"]
+    response = httpx.get(
+        f"{server['url']}/functions/v1/admin/metrics",
+        params={"from": first.isoformat(), "to": last.isoformat()},
+        headers={"apikey": key, "Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    if response.status_code != 200:
+        raise CliError(f"the server answered {response.status_code}: {response.text[:200]}")
+    figures: dict[str, Any] = response.json()
+    return figures
+
+
 # --- serve ------------------------------------------------------------------------------------
 
 
@@ -304,6 +369,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with _Database(settings) as dsn, _recorded(settings), _metrics_dir(settings) as metrics:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         secret = settings.secret  # create the JWT secret on first start, before serving
+        observability.configure(settings, "server")  # Sentry, when SENTRY_DSN is set
         _migrate(settings, dsn)
         # The request pools' address (as authenticator): DATABASE_URL, which may be a pooler,
         # else the embedded server; the in-process job worker uses the direct one.
@@ -412,6 +478,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise CliError("pocketbizz worker needs DATABASE_URL (the database the servers use)")
     from pocketbizz.jobs.runtime import run_worker
 
+    observability.configure(settings, "worker")  # Sentry, when SENTRY_DSN is set
+
     with _Database(settings) as dsn:
         _migrate(settings, dsn)
         with suppress(KeyboardInterrupt):
@@ -487,3 +555,33 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pocketbizz: {exc}", file=sys.stderr)
         code = USAGE_ERROR
     sys.exit(code)
+    metrics = sub.add_parser(
+        "metrics",
+        help="print the business figures (DAU, MAU, retention, churn, conversion, MRR, tenants)",
+        description="From DATABASE_URL, else from the running server of the data dir. Days are "
+        "Asia/Kuala_Lumpur days; definitions in docs/OPERATIONS.md.",
+    )
+    metrics.add_argument("--from", dest="from_date", help="YYYY-MM-DD (default: to - 29 days)")
+    metrics.add_argument("--to", dest="to_date", help="YYYY-MM-DD (default: today)")
+    metrics.add_argument("--json", action="store_true", help="the admin endpoint's JSON")
+    common(metrics)
+    metrics.set_defaults(func=cmd_metrics)
+
+    backup = sub.add_parser(
+        "backup",
+        help="write the database, stored files and keys to one archive (progress on stderr)",
+        description="From the embedded database of the data dir (running or not) or DATABASE_URL. "
+        "The archive holds the JWT secret: keep it as safe as the data dir.",
+    )
+    backup.add_argument("--out", type=Path, required=True, help="the archive file to write")
+    common(backup)
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser(
+        "restore",
+        help="restore an archive into a new (empty) data dir, then `serve --data-dir` it",
+    )
+    restore.add_argument("archive", type=Path, help="a file written by `pocketbizz backup`")
+    common(restore)
+    restore.set_defaults(func=cmd_restore)
+

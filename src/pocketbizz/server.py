@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp
 
+from pocketbizz import observability
 from pocketbizz.db import Database, pending_migrations
 from pocketbizz.gateway import metrics as gateway_metrics
 from pocketbizz.gateway.cors import CorsMiddleware
@@ -39,8 +40,9 @@ SERVICES = {
     "realtime": "/realtime/v1",
 }
 
-# Packages with `startup(state)` / `shutdown(state)` but no mount: the in-process job worker.
-BACKGROUND = ("jobs",)
+# Packages with `startup(state)` / `shutdown(state)` not mounted as a service: the operator's
+# activity recorder and gauges (its routes are mounted below), then the in-process job worker.
+BACKGROUND = ("ops", "jobs")
 
 
 async def health(request: Request) -> Response:
@@ -194,6 +196,10 @@ def create_app(settings: Settings, db: Database) -> Starlette:
             await db.close()
 
     routes: list[Any] = [
+    # The operator's API before /functions/v1 (whose `{name}` would take "admin"); its page.
+    ops_routes = importlib.import_module("pocketbizz.ops.routes")
+    routes.append(Mount("/functions/v1/admin", app=_service_app(ops_routes.__name__)))
+    routes.append(Mount("/admin", routes=ops_routes.dashboard_routes))
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics),
@@ -220,6 +226,7 @@ def app_from_environment() -> Starlette:
 
     settings = Settings()
     configure_logging(settings)
+    observability.configure(settings, "server")  # Sentry, when SENTRY_DSN is set
     if not settings.database_url:
         raise RuntimeError("workers need DATABASE_URL (set by `pocketbizz serve`)")
     return create_app(settings, runtime_database(settings, settings.database_url))

@@ -175,6 +175,11 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = "auto"
     # Bearer token that /metrics requires; without it /metrics answers only loopback callers.
     metrics_token: str | None = None
+    # Unexpected errors of the server and the worker go to Sentry when set (none by default),
+    # scrubbed of tokens, keys, passwords and these settings' secrets (pocketbizz.observability).
+    sentry_dsn: str | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_DSN", "PB_SENTRY_DSN")
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

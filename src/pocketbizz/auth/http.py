@@ -156,6 +156,7 @@ def session_body(state: AppState, issued: service.IssuedSession) -> dict[str, An
         secret=settings.secret,
         issuer=f"{settings.url}/auth/v1",
         expiry=settings.jwt_expiry_seconds,
+        operators=settings.operator_email_set,
     )
 
 

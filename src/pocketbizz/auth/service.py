@@ -98,9 +98,16 @@ def user_json(row: asyncpg.Record) -> dict[str, Any]:
     return body
 
 
-def session_json(issued: IssuedSession, *, secret: str, issuer: str, expiry: int) -> dict[str, Any]:
+def session_json(
+    issued: IssuedSession, *, secret: str, issuer: str, expiry: int, operators: frozenset[str]
+) -> dict[str, Any]:
     now = int(time.time())
     user = issued.user
+    # The operator claim comes from PB_OPERATOR_EMAILS alone: an `operator` key stored in the
+    # account's app_metadata (which an admin API call could write) is never passed on.
+    app_metadata = {k: v for k, v in user["raw_app_meta_data"].items() if k != "operator"}
+    if user["email"] in operators:
+        app_metadata["operator"] = True
     claims = {
         "iss": issuer,
         "sub": str(user["id"]),
