@@ -538,6 +538,18 @@ def build_parser() -> argparse.ArgumentParser:
     common(keys)
     keys.set_defaults(func=cmd_keys)
 
+    metrics = sub.add_parser(
+        "metrics",
+        help="print the business figures (DAU, MAU, retention, churn, conversion, MRR, tenants)",
+        description="From DATABASE_URL, else from the running server of the data dir. Days are "
+        "Asia/Kuala_Lumpur days; definitions in docs/OPERATIONS.md.",
+    )
+    metrics.add_argument("--from", dest="from_date", help="YYYY-MM-DD (default: to - 29 days)")
+    metrics.add_argument("--to", dest="to_date", help="YYYY-MM-DD (default: today)")
+    metrics.add_argument("--json", action="store_true", help="the admin endpoint's JSON")
+    common(metrics)
+    metrics.set_defaults(func=cmd_metrics)
+
     app = sub.add_parser("app", help="run the PocketBizz app alone against a PocketBizz server")
     app.add_argument("--backend", required=True, help="the server's URL, e.g. http://host:8000")
     app.add_argument("--host", default="127.0.0.1")
@@ -555,33 +567,3 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pocketbizz: {exc}", file=sys.stderr)
         code = USAGE_ERROR
     sys.exit(code)
-    metrics = sub.add_parser(
-        "metrics",
-        help="print the business figures (DAU, MAU, retention, churn, conversion, MRR, tenants)",
-        description="From DATABASE_URL, else from the running server of the data dir. Days are "
-        "Asia/Kuala_Lumpur days; definitions in docs/OPERATIONS.md.",
-    )
-    metrics.add_argument("--from", dest="from_date", help="YYYY-MM-DD (default: to - 29 days)")
-    metrics.add_argument("--to", dest="to_date", help="YYYY-MM-DD (default: today)")
-    metrics.add_argument("--json", action="store_true", help="the admin endpoint's JSON")
-    common(metrics)
-    metrics.set_defaults(func=cmd_metrics)
-
-    backup = sub.add_parser(
-        "backup",
-        help="write the database, stored files and keys to one archive (progress on stderr)",
-        description="From the embedded database of the data dir (running or not) or DATABASE_URL. "
-        "The archive holds the JWT secret: keep it as safe as the data dir.",
-    )
-    backup.add_argument("--out", type=Path, required=True, help="the archive file to write")
-    common(backup)
-    backup.set_defaults(func=cmd_backup)
-
-    restore = sub.add_parser(
-        "restore",
-        help="restore an archive into a new (empty) data dir, then `serve --data-dir` it",
-    )
-    restore.add_argument("archive", type=Path, help="a file written by `pocketbizz backup`")
-    common(restore)
-    restore.set_defaults(func=cmd_restore)
-

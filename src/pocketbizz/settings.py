@@ -180,6 +180,16 @@ class Settings(BaseSettings):
     sentry_dsn: str | None = Field(
         default=None, validation_alias=AliasChoices("SENTRY_DSN", "PB_SENTRY_DSN")
     )
+    # Operator accounts (comma-separated e-mails): their access tokens carry
+    # app_metadata.operator = true, which opens /functions/v1/admin/* and the /admin/ dashboard.
+    operator_emails: str = ""
+    # Seconds between recomputations of the business gauges on /metrics (tenants, MRR, DAU).
+    business_gauges_interval_s: float = Field(default=60.0, ge=1)
+
+    @property
+    def operator_email_set(self) -> frozenset[str]:
+        """PB_OPERATOR_EMAILS lower-cased (auth.users keeps e-mails lower-case)."""
+        return frozenset(e.strip().lower() for e in self.operator_emails.split(",") if e.strip())
 
     @field_validator("log_level", mode="before")
     @classmethod

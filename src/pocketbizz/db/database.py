@@ -7,7 +7,7 @@ correct behind PgBouncer in transaction mode.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -116,6 +116,9 @@ class Database:
         # Without a bound, requests queue forever behind a saturated pool.
         self.acquisition_timeout = acquisition_timeout
         self.waiting = 0  # requests waiting for a connection (a pool metric)
+        # Told every transaction's identity before it begins (ops' daily-activity recorder):
+        # synchronous and cheap, it only queues; its writes run in their own transactions.
+        self.observe_identity: Callable[[Identity], None] | None = None
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -173,6 +176,8 @@ class Database:
         """
         if identity.role not in REQUEST_ROLES:
             raise ValueError(f"refusing to switch to role {identity.role!r}")
+        if self.observe_identity is not None:
+            self.observe_identity(identity)
         proxy = await self._acquire()
         conn = cast(asyncpg.Connection, proxy)
         try:
