@@ -360,6 +360,7 @@ ENUM_CHECKS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("queued", "sent", "delivered", "read", "failed"),
     ),
     "subscription_payments_status_check": ("status", ("pending", "paid", "failed", "flagged")),
+    "payment_links_status_check": ("status", ("open", "paid", "failed", "flagged")),
 }
 
 
@@ -390,6 +391,16 @@ FUNCTION_ONLY_WRITES: dict[str, tuple[str, str | None]] = {
         "subscription payments are written only by the server (the subscribe function and "
         "ToyyibPay's verified callback)",
         "functions.invoke('subscribe', {plan, months}) starts a payment",
+    ),
+    "payment_settings": (
+        "payment settings are written only by the payment-settings function (the secret key "
+        "is kept encrypted on the server)",
+        "functions.invoke('payment-settings', {secret_key, category_code}, method PUT)",
+    ),
+    "payment_links": (
+        "payment links are written only by the server (the payment-link function and "
+        "ToyyibPay's verified callback)",
+        "functions.invoke('payment-link', {sale_id}) makes one",
     ),
     "stock_movements": (
         "the stock ledger is written only by the RPCs create_sale, void_sale, record_purchase, "

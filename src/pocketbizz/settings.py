@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     toyyibpay_secret_key: str | None = None
     toyyibpay_category_code: str | None = None
     toyyibpay_requery_after_s: float = Field(default=180.0, ge=0)
+    # Seals secrets the server keeps for tenants (their own ToyyibPay secret keys, for payment
+    # links) with AES-256-GCM; without it, a key generated once and kept in the data dir, like
+    # the JWT secret. Changing it makes the stored keys unreadable (owners enter them again).
+    secrets_key: str | None = None
 
     # Storage: object bytes on local disk under the data dir, or in an S3-compatible bucket.
     storage_backend: Literal["local", "s3"] = "local"
@@ -265,6 +269,15 @@ class Settings(BaseSettings):
                 raise ValueError("PB_JWT_SECRET must be at least 32 characters in production")
             return self.jwt_secret
         return _read_or_create_secret(self.data_dir / "jwt_secret")
+
+    @cached_property
+    def secrets_key_material(self) -> str:
+        """PB_SECRETS_KEY, or one generated once and kept in the data dir."""
+        if self.secrets_key:
+            if self.environment == "production" and len(self.secrets_key) < 32:
+                raise ValueError("PB_SECRETS_KEY must be at least 32 characters in production")
+            return self.secrets_key
+        return _read_or_create_secret(self.data_dir / "secrets_key")
 
     @cached_property
     def authenticator_secret(self) -> str:

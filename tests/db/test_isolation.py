@@ -123,6 +123,19 @@ async def _fill_extra_tables(conn: asyncpg.Connection, uid: uuid.UUID, product: 
             uid,
             sale,
         )
+    if "payment_settings" in tables:
+        await conn.execute(
+            "insert into payment_settings (business_owner_id, category_code) values ($1, 'cat')",
+            uid,
+        )
+    if "payment_links" in tables:
+        await conn.execute(
+            "insert into payment_links (business_owner_id, sale_id, bill_code, amount)"
+            " values ($1, $2, $3, 5.00)",
+            uid,
+            sale,
+            f"link-{uid}",
+        )
 
 
 @pytest.fixture

@@ -337,7 +337,8 @@ async def test_pb_payments_may_only_call_the_settlement_functions(db: asyncpg.Po
         ("pb_payments", False, False, False),
         ("pb_settlement", False, False, False),
     ]
-    # No table, column or sequence right of its own anywhere; EXECUTE on three functions,
+    # No table, column or sequence right of its own anywhere; EXECUTE on the settlement
+    # functions of subscriptions and payment links,
     # all in pb_internal (not exposed through REST) and all owned by pb_settlement.
     tables = await db.fetchval(
         """select count(*) from pg_class c
@@ -359,8 +360,16 @@ async def test_pb_payments_may_only_call_the_settlement_functions(db: asyncpg.Po
              and not has_function_privilege('public', p.oid, 'execute')
            order by 1"""
     )
-    assert [tuple(f) for f in functions] == [
+    assert sorted(tuple(f) for f in functions) == [
+        ("pb_internal.payment_link_secret(uuid,text)", "pb_settlement", True),
+        ("pb_internal.payment_link_status(uuid,text)", "pb_settlement", True),
+        ("pb_internal.pending_payment_links(double precision)", "pb_settlement", True),
         ("pb_internal.pending_subscription_payments(double precision)", "pb_settlement", True),
+        (
+            "pb_internal.settle_payment_link(uuid,text,text,text,text,text)",
+            "pb_settlement",
+            True,
+        ),
         (
             "pb_internal.settle_subscription_payment(uuid,text,text,text,text,text)",
             "pb_settlement",

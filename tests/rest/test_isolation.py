@@ -52,6 +52,8 @@ READ_TABLES = [
     "stock_movements",
     "business_profiles",
     "users",
+    "payment_settings",
+    "payment_links",
 ]
 
 

@@ -24,6 +24,8 @@ class FunctionContext:
     body: Any  # the decoded JSON body, or None when there was none
     query: Mapping[str, str]
     settings: Settings
+    # The HTTP method, for a function that is a small resource (GET reads, PUT sets, DELETE).
+    method: str = "POST"
 
 
 @dataclass(frozen=True)

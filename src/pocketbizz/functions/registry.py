@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pocketbizz.functions import analytics, events, receipt, send_receipt
 from pocketbizz.functions.context import FunctionHandler
+from pocketbizz.payments import links as payment_links
 from pocketbizz.payments import service as payments
 
 
@@ -20,6 +21,8 @@ FUNCTIONS: dict[str, RegisteredFunction] = {
     "analytics": RegisteredFunction(analytics.run),
     "receipt": RegisteredFunction(receipt.run),
     "subscribe": RegisteredFunction(payments.subscribe),
+    "payment-settings": RegisteredFunction(payment_links.payment_settings),
+    "payment-link": RegisteredFunction(payment_links.payment_link),
     "send-receipt": RegisteredFunction(send_receipt.run),
     # Before sign-in the app reports with the anon key and a device id.
     "events": RegisteredFunction(events.run, requires_user=False),

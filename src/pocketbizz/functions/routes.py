@@ -54,7 +54,9 @@ async def invoke(request: Request) -> Response:
     state = app_state(request)
     try:
         async with state.db.transaction(identity) as conn:
-            ctx = FunctionContext(conn, identity, body, request.query_params, state.settings)
+            ctx = FunctionContext(
+                conn, identity, body, request.query_params, state.settings, request.method
+            )
             result = await function.handler(ctx)
     except asyncpg.PostgresError as exc:
         raise from_postgres(exc, anonymous=identity.role == "anon") from exc

@@ -1,5 +1,7 @@
 """ToyyibPay's two ways back to us: the server-to-server callback (POST, form-encoded, hashed)
-and the payer's browser returning (GET, display only)."""
+and the payer's browser returning (GET, display only). /webhooks/toyyibpay is for PocketBizz's
+own subscriptions (the platform's key); /webhooks/toyyibpay/link for payment links (each
+tenant's own key)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from pocketbizz.payments import repository, service, toyyibpay
+from pocketbizz.payments import links, repository, service, toyyibpay
 from pocketbizz.payments.runtime import payments_transaction
 from pocketbizz.state import app_state
 
@@ -38,6 +40,55 @@ async def callback(request: Request) -> Response:
         return PlainTextResponse("unknown bill", status_code=404)
     return PlainTextResponse("OK")
 
+
+async def link_callback(request: Request) -> Response:
+    """A payment link's callback: hashed with the key of the tenant whose link it names, so
+    another tenant's key (or none) can never settle it."""
+    state = app_state(request)
+    form = await request.form()
+    fields = {name: str(form.get(name) or "") for name in _FIELDS}
+    link_id = _uuid(fields["order_id"])
+    if link_id is None:
+        return PlainTextResponse("unknown bill", status_code=404)
+    async with payments_transaction(state.db) as conn:
+        account = await repository.link_secret(conn, link_id, fields["billcode"])
+    key = None if account is None else links.callback_key(state.settings, account)
+    if key is None:
+        return PlainTextResponse("unknown bill", status_code=404)
+    if not toyyibpay.valid_callback(key, fields):
+        return PlainTextResponse("invalid hash", status_code=403)
+    evidence = service.Evidence(
+        fields["status"], fields["amount"], fields["refno"] or None, fields["reason"] or None
+    )
+    async with payments_transaction(state.db) as conn:
+        status = await links.settle(conn, link_id, fields["billcode"], evidence)
+    if status is None:
+        return PlainTextResponse("unknown bill", status_code=404)
+    return PlainTextResponse("OK")
+
+
+async def link_return_page(request: Request) -> Response:
+    """The payer's page after paying a link: what the server knows, never what the query says."""
+    link_id = _uuid(request.query_params.get("order_id", ""))
+    bill_code = request.query_params.get("billcode", "")
+    link = None
+    if link_id is not None:
+        async with payments_transaction(app_state(request).db) as conn:
+            link = await repository.find_link(conn, link_id, bill_code)
+    if link is None:
+        return _page("Payment not found", "We know no such payment.", 404)
+    status = str(link["status"])
+    business = link["business_name"] or "the shop"
+    detail = f"{business}, sale {link['sale_number']}, RM {link['amount']}. Status: {status}."
+    return _page(_LINK_TITLES.get(status, status), detail, 200)
+
+
+_LINK_TITLES = {
+    "paid": "Payment received — thank you",
+    "open": "Payment not confirmed yet",
+    "failed": "Payment failed",
+    "flagged": "Payment under review",
+}
 
 _TITLES = {
     "paid": "Payment received — your plan is active",
@@ -85,4 +136,6 @@ def _uuid(text: str) -> uuid.UUID | None:
 routes = [
     Route("/webhooks/toyyibpay", callback, methods=["POST"]),
     Route("/webhooks/toyyibpay/return", return_page, methods=["GET"]),
+    Route(links.CALLBACK_PATH, link_callback, methods=["POST"]),
+    Route(links.RETURN_PATH, link_return_page, methods=["GET"]),
 ]

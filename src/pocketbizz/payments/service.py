@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -83,8 +84,8 @@ async def subscribe(ctx: FunctionContext) -> dict[str, Any]:
     fields = {
         "userSecretKey": settings.toyyibpay_secret_key or "",
         "categoryCode": settings.toyyibpay_category_code or "",
-        "billName": _bill_text(f"PocketBizz {plan_code}", 30),
-        "billDescription": _bill_text(f"PocketBizz {plan_code} plan {months} month", 100),
+        "billName": bill_text(f"PocketBizz {plan_code}", 30),
+        "billDescription": bill_text(f"PocketBizz {plan_code} plan {months} month", 100),
         "billPriceSetting": "1",  # fixed amount
         "billPayorInfo": "1",
         "billAmount": str(int(amount * 100)),  # in sen
@@ -112,12 +113,12 @@ async def subscribe(ctx: FunctionContext) -> dict[str, Any]:
     return {
         "payment_id": str(payment_id),
         "bill_code": bill_code,
-        "payment_url": f"{settings.toyyibpay_url.rstrip('/')}/{bill_code}",
+        "payment_url": toyyibpay.payment_url(settings.toyyibpay_url, bill_code),
         "amount": str(amount),
     }
 
 
-def _bill_text(text: str, limit: int) -> str:
+def bill_text(text: str, limit: int) -> str:
     # ToyyibPay accepts only letters, digits, spaces and underscores here.
     return re.sub(r"[^A-Za-z0-9 _]", "_", text)[:limit]
 
@@ -144,16 +145,25 @@ async def settle(
     return status
 
 
+Settle = Callable[[asyncpg.Connection, uuid.UUID, str, Evidence], Awaitable[str | None]]
+Pending = Callable[[asyncpg.Connection, float], Awaitable[list[asyncpg.Record]]]
+
+
 async def requery_pending(db: Database, settings: Settings) -> int:
-    """Settle pending payments older than PB_TOYYIBPAY_REQUERY_AFTER_S from ToyyibPay's own
-    record of their bills (callbacks get lost). The number settled. No transaction is open
-    while ToyyibPay is asked."""
+    """Settle pending subscription payments older than PB_TOYYIBPAY_REQUERY_AFTER_S from
+    ToyyibPay's own record of their bills (callbacks get lost). The number settled."""
     if not configured(settings):
         return 0
+    return await requery(db, settings, repository.pending_older_than, settle)
+
+
+async def requery(db: Database, settings: Settings, pending: Pending, apply: Settle) -> int:
+    """Ask ToyyibPay about each bill `pending` lists and `apply` what it vouches for; the number
+    settled. getBillTransactions needs no secret key. No transaction is open while it is asked."""
     async with payments_transaction(db) as conn:
-        pending = await repository.pending_older_than(conn, settings.toyyibpay_requery_after_s)
+        rows = await pending(conn, settings.toyyibpay_requery_after_s)
     settled = 0
-    for row in pending:
+    for row in rows:
         try:
             transactions = await toyyibpay.bill_transactions(
                 settings.toyyibpay_url, row["bill_code"]
@@ -164,7 +174,7 @@ async def requery_pending(db: Database, settings: Settings) -> int:
         evidence = _evidence(transactions, str(row["id"]))
         if evidence is not None:
             async with payments_transaction(db) as conn:
-                status = await settle(conn, row["id"], row["bill_code"], evidence)
+                status = await apply(conn, row["id"], row["bill_code"], evidence)
             settled += status in ("paid", "failed", "flagged")
     return settled
 

@@ -6,7 +6,7 @@ from procrastinate import JobContext
 
 from pocketbizz.db import Database
 from pocketbizz.jobs.service import DEFAULT_QUEUE, DEFAULT_RETRY, app
-from pocketbizz.payments import service
+from pocketbizz.payments import links, service
 from pocketbizz.settings import Settings
 
 
@@ -19,9 +19,11 @@ from pocketbizz.settings import Settings
     queueing_lock="pocketbizz.payments.requery_pending",  # one waiting at a time
 )
 async def requery_pending(context: JobContext, timestamp: int) -> None:
-    """Every minute: settle the pending payments whose callback did not come."""
+    """Every minute: settle the pending payments and payment links whose callback did not
+    come."""
     settings: Settings = context.additional_context["settings"]
     # The request pool's login (authenticator), never the owner: the re-query switches to
     # pb_payments in each transaction, as the callback does.
     db: Database = context.additional_context["db"]
     await service.requery_pending(db, settings)
+    await links.requery_pending(db, settings)

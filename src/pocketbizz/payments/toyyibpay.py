@@ -56,6 +56,11 @@ async def bill_transactions(base_url: str, bill_code: str) -> list[dict[str, Any
     return [t for t in body if isinstance(t, dict)] if isinstance(body, list) else []
 
 
+def payment_url(base_url: str, bill_code: str) -> str:
+    """Where the payer pays a bill: the host's root followed by the bill code."""
+    return f"{base_url.rstrip('/')}/{bill_code}"
+
+
 def callback_hash(secret_key: str, status: str, order_id: str, refno: str) -> str:
     """md5(userSecretKey . status . order_id . refno . "ok"), as ToyyibPay's own plugin checks."""
     return hashlib.md5(f"{secret_key}{status}{order_id}{refno}ok".encode()).hexdigest()
