@@ -1,4 +1,4 @@
-"""The `pocketbizz` command: serve, worker, migrate, keys, app.
+"""The `pocketbizz` command: serve, worker, migrate, keys, backup, restore, app.
 
 Mistakes a newcomer makes (a bad setting, a busy port, an unreachable database, no data dir)
 end in one line on stderr and exit status 2, never in a traceback or a freshly made secret.
@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NoReturn
@@ -452,6 +452,68 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def _progress(command: str) -> Callable[[str], None]:
+    def report(line: str) -> None:
+        print(f"pocketbizz {command}: {line}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """One archive: the database (one snapshot), its roles, the stored files and the JWT secret."""
+    from pocketbizz.backup import BackupError, backup
+    from pocketbizz.logging import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings)
+    if not settings.database_url and not (settings.data_dir / "pgdata").exists():
+        raise CliError(
+            f"no PocketBizz data dir at {settings.data_dir} (no pgdata there): "
+            "pass --data-dir, or set DATABASE_URL"
+        )
+    # The embedded database is shared with a `serve` running on it, else started for the dump.
+    with _Database(settings) as dsn:
+        try:
+            summary = backup(settings, dsn, args.out, _progress("backup"))
+        except BackupError as exc:
+            raise CliError(str(exc)) from None
+    print(
+        json.dumps(
+            {
+                "archive": str(summary.path),
+                "bytes": summary.archive_bytes,
+                "migration_level": summary.migration_level,
+                "objects": summary.objects,
+                "missing_objects": summary.missing,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pocketbizz.backup import BackupError, restore
+    from pocketbizz.logging import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings)
+    try:
+        summary = restore(settings, args.archive, _progress("restore"))
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        json.dumps(
+            {
+                "data_dir": str(summary.data_dir),
+                "migration_level": summary.migration_level,
+                "objects": summary.objects,
+                "roles_created": summary.roles_created,
+            }
+        )
+    )
+    return 0
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     from pocketbizz.app.standalone import run
 
@@ -549,6 +611,24 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--json", action="store_true", help="the admin endpoint's JSON")
     common(metrics)
     metrics.set_defaults(func=cmd_metrics)
+
+    backup = sub.add_parser(
+        "backup",
+        help="write the database, stored files and keys to one archive (progress on stderr)",
+        description="From the embedded database of the data dir (running or not) or DATABASE_URL. "
+        "The archive holds the JWT secret: keep it as safe as the data dir.",
+    )
+    backup.add_argument("--out", type=Path, required=True, help="the archive file to write")
+    common(backup)
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser(
+        "restore",
+        help="restore an archive into a new (empty) data dir, then `serve --data-dir` it",
+    )
+    restore.add_argument("archive", type=Path, help="a file written by `pocketbizz backup`")
+    common(restore)
+    restore.set_defaults(func=cmd_restore)
 
     app = sub.add_parser("app", help="run the PocketBizz app alone against a PocketBizz server")
     app.add_argument("--backend", required=True, help="the server's URL, e.g. http://host:8000")

@@ -1,0 +1,281 @@
+"""`pocketbizz backup` and `pocketbizz restore`: a running instance with two tenants is backed up,
+restored into a new data dir and served again — the same rows, files, passwords and keys, and
+tenant B still cannot read tenant A."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pgserver
+import pytest
+from harness import free_port
+from supabase import Client, create_client
+
+PASSWORD = "correct horse battery"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # any bytes will do; the type is checked
+RECEIPT = b"Receipt #1\nRoti canai x2 ... RM 4.20\n"
+
+
+def _env(home: Path) -> dict[str, str]:
+    """The embedded database (no DATABASE_URL), secrets kept in the data dir."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "PB_DATABASE_URL", "PB_JWT_SECRET", "PB_DATA_DIR"}
+    }
+    env.update(
+        {
+            "XDG_DATA_HOME": str(home / "xdg-data"),
+            "XDG_STATE_HOME": str(home / "state"),
+            "PB_LOG_LEVEL": "warning",
+            "PB_LOG_FORMAT": "json",
+            "PB_RATE_LIMIT_PER_MINUTE": "1000000",
+            "PB_RATE_LIMIT_SIGN_IN_PER_MINUTE": "1000000",
+            "PB_RATE_LIMIT_SIGN_UP_PER_MINUTE": "1000000",
+        }
+    )
+    return env
+
+
+def _pocketbizz(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pocketbizz", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+class _Served:
+    def __init__(self, env: dict[str, str], data_dir: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pocketbizz", "serve", *self._args(data_dir)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "a"),  # noqa: SIM115
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server exited; see {log}"
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("server not ready in time")
+
+    def _args(self, data_dir: Path) -> list[str]:
+        return ["--port", str(self.port), "--data-dir", str(data_dir)]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def _keys(env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    done = _pocketbizz("keys", "--json", "--data-dir", str(data_dir), env=env)
+    assert done.returncode == 0, done.stderr
+    keys: dict[str, str] = json.loads(done.stdout)
+    return keys
+
+
+def _signed_in(url: str, anon_key: str, email: str) -> tuple[Client, str]:
+    client = create_client(url, anon_key)
+    res = client.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+    assert res.user is not None
+    return client, res.user.id
+
+
+def _snapshot(service: Client) -> dict[str, Any]:
+    """Every row the round trip must keep, as the service role reads it."""
+    tables = ("products", "sales", "sale_items", "stock_movements", "users", "business_profiles")
+    return {t: service.table(t).select("*").order("id").execute().data for t in tables}
+
+
+_SECURITY = """
+select 'relation' as kind, c.oid::regclass::text as name, pg_get_userbyid(c.relowner) as owner,
+       coalesce(c.relacl, acldefault('r', c.relowner))::text as acl,
+       c.relrowsecurity::text || c.relforcerowsecurity::text as detail
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+ where n.nspname in ('public', 'storage', 'auth', 'pb_internal', 'realtime', 'procrastinate')
+union all
+select 'function', p.oid::regprocedure::text, pg_get_userbyid(p.proowner),
+       coalesce(p.proacl, acldefault('f', p.proowner))::text,
+       p.prosecdef::text
+  from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+ where n.nspname in ('public', 'storage', 'auth', 'pb_internal', 'realtime', 'procrastinate')
+union all
+select 'policy', schemaname || '.' || tablename || '.' || policyname, cmd, roles::text,
+       coalesce(qual, '') || coalesce(with_check, '')
+  from pg_policies
+union all
+select 'member', r.rolname || ' in ' || g.rolname, r.rolinherit::text, m.inherit_option::text,
+       m.set_option::text
+  from pg_auth_members m join pg_roles r on r.oid = m.member join pg_roles g on g.oid = m.roleid
+ where r.rolname !~ '^pg_'
+order by 1, 2
+"""
+
+
+def _security_catalog(data_dir: Path) -> list[tuple[str, ...]]:
+    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    try:
+        output = server.psql(f"copy ({_SECURITY}) to stdout")
+    finally:
+        server.cleanup()
+    return [tuple(line.split("\t")) for line in output.splitlines()]
+
+
+def test_backup_restore_round_trip_keeps_rows_files_passwords_keys_and_isolation(
+    tmp_path: Path,
+) -> None:
+    env = _env(tmp_path)
+    source, target = tmp_path / "source", tmp_path / "target"
+    archive = tmp_path / "backups" / "pocketbizz.tar"
+    log = tmp_path / "serve.log"
+
+    server = _Served(env, source, log)
+    try:
+        keys = _keys(env, source)
+        tenants: dict[str, dict[str, Any]] = {}
+        for name in ("a", "b"):
+            client = create_client(server.url, keys["anon_key"])
+            email = f"{name}@example.com"
+            signed_up = client.auth.sign_up({"email": email, "password": PASSWORD})
+            assert signed_up.user is not None
+            uid = signed_up.user.id
+            product = (
+                client.table("products")
+                .insert({"sku": f"ROTI-{name}", "name": f"Roti {name}", "sale_price": "2.10"})
+                .execute()
+                .data[0]
+            )
+            client.rpc(
+                "adjust_stock",
+                {"product_id": product["id"], "counted_quantity": 10, "reason": "count"},
+            ).execute()
+            sale = client.rpc(
+                "create_sale",
+                {"items": [{"product_id": product["id"], "quantity": 3}], "payment_method": "cash"},
+            ).execute()
+            image_path = f"{uid}/products/{product['id']}.png"
+            client.storage.from_("product-images").upload(
+                image_path, PNG, {"content-type": "image/png"}
+            )
+            receipt_path = f"{uid}/receipts/1.txt"
+            client.storage.from_("receipts").upload(
+                receipt_path, RECEIPT + name.encode(), {"content-type": "text/plain"}
+            )
+            tenants[name] = {
+                "uid": uid,
+                "email": email,
+                "product": product["id"],
+                "sale": sale.data["id"],
+                "image": image_path,
+                "receipt": receipt_path,
+            }
+        service = create_client(server.url, keys["service_role_key"])
+        before = _snapshot(service)
+
+        done = _pocketbizz("backup", "--out", str(archive), "--data-dir", str(source), env=env)
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        assert summary["objects"] == 4 and summary["missing_objects"] == []
+        # Progress on stderr: the dump, then the files.
+        assert "pocketbizz backup: dumping the database" in done.stderr
+        assert "pocketbizz backup: files 4/4" in done.stderr
+        assert oct(archive.stat().st_mode & 0o777) == "0o600"  # it holds the JWT secret
+
+        # Written after the backup: not in it.
+        tenants_a = create_client(server.url, keys["anon_key"])
+        tenants_a.auth.sign_in_with_password({"email": "a@example.com", "password": PASSWORD})
+        tenants_a.table("products").insert(
+            {"sku": "LATE", "name": "Late", "sale_price": "1.00"}
+        ).execute()
+    finally:
+        server.stop()
+
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        names = set(tar.getnames())
+    assert manifest["format"] == "pocketbizz-backup"
+    assert manifest["migration_level"] == manifest["migrations"][-1]
+    assert set(manifest["files"]) | {"manifest.json"} == names
+    assert {"database.dump", "roles.json", "secrets/jwt_secret"} <= names
+
+    # The server is stopped: a backup starts the embedded database itself, and stops it again.
+    offline = _pocketbizz(
+        "backup", "--out", str(tmp_path / "offline.tar"), "--data-dir", str(source), env=env
+    )
+    assert offline.returncode == 0, offline.stderr
+    assert json.loads(offline.stdout)["objects"] == 4
+    assert not (source / "pgdata" / "postmaster.pid").exists()
+
+    refused = _pocketbizz("restore", str(archive), "--data-dir", str(source), env=env)
+    assert refused.returncode == 2
+    assert "is not empty: restore only into a new or empty directory" in refused.stderr
+
+    restored = _pocketbizz("restore", str(archive), "--data-dir", str(target), env=env)
+    assert restored.returncode == 0, restored.stderr
+    result = json.loads(restored.stdout)
+    assert result["objects"] == 4
+    assert {"authenticator", "anon", "authenticated", "service_role", "pb_definer"} <= set(
+        result["roles_created"]
+    )
+    # Owners, grants, forced RLS, policies and role memberships as they were.
+    assert _security_catalog(target) == _security_catalog(source)
+    assert "pocketbizz restore: files 4/4" in restored.stderr
+
+    server = _Served(env, target, log)
+    try:
+        # The same keys: the same secret came back.
+        again = _keys(env, target)
+        assert again["anon_key"] == keys["anon_key"]
+        assert again["service_role_key"] == keys["service_role_key"]
+        service = create_client(server.url, again["service_role_key"])
+        assert _snapshot(service) == before  # the late product is not there either
+
+        a, a_id = _signed_in(server.url, again["anon_key"], "a@example.com")
+        b, b_id = _signed_in(server.url, again["anon_key"], "b@example.com")
+        assert (a_id, b_id) == (tenants["a"]["uid"], tenants["b"]["uid"])
+        for name, client in (("a", a), ("b", b)):
+            mine = tenants[name]
+            products = client.table("products").select("id, current_stock").execute().data
+            assert products == [{"id": mine["product"], "current_stock": 7}]
+            assert client.storage.from_("receipts").download(mine["receipt"]) == (
+                RECEIPT + name.encode()
+            )
+            public = httpx.get(
+                f"{server.url}/storage/v1/object/public/product-images/{mine['image']}"
+            )
+            assert public.status_code == 200 and public.content == PNG
+
+        # Tenant isolation survived: B reads, changes and downloads nothing of A's.
+        a_product, a_sale = tenants["a"]["product"], tenants["a"]["sale"]
+        assert b.table("products").select("*").eq("id", a_product).execute().data == []
+        assert b.table("sales").select("*").eq("id", a_sale).execute().data == []
+        changed = b.table("products").update({"name": "mine"}).eq("id", a_product).execute()
+        assert changed.data == []
+        with pytest.raises(Exception) as caught:
+            b.storage.from_("receipts").download(tenants["a"]["receipt"])
+        assert "not found" in str(caught.value).lower()
+        assert a.table("products").select("name").eq("id", a_product).execute().data == [
+            {"name": "Roti a"}
+        ]
+        # Sales still work on the restored instance, numbered after the restored ones.
+        sale = a.rpc("create_sale", {"items": [{"product_id": a_product, "quantity": 1}]}).execute()
+        assert sale.data["sale_number"] != before["sales"][0]["sale_number"]
+    finally:
+        server.stop()
