@@ -1,0 +1,247 @@
+"""What daily-activity recording costs a request: create_sale through the API with the recorder
+on and off, side by side in one run (issue 11.2).
+
+One embedded PostgreSQL, two `pocketbizz serve` processes on it: one as shipped (every
+transaction's identity goes to the activity recorder), one whose recorder is unhooked after
+start. The same clients sell on both in alternating blocks, the order swapped every round, so
+both see the same machine load. Each client signs as 100 different tenants in turn; a warm-up
+makes every user's first request of the day (a queued row, written by the next flush), so the
+measured rounds are the steady state: one set lookup per transaction.
+
+`python -m bench.activity_ab [rounds] [block_seconds] [clients]`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pgserver
+
+from bench.data import generate, give_stock, tenant_ids, user_token
+from bench.loadgen import Connection, Request, Result, run_closed_loop
+from bench.sales_bench import _sale_body
+from bench.stack import AUTHENTICATOR_PASSWORD, free_port
+from pocketbizz.db import apply_migrations
+
+SECRET = "activity-bench-secret-0123456789abcdef"
+TENANTS_PER_CLIENT = 100
+
+
+def _serve_without_activity(argv: list[str]) -> None:
+    """`pocketbizz serve` whose activity recorder is unhooked once the app has started."""
+    import pocketbizz.ops as ops
+    from pocketbizz.cli import main
+    from pocketbizz.state import AppState
+
+    started = ops.startup
+
+    async def startup(state: AppState) -> None:
+        await started(state)
+        state.db.observe_identity = None
+
+    ops.startup = startup  # type: ignore[assignment]
+    main(["serve", *argv])
+
+
+def _start(dsn: str, workdir: Path, recorder: bool) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    data = workdir / ("on" if recorder else "off")
+    data.mkdir()
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "PB_JWT_SECRET": SECRET,
+        "PB_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
+        "PB_RATE_LIMIT_PER_MINUTE": "1000000000",
+        "PB_LOG_LEVEL": "warning",
+        "PB_POOL_MAX_SIZE": "10",
+        "PB_JOBS_IN_PROCESS": "false",
+        "XDG_STATE_HOME": str(data / "state"),
+    }
+    args = ["--port", str(port), "--data-dir", str(data)]
+    if recorder:
+        command = [sys.executable, "-m", "pocketbizz", "serve", *args]
+    else:
+        command = [sys.executable, "-m", "bench.activity_ab", "--serve-without-activity", *args]
+    log = open(data / "server.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server did not start; see {data / 'server.log'}")
+
+
+async def _products(dsn: str, owners: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "update public.users set subscription_plan = 'pro' "
+            "where business_owner_id = any($1::uuid[])",
+            owners,
+        )
+        rows = await conn.fetch(
+            "select business_owner_id, id from public.products "
+            "where business_owner_id = any($1::uuid[])",
+            owners,
+        )
+    finally:
+        await conn.close()
+    await give_stock(dsn, owners, 10_000_000)
+    found: dict[uuid.UUID, list[str]] = {}
+    for r in rows:
+        found.setdefault(r["business_owner_id"], []).append(str(r["id"]))
+    return found
+
+
+def _sellers(
+    url: str, anon_key: str, owners: list[list[uuid.UUID]], products: dict[uuid.UUID, list[str]]
+) -> list[Callable[[], Awaitable[int]]]:
+    host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
+    ops: list[Callable[[], Awaitable[int]]] = []
+    for mine in owners:
+        conn = Connection(host, port)
+        turns: Iterator[tuple[dict[str, str], uuid.UUID]] = itertools.cycle(
+            [
+                ({"apikey": anon_key, "Authorization": f"Bearer {user_token(SECRET, o, 7200)}"}, o)
+                for o in mine
+            ]
+        )
+
+        async def sell(
+            conn: Connection = conn, turns: Iterator[tuple[dict[str, str], uuid.UUID]] = turns
+        ) -> int:
+            headers, owner = next(turns)
+            req = Request.json(
+                "POST", "/rest/v1/rpc/create_sale", _sale_body(products[owner]), headers
+            )
+            status, _ = await conn.send(req)
+            return status
+
+        ops.append(sell)
+    return ops
+
+
+async def _times(op: Callable[[], Awaitable[int]], n: int) -> None:
+    for _ in range(n):
+        await op()
+
+
+async def _measure(
+    dsn: str, urls: dict[str, str], rounds: int, block: float, clients: int
+) -> list[str]:
+    from pocketbizz.gateway.tokens import api_keys
+
+    anon = api_keys(SECRET)["anon_key"]
+    owners = await tenant_ids(dsn, clients * TENANTS_PER_CLIENT)
+    products = await _products(dsn, owners)
+    groups = [owners[i::clients] for i in range(clients)]
+    sellers = {name: _sellers(url, anon, groups, products) for name, url in urls.items()}
+    totals = {name: Result(name, 0, 0.0, [], Counter()) for name in urls}
+    for name in urls:  # warm-up: plans, pools, and every user's first request of the day
+        await asyncio.gather(
+            *(_times(op, TENANTS_PER_CLIENT + 10) for op in sellers[name]),
+        )
+    ratios = []
+    for r in range(rounds):
+        order = list(urls) if r % 2 == 0 else list(reversed(list(urls)))
+        rps = {}
+        for name in order:
+            result = await run_closed_loop(name, sellers[name], block)
+            rps[name] = result.rps
+            t = totals[name]
+            t.requests += result.requests
+            t.seconds += result.seconds
+            t.latencies_ms += result.latencies_ms
+            t.statuses.update(result.statuses)
+        ratios.append(rps["on"] / rps["off"])
+    lines = [
+        f"create_sale (3 lines) through the API, {clients} clients × {TENANTS_PER_CLIENT} "
+        f"tenants each, {rounds} alternating rounds of {block:.0f} s per side"
+    ]
+    for name in urls:
+        totals[name].name = f"activity recorder {name}"
+        lines.append(totals[name].line())
+    on, off = totals["on"], totals["off"]
+    lines.append(f"throughput on/off {on.rps / off.rps:6.1%} over the run")
+    lines.append(
+        "per round on/off: "
+        + " ".join(f"{r:.0%}" for r in ratios)
+        + f"  (median {statistics.median(ratios):.1%})"
+    )
+    lines.append(_observe_cost())
+    conn = await asyncpg.connect(dsn)
+    try:
+        recorded = await conn.fetchval("select count(*) from pb_internal.user_activity")
+    finally:
+        await conn.close()
+    lines.append(f"pb_internal.user_activity rows after the run: {recorded}")
+    return lines
+
+
+def _observe_cost() -> str:
+    """The recorder's whole per-transaction work, timed alone: a seen user's lookup."""
+    from pocketbizz.db.database import Database, Identity
+    from pocketbizz.ops.activity import ActivityRecorder
+
+    recorder = ActivityRecorder(Database("postgresql://unused"))
+    identity = Identity("authenticated", {"sub": str(uuid.uuid4()), "role": "authenticated"})
+    recorder.observe(identity)  # queued once; every later call is the steady state
+    calls = 1_000_000
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        recorder.observe(identity)
+    per_call = (time.perf_counter() - t0) / calls
+    return f"ActivityRecorder.observe for a user already seen today: {per_call * 1e9:.0f} ns/call"
+
+
+def main(rounds: int = 6, block: float = 10.0, clients: int = 20) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="pb-activity-ab-") as tmp:
+        workdir = Path(tmp)
+        pg = pgserver.get_server(workdir / "pg", cleanup_mode="delete")  # type: ignore[attr-defined]
+        dsn = str(pg.get_uri())
+        servers: list[subprocess.Popen[bytes]] = []
+        try:
+            asyncio.run(apply_migrations(dsn, authenticator_password=AUTHENTICATOR_PASSWORD))
+            asyncio.run(generate(dsn, tenants=clients * TENANTS_PER_CLIENT, products=20))
+            urls = {}
+            for name, recorder in (("on", True), ("off", False)):
+                proc, urls[name] = _start(dsn, workdir, recorder)
+                servers.append(proc)
+            return asyncio.run(_measure(dsn, urls, rounds, block, clients))
+        finally:
+            for proc in servers:
+                proc.terminate()
+                proc.wait(15)
+            pg.cleanup()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-without-activity":
+        _serve_without_activity(sys.argv[2:])
+    else:
+        numbers = [float(a) for a in sys.argv[1:4]]
+        rounds = int(numbers[0]) if numbers else 6
+        block = numbers[1] if len(numbers) > 1 else 10.0
+        clients = int(numbers[2]) if len(numbers) > 2 else 20
+        for line in main(rounds, block, clients):
+            print(line, flush=True)
