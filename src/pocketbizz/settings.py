@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     toyyibpay_secret_key: str | None = None
     toyyibpay_category_code: str | None = None
     toyyibpay_requery_after_s: float = Field(default=180.0, ge=0)
+    # The owner of a paid plan is reminded this many days before it ends (once per expiry).
+    plan_reminder_days: int = Field(default=3, ge=1, le=30)
     # Seals secrets the server keeps for tenants (their own ToyyibPay secret keys, for payment
     # links) with AES-256-GCM; without it, a key generated once and kept in the data dir, like
     # the JWT secret. Changing it makes the stored keys unreadable (owners enter them again).
@@ -171,6 +173,9 @@ class Settings(BaseSettings):
     whatsapp_app_secret: str | None = None
     whatsapp_verify_token: str | None = None
     whatsapp_receipt_template: str = "receipt"
+    # The approved template of the plan-expiry reminder; body parameters: the business (or
+    # owner) name, the plan's name, the expiry date.
+    whatsapp_reminder_template: str = "plan_expiry"
     whatsapp_template_language: str = "ms"
     whatsapp_timeout_s: float = Field(default=30.0, gt=0)
 

@@ -52,11 +52,21 @@ class WhatsAppClient:
         template: str,
         language: str,
         *,
-        document_id: str,
-        filename: str,
         body_parameters: list[str],
+        document_id: str | None = None,
+        filename: str | None = None,
     ) -> str:
-        """A template message with a document header → Meta's message id (wamid)."""
+        """A template message, with a document header when `document_id` is given → Meta's
+        message id (wamid)."""
+        components: list[dict[str, Any]] = []
+        if document_id is not None:
+            document = {"id": document_id, "filename": filename or "document.pdf"}
+            components.append(
+                {"type": "header", "parameters": [{"type": "document", "document": document}]}
+            )
+        components.append(
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in body_parameters]}
+        )
         message = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -65,21 +75,7 @@ class WhatsAppClient:
             "template": {
                 "name": template,
                 "language": {"code": language},
-                "components": [
-                    {
-                        "type": "header",
-                        "parameters": [
-                            {
-                                "type": "document",
-                                "document": {"id": document_id, "filename": filename},
-                            }
-                        ],
-                    },
-                    {
-                        "type": "body",
-                        "parameters": [{"type": "text", "text": p} for p in body_parameters],
-                    },
-                ],
+                "components": components,
             },
         }
         answer = await self._post("messages", json=message)

@@ -1,11 +1,14 @@
-"""SQL of subscription payments. Clients read their own rows (RLS) and write none; every write
-is a pb_internal function owned by pb_settlement (definitions/payments/), which scopes it to the
-payment's tenant. The checkout calls its function as the signed-in caller; settlement, the
-return page and the re-query call theirs as pb_payments (payments.runtime)."""
+"""SQL of subscription payments, payment links and plan reminders. Clients read their own
+payments and links (RLS) and write none; every write is a pb_internal function owned by
+pb_settlement (definitions/payments/), which scopes it to the tenant. The checkout, the payment
+settings and a new link call theirs as the signed-in caller; settlement, the return pages and
+the re-query call theirs as pb_payments (payments.runtime). The reminder job reads across
+tenants as service_role."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
@@ -188,3 +191,42 @@ async def links_pending_older_than(
     return await conn.fetch(
         "select id, bill_code from pb_internal.pending_payment_links($1)", float(seconds)
     )
+
+
+# --- plan-expiry reminders (the reminder job, as service_role) ------------------------------
+
+
+async def due_reminders(conn: asyncpg.Connection, within_days: int) -> list[asyncpg.Record]:
+    """Owners whose paid plan ends within `within_days` and who have not been reminded of
+    that expiry: (business_owner_id, expires_at, email, phone, full_name, plan_name,
+    business_name, timezone), soonest first, at most 500 a run."""
+    return await conn.fetch(
+        """select u.business_owner_id, u.subscription_expires_at as expires_at, u.email,
+                  u.phone, u.full_name, p.name as plan_name, b.business_name, b.timezone
+           from public.users u
+           join public.plans p on p.code = u.subscription_plan
+           left join public.business_profiles b on b.business_owner_id = u.business_owner_id
+           where u.subscription_expires_at > now()
+             and u.subscription_expires_at <= now() + make_interval(days => $1)
+             and p.price_monthly > 0
+             and not exists (select from pb_internal.plan_reminders r
+                             where r.business_owner_id = u.business_owner_id
+                               and r.expires_at = u.subscription_expires_at)
+           order by u.subscription_expires_at
+           limit 500""",
+        within_days,
+    )
+
+
+async def record_reminder(
+    conn: asyncpg.Connection, owner: uuid.UUID, expires_at: datetime, channel: str
+) -> bool:
+    """The reminder of this expiry went out; False when another run recorded it first."""
+    status = await conn.execute(
+        """insert into pb_internal.plan_reminders (business_owner_id, expires_at, channel)
+           values ($1, $2, $3) on conflict do nothing""",
+        owner,
+        expires_at,
+        channel,
+    )
+    return status == "INSERT 0 1"

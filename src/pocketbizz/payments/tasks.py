@@ -6,7 +6,7 @@ from procrastinate import JobContext
 
 from pocketbizz.db import Database
 from pocketbizz.jobs.service import DEFAULT_QUEUE, DEFAULT_RETRY, app
-from pocketbizz.payments import links, service
+from pocketbizz.payments import links, reminders, service
 from pocketbizz.settings import Settings
 
 
@@ -27,3 +27,18 @@ async def requery_pending(context: JobContext, timestamp: int) -> None:
     db: Database = context.additional_context["db"]
     await service.requery_pending(db, settings)
     await links.requery_pending(db, settings)
+
+
+@app.periodic(cron="23 * * * *", periodic_id="plan_reminders")
+@app.task(
+    name="pocketbizz.payments.remind_expiring_plans",
+    queue=DEFAULT_QUEUE,
+    retry=DEFAULT_RETRY,
+    pass_context=True,
+    queueing_lock="pocketbizz.payments.remind_expiring_plans",  # one waiting at a time
+)
+async def remind_expiring_plans(context: JobContext, timestamp: int) -> None:
+    """Every hour: remind the owners whose paid plan ends within PB_PLAN_REMINDER_DAYS."""
+    settings: Settings = context.additional_context["settings"]
+    db: Database = context.additional_context["db"]
+    await reminders.remind_expiring_plans(db, settings)
