@@ -27,6 +27,8 @@ from pocketbizz.app.money import to_money
 
 # Public bucket for product photos (migration 0004); objects live under `{uid}/`.
 PRODUCT_IMAGES = "product-images"
+# Public bucket for business logos (migration 0004), also under `{uid}/`.
+LOGOS = "logos"
 
 
 class ApiFailure(Exception):
@@ -197,6 +199,74 @@ class Backend:
         await self._call(
             self.client.table("business_profiles").update(changes).eq("id", profile_id)
         )
+
+    async def set_logo(
+        self, profile_id: str, data: bytes, content_type: str, extension: str, old: str | None
+    ) -> str:
+        """Upload the logo to the public `logos` bucket under the owner's folder (its policy
+        requires `{uid}/...`), point the profile's `logo_url` at it, then delete the one it
+        replaces. A new name per upload: the old URL may sit in a device's image cache."""
+        if self.user_id is None:
+            raise ApiFailure("not signed in")
+        path = f"{self.user_id}/logo/{uuid.uuid4().hex}.{extension}"
+        bucket = self.client.storage.from_(LOGOS)
+        try:
+            await bucket.upload(path, data, {"content-type": content_type})
+            url = await bucket.get_public_url(path)
+        except httpx.TransportError as exc:
+            raise Offline("the server cannot be reached") from exc
+        except Exception as exc:
+            raise ApiFailure(_message(exc)) from exc
+        await self.update_business(profile_id, {"logo_url": url})
+        await self._remove_files(LOGOS, (old,) if old else ())
+        return url
+
+    async def remove_logo(self, profile_id: str, old: str | None) -> None:
+        await self.update_business(profile_id, {"logo_url": None})
+        await self._remove_files(LOGOS, (old,) if old else ())
+
+    async def _remove_files(self, bucket: str, urls: tuple[str, ...]) -> None:
+        # Only files this app put in the bucket (a URL set elsewhere is left alone); a file
+        # already gone is no reason to fail a save that has happened.
+        marker = f"/storage/v1/object/public/{bucket}/"
+        paths = [url.split(marker, 1)[1] for url in urls if marker in url]
+        if paths:
+            with suppress(Exception):
+                await self.client.storage.from_(bucket).remove(paths)
+
+    async def _function(self, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A server function's JSON answer (POST with `body`, GET without); a refusal carries
+        the `error` of its JSON body (the functions client reads it)."""
+        options: dict[str, Any] = {"responseType": "json"}
+        if body is None:
+            options["method"] = "GET"
+        else:
+            options["body"] = body
+        try:
+            data = await self.client.functions.invoke(name, options)
+        except httpx.TransportError as exc:
+            raise Offline("the server cannot be reached") from exc
+        except Exception as exc:
+            raise ApiFailure(_message(exc)) from exc
+        payload = json.loads(data) if isinstance(data, (bytes, str)) else data
+        return dict(payload)
+
+    async def plans(self) -> list[dict[str, Any]]:
+        rows = await self._call(self.client.table("plans").select("*").order("price_monthly"))
+        return [dict(r) for r in rows]
+
+    async def subscribe(self, plan: str, months: int) -> dict[str, Any]:
+        """A ToyyibPay bill for the plan: `payment_url` is where the owner pays; the plan
+        changes when ToyyibPay tells the server it is paid."""
+        return await self._function("subscribe", {"plan": plan, "months": months})
+
+    async def payment_settings(self) -> dict[str, Any]:
+        """Whether the business can take payment-link payments: `{configured, category_code}`."""
+        return await self._function("payment-settings")
+
+    async def payment_link(self, sale_id: str) -> dict[str, Any]:
+        """A ToyyibPay bill for an unpaid sale: `{sale_id, bill_code, payment_url, amount}`."""
+        return await self._function("payment-link", {"sale_id": sale_id})
 
     # -- products ------------------------------------------------------------------------
     async def product_rows(self) -> list[dict[str, Any]]:

@@ -162,7 +162,7 @@ _EN = {
     # Subscription
     "plan_expires": "Paid until {date}",
     "upgrade": "Upgrade",
-    "upgrade_price": "Pro: RM {price} a month, no limits",
+    "upgrade_price": "{name}: RM {price} a month",
     "payment_opened": "The payment page is open: the plan changes once it is paid",
     # Products, Stock and Customers (photos, production, customer history)
     "track_stock": "Track stock",
@@ -343,7 +343,7 @@ _MS = {
     # Langganan
     "plan_expires": "Dibayar sehingga {date}",
     "upgrade": "Naik taraf",
-    "upgrade_price": "Pro: RM {price} sebulan, tanpa had",
+    "upgrade_price": "{name}: RM {price} sebulan",
     "payment_opened": "Halaman bayaran dibuka: pelan bertukar selepas dibayar",
     # Products, Stock and Customers (photos, production, customer history)
     "track_stock": "Jejak stok",

@@ -1,7 +1,10 @@
 """Sell (POS): tap products into the cart, charge, take the payment, show the sale number.
 
-For cash, the amount due is rounded to 5 sen (when the business rounds cash) and the change is
-shown before `Complete sale`; the server records the same rounding (create_sale).
+Each line may carry its own discount (RM or a percentage of the line) besides the sale
+discount. For cash, the amount due is rounded to 5 sen (when the business rounds cash) and the
+change is shown before `Complete sale`. The figures shown are money.amount_due's preview of
+create_sale's arithmetic (line discounts, the sale discount, SST, rounding), so the sale recorded
+is the one the customer was shown.
 """
 
 from __future__ import annotations
@@ -9,17 +12,44 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import flet as ft
 
 from pocketbizz.app.api import ApiFailure, Product
-from pocketbizz.app.money import Line, amount_due, format_rm, parse_amount
-from pocketbizz.app.printing import PrinterSettings, PrinterUnavailable, escpos, send
+from pocketbizz.app.money import (
+    Due,
+    Line,
+    amount_due,
+    format_rm,
+    line_discount,
+    parse_amount,
+    parse_percent,
+)
+from pocketbizz.app.printing import (
+    PrinterSettings,
+    PrinterUnavailable,
+    escpos,
+    send,
+    with_footer,
+)
 from pocketbizz.app.session import Session
 
 METHODS = (("cash", "cash"), ("card", "card"), ("ewallet", "ewallet"))  # (api value, i18n key)
 CHANNELS = (("walk-in", "walk_in"), ("online", "online"), ("delivery", "delivery"))
+
+
+def _icon_button(icon: ft.IconData, name: str, on_click: Callable[[], None]) -> ft.Control:
+    """An icon button named for screen readers (a tooltip does not name it in Flutter's
+    semantics tree)."""
+    return ft.Semantics(
+        content=ft.IconButton(icon, tooltip=name, on_click=lambda e: on_click()),
+        label=name,
+        button=True,
+        container=True,
+        exclude_semantics=True,
+    )
 
 
 class SellScreen:
@@ -27,6 +57,8 @@ class SellScreen:
         self.session = session
         self.t = session.t
         self.cart: dict[str, Line] = {}
+        # Each line's discount as typed: (is a percentage, value); turned into RM per quantity.
+        self.line_discounts: dict[str, tuple[bool, Decimal]] = {}
         self.method = "cash"
         self.channel = "walk-in"
         self.discount = Decimal("0.00")
@@ -143,34 +175,105 @@ class SellScreen:
                 ft.Row(
                     [
                         ft.Text(f"{line.name}", expand=True),
-                        ft.IconButton(
+                        _icon_button(
+                            ft.Icons.DISCOUNT_OUTLINED,
+                            t("line_discount_for", name=line.name),
+                            partial(self._edit_line_discount, line.product_id),
+                        ),
+                        _icon_button(
                             ft.Icons.REMOVE,
-                            tooltip=f"- {line.name}",
-                            on_click=lambda e, pid=line.product_id: self._change(pid, -1),
+                            f"- {line.name}",
+                            partial(self._change, line.product_id, -1),
                         ),
                         ft.Text(str(line.quantity)),
-                        ft.IconButton(
+                        _icon_button(
                             ft.Icons.ADD,
-                            tooltip=f"+ {line.name}",
-                            on_click=lambda e, pid=line.product_id: self._change(pid, 1),
+                            f"+ {line.name}",
+                            partial(self._change, line.product_id, 1),
                         ),
                         ft.Text(format_rm(line.subtotal), width=90, text_align=ft.TextAlign.RIGHT),
                     ]
                 )
             )
+            if line.discount:
+                rows.append(self._line_discount_text(line))
         if not rows:
             rows.append(ft.Text(t("cart_empty"), italic=True))
         self.cart_column.controls = rows
-        total = amount_due(list(self.cart.values()), cash=False, cash_rounding=False).total
+        due = self._due(cash=False)
+        figures: list[ft.Control] = []
+        if due.items_discount:
+            figures.append(self._figure(t("line_discounts"), -due.items_discount))
+        figures.append(self._figure(t("total"), due.due))
         self.checkout.controls = [
-            ft.Row([ft.Text(t("total"), expand=True), ft.Text(format_rm(total))]),
+            *figures,
             ft.Button(
                 f"{t('charge')}",
                 on_click=self._charge,
-                disabled=not self.cart,
+                disabled=not self.cart or not self._lines_valid(),
                 width=float("inf"),
             ),
         ]
+
+    def _line_discount_text(self, line: Line) -> ft.Control:
+        """Under the line: its discount (with the percentage when typed as one), or why it
+        cannot stand (larger than the line after the quantity went down)."""
+        t = self.t
+        if line.subtotal < 0:
+            return ft.Text(t("line_discount_too_large"), color=ft.Colors.ERROR, size=12)
+        percent, value = self.line_discounts[line.product_id]
+        label = f"{t('discount')} {value.normalize():f}%" if percent else t("discount")
+        return ft.Row(
+            [
+                ft.Text(label, size=12, expand=True, italic=True),
+                ft.Text(format_rm(-line.discount), size=12),
+            ]
+        )
+
+    def _lines_valid(self) -> bool:
+        return all(line.subtotal >= 0 for line in self.cart.values())
+
+    def _figure(self, label: str, amount: Decimal, *, bold: bool = False) -> ft.Control:
+        weight = ft.FontWeight.BOLD if bold else None
+        return ft.Row(
+            [
+                ft.Text(label, expand=True, weight=weight),
+                ft.Text(format_rm(amount), weight=weight),
+            ]
+        )
+
+    # -- what the sale comes to ----------------------------------------------------------
+    def _tax_rate(self, product: Product | None) -> Decimal:
+        """The SST percent create_sale applies to the product: none unless the business
+        charges SST, then the product's own rate or the business's."""
+        profile = self.session.profile
+        if not profile.get("sst_enabled"):
+            return Decimal("0")
+        if product is not None and product.tax_rate is not None:
+            return product.tax_rate
+        return Decimal(str(profile.get("sst_rate") or "0"))
+
+    def _line(self, product_id: str, name: str, unit_price: Decimal, quantity: int) -> Line:
+        product = next((p for p in self.session.products if p.id == product_id), None)
+        gross = Line(product_id, name, unit_price, quantity).gross
+        percent, value = self.line_discounts.get(product_id, (False, Decimal("0.00")))
+        return Line(
+            product_id,
+            name,
+            unit_price,
+            quantity,
+            discount=line_discount(gross, value, percent=percent),
+            tax_rate=self._tax_rate(product),
+        )
+
+    def _due(self, *, cash: bool) -> Due:
+        return amount_due(
+            list(self.cart.values()),
+            cash=cash,
+            cash_rounding=self.session.cash_rounding,
+            discount=self.discount,
+            prices_include_tax=bool(self.session.profile.get("prices_include_tax")),
+        )
 
     async def refresh_stock(self) -> None:
         """Stock changed elsewhere: redraw the tiles, keep the cart being rung up."""
@@ -181,7 +284,7 @@ class SellScreen:
     def _add(self, product: Product) -> None:
         line = self.cart.get(product.id)
         quantity = (line.quantity if line else 0) + 1
-        self.cart[product.id] = Line(product.id, product.name, product.sale_price, quantity)
+        self.cart[product.id] = self._line(product.id, product.name, product.sale_price, quantity)
         self._render_cart()
         self.session.page.update()
 
@@ -189,10 +292,82 @@ class SellScreen:
         line = self.cart[product_id]
         if line.quantity + delta <= 0:
             del self.cart[product_id]
+            self.line_discounts.pop(product_id, None)
         else:
-            self.cart[product_id] = Line(
+            # A percentage follows the quantity; an amount stays and may no longer fit.
+            self.cart[product_id] = self._line(
                 line.product_id, line.name, line.unit_price, line.quantity + delta
             )
+        self._render_cart()
+        self.session.page.update()
+
+    def _edit_line_discount(self, product_id: str) -> None:
+        """The line's discount in a dialog: RM or %, checked before it is applied (at most the
+        line's amount, at most 100 %, whole sen)."""
+        t = self.t
+        line = self.cart[product_id]
+        percent, value = self.line_discounts.get(product_id, (False, Decimal("0.00")))
+        mode = {"percent": percent}
+        field = ft.TextField(
+            label=t("line_discount"),
+            value=f"{value}" if value else "",
+            keyboard_type=ft.KeyboardType.NUMBER,
+            autofocus=True,
+        )
+        kinds = ft.Row()
+
+        def render_kinds() -> None:
+            kinds.controls = [
+                (ft.FilledButton if mode["percent"] == is_percent else ft.OutlinedButton)(
+                    label, on_click=lambda e, p=is_percent: choose(p)
+                )
+                for is_percent, label in ((False, "RM"), (True, "%"))
+            ]
+            field.prefix = None if mode["percent"] else ft.Text("RM ")
+            field.suffix = ft.Text("%") if mode["percent"] else None
+
+        def choose(is_percent: bool) -> None:
+            mode["percent"] = is_percent
+            render_kinds()
+            self.session.page.update()
+
+        def apply(e: ft.Event[ft.Button]) -> None:
+            text = field.value or ""
+            typed = parse_percent(text) if mode["percent"] else parse_amount(text)
+            if typed is None:
+                field.error = t("invalid_percent" if mode["percent"] else "invalid_amount")
+            elif line_discount(line.gross, typed, percent=mode["percent"]) > line.gross:
+                field.error = t("line_discount_too_large")
+            else:
+                self._set_line_discount(product_id, mode["percent"], typed)
+                self.session.page.pop_dialog()
+                return
+            self.session.page.update()
+
+        def remove(e: ft.Event[ft.TextButton]) -> None:
+            self._set_line_discount(product_id, False, Decimal("0.00"))
+            self.session.page.pop_dialog()
+
+        render_kinds()
+        self.session.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(t("line_discount_for", name=line.name)),
+                content=ft.Column([kinds, field], tight=True, width=300),
+                actions=[
+                    ft.TextButton(t("remove_discount"), on_click=remove),
+                    ft.TextButton(t("cancel"), on_click=lambda e: self.session.page.pop_dialog()),
+                    ft.Button(t("apply"), on_click=apply),
+                ],
+            )
+        )
+
+    def _set_line_discount(self, product_id: str, percent: bool, value: Decimal) -> None:
+        if value:
+            self.line_discounts[product_id] = (percent, value)
+        else:
+            self.line_discounts.pop(product_id, None)
+        line = self.cart[product_id]
+        self.cart[product_id] = self._line(product_id, line.name, line.unit_price, line.quantity)
         self._render_cart()
         self.session.page.update()
 
@@ -325,33 +500,22 @@ class SellScreen:
         focus) alone."""
         t = self.t
         cash = self.method == "cash"
-        due = amount_due(
-            list(self.cart.values()),
-            cash=cash,
-            cash_rounding=self.session.cash_rounding,
-            discount=self.discount,
-        )
-        rows: list[ft.Control] = [
-            ft.Row([ft.Text(t("subtotal"), expand=True), ft.Text(format_rm(due.total))]),
-        ]
+        due = self._due(cash=cash)
+        rows: list[ft.Control] = []
+        if due.items_discount:
+            rows.append(self._figure(t("items"), due.gross))
+            rows.append(self._figure(t("line_discounts"), -due.items_discount))
+        rows.append(self._figure(t("subtotal"), due.total))
         if due.discount:
-            rows.append(
-                ft.Row([ft.Text(t("discount"), expand=True), ft.Text(format_rm(-due.discount))])
-            )
+            rows.append(self._figure(t("discount"), -due.discount))
+        if self.session.profile.get("sst_enabled"):
+            included = bool(self.session.profile.get("prices_include_tax"))
+            rows.append(self._figure(t("sst_included" if included else "sst"), due.tax))
         if due.rounding:
-            rows.append(
-                ft.Row([ft.Text(t("rounding"), expand=True), ft.Text(format_rm(due.rounding))])
-            )
-        rows.append(
-            ft.Row(
-                [
-                    ft.Text(t("total"), expand=True, weight=ft.FontWeight.BOLD),
-                    ft.Text(format_rm(due.due), weight=ft.FontWeight.BOLD),
-                ]
-            )
-        )
-        self.complete.disabled = due.due < 0
-        if due.due < 0:
+            rows.append(self._figure(t("rounding"), due.rounding))
+        rows.append(self._figure(t("total"), due.due, bold=True))
+        self.complete.disabled = due.due < 0 or due.discount > due.total
+        if due.due < 0 or due.discount > due.total:
             rows.append(ft.Text(t("discount_too_large"), color=ft.Colors.ERROR))
         elif cash:
             amount = parse_amount(self.received.value or "")
@@ -383,6 +547,7 @@ class SellScreen:
         self.session.page.update()
         items = [
             {"product_id": line.product_id, "quantity": line.quantity}
+            | ({"discount_amount": str(line.discount)} if line.discount else {})
             for line in self.cart.values()
         ]
         try:
@@ -409,6 +574,7 @@ class SellScreen:
     def _show_offline(self) -> None:
         t = self.t
         self.cart.clear()
+        self.line_discounts.clear()
         self.cart_column.controls = [
             ft.Icon(ft.Icons.CLOUD_QUEUE, size=40),
             ft.Text(t("saved_offline"), size=16, weight=ft.FontWeight.BOLD),
@@ -424,7 +590,7 @@ class SellScreen:
             return
         try:
             lines = await self.session.backend.receipt_lines(sale_id, printer.columns)
-            await send(printer, escpos(lines))
+            await send(printer, escpos(with_footer(lines, self._footer(), printer.columns)))
         except (ApiFailure, PrinterUnavailable) as exc:
             self.session.page.show_dialog(
                 ft.SnackBar(
@@ -436,6 +602,10 @@ class SellScreen:
             )
             return
         self.session.notify(t("printed"))
+
+    def _footer(self) -> str | None:
+        footer = (self.session.profile.get("settings") or {}).get("receipt_footer")
+        return str(footer) if footer else None
 
     def _customer_phone(self) -> str | None:
         customer = next((c for c in self.customers if str(c["id"]) == self.customer_id), None)
@@ -453,12 +623,14 @@ class SellScreen:
         except ApiFailure as exc:
             self.session.notify(self.t("error", error=str(exc)))
             return
+        lines = with_footer(lines, self._footer(), 32)
         text = urllib.parse.quote("\n".join(line.rstrip() for line in lines))
         await ft.UrlLauncher().launch_url(f"https://wa.me/{phone}?text={text}")
 
     def _show_done(self, sale_id: str, number: str, final: Decimal) -> None:
         t = self.t
         self.cart.clear()
+        self.line_discounts.clear()
         self._render_grid()
         self.cart_column.controls = [
             ft.Icon(ft.Icons.CHECK_CIRCLE, color=ft.Colors.GREEN, size=40),
