@@ -1,0 +1,112 @@
+"""The subscription in Settings, against a server whose ToyyibPay is the local fake: the plan
+and its limits; Upgrade creates a bill for the Pro plan (one month) and opens its payment page;
+ToyyibPay's refusal is shown; once ToyyibPay's callback settles the bill, Settings shows Pro."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+import httpx
+import pytest
+from app.driver import TABLET, AppPage
+from app.test_counter_flow import PASSWORD, sign_up
+from harness import ServerProcess
+from payments.fake_toyyibpay import FakeToyyibPay
+from playwright.sync_api import Browser, expect
+from supabase import create_client
+
+SECRET = "toyyib-secret-for-the-app-test"
+CATEGORY = "appcat01"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeToyyibPay]:
+    server = FakeToyyibPay()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pay_server(
+    owner_dsn: str, fake: FakeToyyibPay, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    server = ServerProcess(owner_dsn, tmp_path_factory.mktemp("app-subscription"))
+    server.env_overrides = {
+        "PB_PUBLIC_URL": server.url,
+        "PB_TOYYIBPAY_URL": fake.url,
+        "PB_TOYYIBPAY_SECRET_KEY": SECRET,
+        "PB_TOYYIBPAY_CATEGORY_CODE": CATEGORY,
+        "PB_JOBS_QUEUES": "app-subscription-test",  # its worker takes no other test's jobs
+        "PB_AUTHENTICATOR_PASSWORD": "test-authenticator",  # the session's (tests/conftest.py)
+    }
+    server.start()
+    yield server
+    server.stop()
+
+
+def _paid_callback(server: ServerProcess, payment_id: str, bill_code: str) -> None:
+    """ToyyibPay's callback for a successful payment, signed as it signs them."""
+    refno = "TP2611300042"
+    digest = hashlib.md5(f"{SECRET}1{payment_id}{refno}ok".encode()).hexdigest()
+    form = {
+        "refno": refno,
+        "status": "1",
+        "reason": "Approved",
+        "billcode": bill_code,
+        "order_id": payment_id,
+        "amount": "29.00",
+        "transaction_time": "2026-11-30 12:00:00",
+        "hash": digest,
+    }
+    assert httpx.post(f"{server.url}/webhooks/toyyibpay", data=form).status_code == 200
+
+
+def test_upgrade_opens_the_bill_for_pro_and_the_paid_plan_shows(
+    pay_server: ServerProcess, fake: FakeToyyibPay, browser: Browser
+) -> None:
+    email = f"sub-{uuid.uuid4().hex[:10]}@example.com"
+    app = AppPage.open(browser, pay_server.url + "/app/", {**TABLET, "height": 2200})
+    sign_up(app, email, "Kuih Mak Minah")
+    api = create_client(pay_server.url, pay_server.anon_key)
+    api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+
+    app.navigate("Settings")
+    app.expect_text("Plan: Free")
+    app.expect_text("Active products: 0 / 50")
+    app.expect_text("Pro: RM 29.00 a month")
+
+    # ToyyibPay refusing the bill: its message, no payment page, nothing kept.
+    fake.error = "[KEY-DID-NOT-EXIST-OR-USER-IS-NOT-ACTIVE]"
+    pages_before = len(app.page.context.pages)
+    app.click("Upgrade")
+    app.expect_text(re.compile(r"KEY-DID-NOT-EXIST"))
+    assert len(app.page.context.pages) == pages_before
+    assert api.table("subscription_payments").select("id").execute().data == []
+    fake.error = None
+
+    with app.page.context.expect_page() as opened:
+        app.click("Upgrade")
+    app.expect_text("The payment page is open: the plan changes once it is paid")
+    bill = fake.bills()[-1]
+    assert bill["billName"] == "PocketBizz pro" and bill["billAmount"] == "2900"
+    assert bill["categoryCode"] == CATEGORY
+    [payment] = api.table("subscription_payments").select("*").execute().data
+    assert (payment["plan"], payment["months"], payment["status"]) == ("pro", 1, "pending")
+    assert bill["billExternalReferenceNo"] == payment["id"]
+    assert opened.value.url == f"{fake.url}/{payment['bill_code']}"  # the bill's payment page
+
+    # Paid (ToyyibPay's signed callback): Settings shows the plan, until when, no limits.
+    _paid_callback(pay_server, payment["id"], payment["bill_code"])
+    expires = api.table("users").select("subscription_expires_at").single().execute().data
+    app.navigate("Sell")
+    app.navigate("Settings")
+    app.expect_text("Plan: Pro")
+    paid_until = datetime.fromisoformat(expires["subscription_expires_at"]).astimezone()
+    app.expect_text(f"Paid until {paid_until:%d/%m/%Y}")
+    app.expect_text("Active products: 0 / unlimited")
+    expect(app.button("Upgrade")).to_have_count(0)
