@@ -435,7 +435,11 @@ def test_a_user_cannot_make_themselves_operator(ops_server: ServerProcess) -> No
     assert "operator" not in claims["app_metadata"]
     assert admin_get(ops_server, "metrics", token).status_code == 403
     # A token forged with the claim but not signed by the server is refused before that.
-    forged = jwt.encode({**claims, "app_metadata": {"operator": True}}, "not-the-secret-but-32-characters-long", "HS256")
+    forged = jwt.encode(
+        {**claims, "app_metadata": {"operator": True}},
+        "not-the-secret-but-32-characters-long",
+        "HS256",
+    )
     assert admin_get(ops_server, "metrics", forged).status_code == 401
 
 
@@ -560,3 +564,39 @@ def test_cli_prints_the_figures(
         timeout=60,
     )
     assert bad.returncode == 2 and "not a calendar date" in bad.stderr
+
+
+def test_app_events_count_for_the_day_they_happened(
+    ops_server: ServerProcess, owner_dsn: str
+) -> None:
+    client = create_client(ops_server.url, ops_server.anon_key)
+    email = f"offline-{uuid.uuid4().hex[:10]}@example.com"
+    signed = client.auth.sign_up({"email": email, "password": PASSWORD})
+    assert signed.user is not None and signed.session is not None
+    # Queued offline three days ago at 23:30 in Kuala Lumpur (15:30 UTC, the same date there).
+    late = kl_midnight(kl_today() - timedelta(days=3)) + timedelta(hours=23, minutes=30)
+    sent = httpx.post(
+        f"{ops_server.url}/functions/v1/events",
+        json={"events": [{"name": "screen_view", "occurred_at": late.isoformat()}]},
+        headers={
+            "apikey": ops_server.anon_key,
+            "Authorization": f"Bearer {signed.session.access_token}",
+        },
+    )
+    assert sent.status_code == 202, sent.text
+
+    async def days() -> list[date]:
+        conn = await asyncpg.connect(owner_dsn)
+        try:
+            rows = await conn.fetch(
+                "select day from pb_internal.user_activity where user_id = $1 order by day",
+                uuid.UUID(signed.user.id),
+            )
+        finally:
+            await conn.close()
+        return [r["day"] for r in rows]
+
+    deadline = time.monotonic() + 10
+    while len(asyncio.run(days())) < 2 and time.monotonic() < deadline:  # today's: next flush
+        time.sleep(0.2)
+    assert asyncio.run(days()) == [kl_today() - timedelta(days=3), kl_today()]
