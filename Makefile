@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 STAMP         := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck bench screenshots browser pgbouncer install lock check-locks clean
+.PHONY: run test lint fmt typecheck bench screenshots browser pgbouncer redis install lock check-locks clean
 
 $(RUNTIME_STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,12 @@ pgbouncer:
 	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer; }
 
-test: check-locks browser pgbouncer lint typecheck
+# The Redis failure drill (tests/drills) runs Debian's redis-server on a loopback port.
+redis:
+	@command -v redis-server >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+
+test: check-locks browser pgbouncer redis lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 fmt: $(STAMP)
