@@ -15,7 +15,11 @@ create or replace function public.create_sale(
     client_ref      uuid    default null,
     sold_at         timestamptz default null
 ) returns jsonb
-language plpgsql volatile security definer set search_path = '' as $$
+language plpgsql volatile security definer set search_path = ''
+-- Generic plans: PL/pgSQL would otherwise plan the array- and jsonb-parameter statements below
+-- anew on every call (their custom plans look cheaper than the generic ones), ~15% of a sale's
+-- backend CPU (issue 12, bench/sale_ab.py). Every statement here reads by its table's key.
+set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 declare
     v_uid      uuid := pb_internal.require_uid();
@@ -34,10 +38,16 @@ declare
     v_hash     text;
     v_found_id uuid;
     v_found_hash text;
-    v_biz      public.business_profiles;
+    v_biz      record;
     v_lines    pb_internal.sale_line[];
     v_line     pb_internal.sale_line;
     v_bad      record;
+    v_missing  uuid;
+    v_inactive text;
+    v_negative integer;
+    v_products uuid[] := '{}';
+    v_outs     numeric[] := '{}';
+    v_costs    numeric[] := '{}';
     v_total    numeric := 0;
     v_tax      numeric := 0.00;
     v_shares   numeric[];
@@ -52,8 +62,7 @@ declare
     v_limit    integer;
     v_count    bigint;
     v_sale_id  uuid := gen_random_uuid();
-    v_sale     public.sales;
-    v_sold     public.sale_items[];
+    v_result   jsonb;
 begin
     -- Arguments.
     if jsonb_typeof(v_items) is distinct from 'array' or jsonb_array_length(v_items) = 0 then
@@ -155,19 +164,27 @@ begin
         end if;
     end if;
 
-    select b.* into v_biz from public.business_profiles b where b.business_owner_id = v_uid;
+    -- The business's settings and its plan's limits, in one statement (the limit is checked
+    -- after the sale number below).
+    select b.*, l.plan_code, l.max_sales_per_month into v_biz
+    from public.business_profiles b
+    left join pb_internal.plan_limits(v_uid) l on true
+    where b.business_owner_id = v_uid;
     if not found then
         raise exception 'business profile not found' using errcode = 'PT404';
     end if;
+    v_plan := v_biz.plan_code;
+    v_limit := v_biz.max_sales_per_month;
 
     -- Lock the products in id order (sales over the same products queue, never deadlock) and
     -- read them as locked, in one statement.
     with locked as materialized (
         select p.*
         from public.products p
+        -- An array, not a subquery: the key lookup stays an index probe in the generic plan.
         where p.business_owner_id = v_uid
-          and p.id in (select (t.x ->> 'product_id')::uuid
-                       from jsonb_array_elements(v_items) t(x))
+          and p.id = any(array(select (t.x ->> 'product_id')::uuid
+                               from jsonb_array_elements(v_items) t(x)))
         order by p.id
         for update
     )
@@ -191,33 +208,41 @@ begin
           from jsonb_array_elements(v_items) with ordinality t(x, ord)) e
     left join locked p on p.id = e.product_id;
 
-    select l.product_id into v_bad from unnest(v_lines) l where not l.found limit 1;
-    if found then
-        raise exception 'product % not found', v_bad.product_id using errcode = 'PT404';
+    -- One pass over the lines, in item order: the first line failing each check (raised
+    -- below in the checks' order), the total, and the stock movements' arrays. Plain
+    -- PL/pgSQL expressions, where a statement per check cost an executor start-up each.
+    foreach v_line in array v_lines loop
+        if not v_line.found then
+            v_missing := coalesce(v_missing, v_line.product_id);
+        elsif not v_line.active then
+            v_inactive := coalesce(v_inactive, v_line.product_name);
+        elsif v_line.subtotal < 0 then
+            v_negative := coalesce(v_negative, v_line.line_no);
+        end if;
+        v_total := v_total + v_line.subtotal;
+        v_products := v_products || v_line.product_id;
+        v_outs := v_outs || -v_line.quantity;
+        v_costs := v_costs || v_line.unit_cost;
+    end loop;
+    if v_missing is not null then
+        raise exception 'product % not found', v_missing using errcode = 'PT404';
     end if;
-    select l.product_name into v_bad from unnest(v_lines) l where not l.active limit 1;
-    if found then
-        raise exception 'product "%" is not active', v_bad.product_name using errcode = 'PT422';
+    if v_inactive is not null then
+        raise exception 'product "%" is not active', v_inactive using errcode = 'PT422';
     end if;
-    select l.line_no into v_bad from unnest(v_lines) l where l.subtotal < 0 limit 1;
-    if found then
-        raise exception 'the discount on item % is larger than its amount', v_bad.line_no
+    if v_negative is not null then
+        raise exception 'the discount on item % is larger than its amount', v_negative
             using errcode = 'PT422';
     end if;
     -- The stock out, one movement per line (refused, naming the product, when a product under
     -- the 'block' policy has too little): the ledger rows come before the sale row they
     -- reference, all in this transaction.
-    perform pb_internal.move_stock(
-        v_uid, 'sale', v_sale_id,
-        array(select l.product_id from unnest(v_lines) l order by l.line_no),
-        array(select -l.quantity from unnest(v_lines) l order by l.line_no),
-        array(select l.unit_cost from unnest(v_lines) l order by l.line_no),
-        true);
+    perform pb_internal.move_stock(v_uid, 'sale', v_sale_id, v_products, v_outs, v_costs, true,
+                                   p_locked => true);
 
     -- Money: the sale discount is shared across lines in proportion to their subtotals
     -- (largest remainder, so the shares add up to the sen) only to find each line's tax base;
     -- the stored discount stays one amount.
-    select sum(l.subtotal) into v_total from unnest(v_lines) l;
     if v_discount > v_total then
         raise exception 'discount_amount % is larger than the sale total %', v_discount, v_total
             using errcode = 'PT422';
@@ -269,8 +294,6 @@ begin
                     '{SEQ}', lpad(v_seq::text, greatest(v_biz.sale_number_digits,
                                                         length(v_seq::text)), '0'));
 
-    select l.plan_code, l.max_sales_per_month into v_plan, v_limit
-    from pb_internal.plan_limits(v_uid) l;
     if v_limit is not null then
         select count(*) into v_count
         from public.sales s
@@ -286,19 +309,21 @@ begin
         end if;
     end if;
 
-    insert into public.sales (business_owner_id, id, sale_number, customer_id, channel,
-                              total_amount, discount_amount, tax_amount, rounding_amount,
-                              final_amount, payment_method, payment_status, notes, client_ref,
-                              request_hash, items_discount_amount, cost_amount, items_quantity,
-                              created_at)
-    select v_uid, v_sale_id, v_number, v_customer, v_channel, v_total, v_discount, v_tax,
-           v_rounding, v_pre + v_rounding, v_method, v_pstatus, v_notes, v_ref, v_hash,
-           sum(l.discount), sum(round(l.quantity * l.unit_cost, 2)), sum(l.quantity), v_when
-    from unnest(v_lines) l
-    returning * into v_sale;
-    -- The answer is built from the rows as written (defaults and triggers applied), not read
-    -- back.
-    with written as (
+    -- The sale and its lines in one statement (the lines' foreign key to the sale is checked
+    -- at its end); the answer is built from the rows as written (defaults and triggers
+    -- applied), not read back.
+    with sale as (
+        insert into public.sales (business_owner_id, id, sale_number, customer_id, channel,
+                                  total_amount, discount_amount, tax_amount, rounding_amount,
+                                  final_amount, payment_method, payment_status, notes,
+                                  client_ref, request_hash, items_discount_amount, cost_amount,
+                                  items_quantity, created_at)
+        select v_uid, v_sale_id, v_number, v_customer, v_channel, v_total, v_discount, v_tax,
+               v_rounding, v_pre + v_rounding, v_method, v_pstatus, v_notes, v_ref, v_hash,
+               sum(l.discount), sum(round(l.quantity * l.unit_cost, 2)), sum(l.quantity), v_when
+        from unnest(v_lines) l
+        returning *
+    ), written as (
         insert into public.sale_items (business_owner_id, sale_id, line_no, product_id,
                                        product_name, quantity, unit_price, discount_amount,
                                        tax_amount, subtotal, unit_cost)
@@ -307,9 +332,11 @@ begin
         from unnest(v_lines) l
         returning *
     )
-    select array_agg(w::public.sale_items) into v_sold from written w;
-
-    return pb_internal.sale_json_of(v_sale, v_sold);
+    select pb_internal.sale_json_of(
+               s::public.sales, (select array_agg(w::public.sale_items) from written w))
+    into v_result
+    from sale s;
+    return v_result;
 end
 $$;
 

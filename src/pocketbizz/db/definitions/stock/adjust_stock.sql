@@ -35,7 +35,7 @@ begin
             case when v_reason in ('waste', 'damage', 'expired') then 'waste'
                  else 'adjustment' end,
             v_movement, array[v_product], array[v_diff], array[v_cost], false,
-            p_reason => v_reason, p_ids => array[v_movement]);
+            p_reason => v_reason, p_ids => array[v_movement], p_locked => true);
     end if;
     return jsonb_build_object('movement_id', v_movement, 'product_id', v_product,
                               'previous_stock', v_stock, 'current_stock', v_counted,

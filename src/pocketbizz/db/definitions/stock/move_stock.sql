@@ -8,10 +8,25 @@
 --   p_check_stock: refuse (PT422, naming the product) when a product's net change is out and
 --     would take it below zero, and its policy (the product's, else the business's) is 'block'
 --   p_ids: the new rows' ids, when the caller reports them (else random)
+--   p_locked: the caller has already locked every one of these products in id order in this
+--     transaction (create_sale, adjust_stock, record_purchase, record_production do, to read
+--     them), so locking them again would be a statement spent for nothing
 --
--- Locks the products in id order first, as every writer does before touching stock, so
--- concurrent calls queue and never deadlock (rows the caller already locked cost nothing).
--- Not callable by clients: only pb_definer, the owner of the writers, may execute it.
+-- Locks the products in id order first (unless the caller did), as every writer does before
+-- touching stock, so concurrent calls queue and never deadlock. The stock check reads each
+-- product's stock as the update leaves it, under that lock; when it fails, the exception undoes
+-- the rows just written. Not callable by clients: only pb_definer, the owner of the writers, may
+-- execute it.
+--
+-- plan_cache_mode: PL/pgSQL would otherwise keep planning its array-parameter statements anew
+-- in every call (a custom plan looks cheaper than the generic one for a 3-element array), the
+-- largest single cost measured in a sale (issue 12; bench/sale_ab.py).
+--
+-- p_locked joined the arguments (issue 12): the old signature goes first, as create or replace
+-- cannot add one, and two overloads would make every positional call ambiguous.
+drop function if exists pb_internal.move_stock(uuid, text, uuid, uuid[], numeric[], numeric[],
+                                               boolean, text, text, uuid[]);
+
 create or replace function pb_internal.move_stock(
     p_owner          uuid,
     p_reference_type text,
@@ -22,9 +37,10 @@ create or replace function pb_internal.move_stock(
     p_check_stock    boolean,
     p_reason         text default null,
     p_notes          text default null,
-    p_ids            uuid[] default null
+    p_ids            uuid[] default null,
+    p_locked         boolean default false
 ) returns void
-language plpgsql volatile set search_path = '' as $$
+language plpgsql volatile set search_path = '' set plan_cache_mode = force_generic_plan as $$
 declare
     v_bad record;
 begin
@@ -36,50 +52,28 @@ begin
             using errcode = '22023';
     end if;
 
-    -- One statement locks the products (in id order), counts them, and, when asked, finds the
-    -- first whose stock the movements would take below zero under the 'block' policy (its
-    -- own, else the business's): read as locked, so concurrent calls cannot both take the
-    -- last unit. A missing product is looked for only when the count is short.
-    with locked as materialized (
-        select p.id, p.name, p.current_stock, p.negative_stock_policy
-        from public.products p
+    if not p_locked then
+        perform from public.products p
         where p.business_owner_id = p_owner and p.id = any(p_products)
         order by p.id
-        for update
-    ), short as (
-        select l.name, l.current_stock, -sum(m.quantity) as wanted
-        from unnest(p_products, p_quantities) m(product_id, quantity)
-        join locked l on l.id = m.product_id
-        where p_check_stock
-          and coalesce(l.negative_stock_policy,
-                       (select b.negative_stock_policy from public.business_profiles b
-                        where b.business_owner_id = p_owner),
-                       'block') = 'block'
-        group by l.id, l.name, l.current_stock
-        having sum(m.quantity) < 0 and l.current_stock + sum(m.quantity) < 0
-        order by l.id
-        limit 1
-    )
-    select (select count(*) from locked) as locked, s.name, s.current_stock, s.wanted
-    into v_bad
-    from (select) one
-    left join short s on true;
-    if v_bad.locked < (select count(distinct m) from unnest(p_products) m) then
-        select m.product_id into v_bad
-        from unnest(p_products) m(product_id)
-        where not exists (select from public.products p
-                          where p.business_owner_id = p_owner and p.id = m.product_id)
-        limit 1;
-        raise exception 'product % not found', v_bad.product_id using errcode = 'PT404';
-    end if;
-    if v_bad.wanted is not null then
-        raise exception 'insufficient stock for "%": % available, % requested',
-                        v_bad.name, trim_scale(v_bad.current_stock), trim_scale(v_bad.wanted)
-            using errcode = 'PT422';
+        for update;
     end if;
 
-    -- The ledger rows, and the stock moved by exactly the rows written.
-    with moved as (
+    -- One statement: each product's stock moved by the sum of its entries, the ledger rows for
+    -- the products so moved (so stock and ledger agree by construction), and what the check
+    -- and the missing-product test need from the products as updated. A missing product gets
+    -- no ledger row (no foreign-key error before ours) and is reported below.
+    with wanted as (
+        select m.product_id, sum(m.quantity) as delta
+        from unnest(p_products, p_quantities) m(product_id, quantity)
+        group by m.product_id
+    ), moved as (
+        update public.products p
+        set current_stock = p.current_stock + w.delta
+        from wanted w
+        where p.business_owner_id = p_owner and p.id = w.product_id
+        returning p.id, p.name, p.current_stock, p.negative_stock_policy, w.delta
+    ), written as (
         insert into public.stock_movements (business_owner_id, id, product_id, reference_type,
                                             reference_id, movement_type, quantity, unit_cost,
                                             reason, notes, created_by)
@@ -89,16 +83,40 @@ begin
                m.unit_cost, p_reason, p_notes, p_owner
         from unnest(p_products, p_quantities, p_unit_costs) with ordinality
              m(product_id, quantity, unit_cost, ord)
-        returning product_id, case movement_type when 'in' then quantity else -quantity end
-                  as delta
+        where m.product_id in (select d.id from moved d)
     )
-    update public.products p
-    set current_stock = p.current_stock + q.delta
-    from (select m.product_id, sum(m.delta) as delta from moved m group by m.product_id) q
-    where p.business_owner_id = p_owner and p.id = q.product_id;
+    -- The first product (by id) whose net change is out and took it below zero under the
+    -- 'block' policy (its own, else the business's).
+    select (select count(*) from moved) as moved, s.name, s.current_stock - s.delta as available,
+           -s.delta as requested
+    into v_bad
+    from (select) one
+    left join lateral (
+        select d.id, d.name, d.current_stock, d.delta
+        from moved d
+        where p_check_stock and d.delta < 0 and d.current_stock < 0
+          and coalesce(d.negative_stock_policy,
+                       (select b.negative_stock_policy from public.business_profiles b
+                        where b.business_owner_id = p_owner),
+                       'block') = 'block'
+        order by d.id
+        limit 1) s on true;
+    if v_bad.moved < (select count(distinct m) from unnest(p_products) m) then
+        select m.product_id into v_bad
+        from unnest(p_products) m(product_id)
+        where not exists (select from public.products p
+                          where p.business_owner_id = p_owner and p.id = m.product_id)
+        limit 1;
+        raise exception 'product % not found', v_bad.product_id using errcode = 'PT404';
+    end if;
+    if v_bad.requested is not null then
+        raise exception 'insufficient stock for "%": % available, % requested',
+                        v_bad.name, trim_scale(v_bad.available), trim_scale(v_bad.requested)
+            using errcode = 'PT422';
+    end if;
 end
 $$;
 grant execute on function
     pb_internal.move_stock(uuid, text, uuid, uuid[], numeric[], numeric[], boolean, text, text,
-                           uuid[])
+                           uuid[], boolean)
     to pb_definer;

@@ -50,7 +50,7 @@ begin
         v_uid, 'production', v_batch, v_ingredients || v_product,
         array(select -n from unnest(v_needed) n) || v_qty,
         coalesce(v_costs, '{}') || coalesce(v_unit_cost, v_old_cost), true,
-        p_notes => record_production.notes);
+        p_notes => record_production.notes, p_locked => true);
     update public.products p
     set cost_price = case when v_unit_cost is null then p.cost_price
                           else round((greatest(v_stock, 0) * v_old_cost + v_qty * v_unit_cost)

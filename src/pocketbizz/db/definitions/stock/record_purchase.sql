@@ -27,7 +27,8 @@ begin
                         / (greatest(v_stock, 0) + v_qty), 2);
     perform pb_internal.move_stock(v_uid, 'purchase', v_movement, array[v_product],
                                    array[v_qty], array[v_cost], false,
-                                   p_notes => record_purchase.notes, p_ids => array[v_movement]);
+                                   p_notes => record_purchase.notes, p_ids => array[v_movement],
+                                   p_locked => true);
     update public.products p
     set cost_price = v_new_cost
     where p.business_owner_id = v_uid and p.id = v_product;
