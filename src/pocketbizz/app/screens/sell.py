@@ -10,14 +10,16 @@ is the one the customer was shown.
 from __future__ import annotations
 
 import urllib.parse
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
 import flet as ft
 
-from pocketbizz.app.api import ApiFailure, Product
+from pocketbizz.app.api import ApiFailure, Offline, Product
 from pocketbizz.app.money import (
     Due,
     Line,
@@ -26,6 +28,7 @@ from pocketbizz.app.money import (
     line_discount,
     parse_amount,
     parse_percent,
+    to_money,
 )
 from pocketbizz.app.printing import (
     PrinterSettings,
@@ -38,6 +41,9 @@ from pocketbizz.app.session import Session
 
 METHODS = (("cash", "cash"), ("card", "card"), ("ewallet", "ewallet"))  # (api value, i18n key)
 CHANNELS = (("walk-in", "walk_in"), ("online", "online"), ("delivery", "delivery"))
+# A sale paid later through a ToyyibPay link (create_sale's payment_method for it), offered
+# when the business has set up its own ToyyibPay account (`payment-settings`).
+PAYMENT_LINK = "toyyibpay"
 
 
 def _icon_button(icon: ft.IconData, name: str, on_click: Callable[[], None]) -> ft.Control:
@@ -64,6 +70,11 @@ class SellScreen:
         self.discount = Decimal("0.00")
         self.customer_id: str | None = None
         self.customers: list[dict[str, Any]] = []
+        self.links_configured = False
+        # The payment-link sale being recorded: one client_ref and time for every attempt, so
+        # a retry after a lost answer gets the first sale back instead of a second one.
+        self.link_attempt: tuple[str, str] | None = None
+        self.link_area = ft.Column(spacing=6)
         self.category: str | None = None
         self.query = ""
         self.grid = ft.GridView(
@@ -382,6 +393,14 @@ class SellScreen:
             self.customers = await self.session.backend.customers()
         except ApiFailure:
             self.customers = []  # offline: the sale goes without a customer
+        try:
+            self.links_configured = bool(
+                (await self.session.backend.payment_settings()).get("configured")
+            )
+        except ApiFailure:
+            self.links_configured = False  # offline, or an older server: no links
+        if self.method == PAYMENT_LINK and not self.links_configured:
+            self.method = "cash"
         self._render_payment()
         self.session.page.update()
 
@@ -403,7 +422,11 @@ class SellScreen:
         # On a phone the payment takes the screen; the tiles come back with the next sale.
         self.catalogue.visible = self.session.wide
         channels = self._choice_row(CHANNELS, self.channel, self._choose_channel)
-        methods = self._choice_row(METHODS, self.method, self._choose)
+        methods = self._choice_row(
+            (*METHODS, (PAYMENT_LINK, "payment_link")) if self.links_configured else METHODS,
+            self.method,
+            self._choose,
+        )
         chosen = next((c for c in self.customers if str(c["id"]) == self.customer_id), None)
         customer = ft.OutlinedButton(
             f"{t('customer')}: {chosen['name'] if chosen else '-'}",
@@ -550,6 +573,9 @@ class SellScreen:
             | ({"discount_amount": str(line.discount)} if line.discount else {})
             for line in self.cart.values()
         ]
+        if self.method == PAYMENT_LINK:
+            await self._complete_with_link(e.control, items)
+            return
         try:
             sale = await self.session.sell(
                 items,
@@ -570,6 +596,87 @@ class SellScreen:
         self._show_done(
             str(sale["id"]), str(sale["sale_number"]), Decimal(str(sale["final_amount"]))
         )
+
+    async def _complete_with_link(self, button: ft.Button, items: list[dict[str, Any]]) -> None:
+        """A sale to be paid through a link: recorded unpaid (`pending`), then the server's
+        ToyyibPay bill for its amount, to share. Online only — the link comes from the server —
+        so it skips the offline outbox and says so when the server is out of reach."""
+        if self.link_attempt is None:
+            self.link_attempt = (str(uuid.uuid4()), datetime.now(UTC).isoformat())
+        client_ref, sold_at = self.link_attempt
+        try:
+            sale = await self.session.backend.create_sale(
+                items,
+                payment_method=PAYMENT_LINK,
+                payment_status="pending",
+                channel=self.channel,
+                discount=str(self.discount),
+                customer_id=self.customer_id,
+                client_ref=client_ref,
+                sold_at=sold_at,
+            )
+        except ApiFailure as exc:
+            message = self.t("link_needs_connection") if isinstance(exc, Offline) else str(exc)
+            self.session.notify(self.t("error", error=message))
+            button.disabled = False
+            self.session.page.update()
+            return
+        self.link_attempt = None
+        await self.session.load_products()
+        self.link_area.controls = [ft.ProgressRing(width=24, height=24)]
+        self._show_done(
+            str(sale["id"]),
+            str(sale["sale_number"]),
+            to_money(sale["final_amount"]),
+            payment_link=True,
+        )
+        await self._make_link(str(sale["id"]), str(sale["sale_number"]))
+
+    async def _make_link(self, sale_id: str, number: str) -> None:
+        t = self.t
+        try:
+            link = await self.session.backend.payment_link(sale_id)
+        except ApiFailure as exc:
+            # The sale stands (unpaid); the link can be asked for again.
+            self.link_area.controls = [
+                ft.Text(t("error", error=str(exc)), color=ft.Colors.ERROR),
+                ft.Button(
+                    t("create_link"),
+                    icon=ft.Icons.LINK,
+                    on_click=lambda e: self.session.page.run_task(self._make_link, sale_id, number),
+                ),
+            ]
+            self.session.page.update()
+            return
+        url = str(link["payment_url"])
+        amount = format_rm(to_money(link["amount"]))
+
+        async def copy(e: ft.Event[ft.OutlinedButton]) -> None:
+            await ft.Clipboard().set(url)
+            self.session.notify(t("copied"))
+
+        async def share(e: ft.Event[ft.OutlinedButton]) -> None:
+            # To the customer's WhatsApp when the sale has one, else WhatsApp's own chat
+            # picker (wa.me without a number).
+            business = str(self.session.profile.get("business_name") or "")
+            text = urllib.parse.quote(f"{business} {number}: {amount}\n{url}")
+            await ft.UrlLauncher().launch_url(
+                f"https://wa.me/{self._customer_phone() or ''}?text={text}"
+            )
+
+        self.link_area.controls = [
+            ft.Text(t("payment_link_for", amount=amount), weight=ft.FontWeight.BOLD),
+            ft.Text(url),  # (selectable text reads as an empty textbox to screen readers)
+            ft.Text(t("payment_link_unpaid"), size=12, italic=True),
+            ft.Row(
+                [
+                    ft.OutlinedButton(t("copy"), icon=ft.Icons.COPY, on_click=copy),
+                    ft.OutlinedButton("WhatsApp", icon=ft.Icons.SHARE, on_click=share),
+                ],
+                wrap=True,
+            ),
+        ]
+        self.session.page.update()
 
     def _show_offline(self) -> None:
         t = self.t
@@ -627,10 +734,14 @@ class SellScreen:
         text = urllib.parse.quote("\n".join(line.rstrip() for line in lines))
         await ft.UrlLauncher().launch_url(f"https://wa.me/{phone}?text={text}")
 
-    def _show_done(self, sale_id: str, number: str, final: Decimal) -> None:
+    def _show_done(
+        self, sale_id: str, number: str, final: Decimal, *, payment_link: bool = False
+    ) -> None:
         t = self.t
         self.cart.clear()
         self.line_discounts.clear()
+        if not payment_link:
+            self.link_area.controls = []
         self._render_grid()
         self.cart_column.controls = [
             ft.Icon(ft.Icons.CHECK_CIRCLE, color=ft.Colors.GREEN, size=40),
@@ -649,16 +760,19 @@ class SellScreen:
                         "WhatsApp",
                         icon=ft.Icons.CHAT,
                         on_click=lambda e: self.session.page.run_task(self._whatsapp, sale_id),
-                        visible=self._customer_phone() is not None,
+                        # A link sale shares its link instead; the receipt follows payment.
+                        visible=self._customer_phone() is not None and not payment_link,
                     ),
                     ft.Button(t("new_sale"), on_click=self._new_sale),
                 ],
                 wrap=True,
-            )
+            ),
+            self.link_area,
         ]
         self.session.page.update()
 
     def _new_sale(self, e: ft.Event[ft.Button]) -> None:
+        self.link_attempt = None
         self.method = "cash"
         self.channel = "walk-in"
         self.discount = Decimal("0.00")
