@@ -18,7 +18,11 @@ from typing import Any
 
 import httpx
 from postgrest.types import CountMethod
-from realtime import RealtimePostgresChangesListenEvent
+from realtime import (
+    AsyncRealtimeChannel,
+    RealtimePostgresChangesListenEvent,
+    RealtimeSubscribeStates,
+)
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 from supabase.types import RealtimeClientOptions
 
@@ -105,6 +109,7 @@ class Backend:
         self.user_id: str | None = None
         self.watching = False
         self._watched: tuple[tuple[str, ...], Callable[[str], None]] | None = None
+        self._channel: AsyncRealtimeChannel | None = None
 
     @classmethod
     async def connect(cls, config: AppConfig) -> Backend:
@@ -155,21 +160,29 @@ class Backend:
         finally:
             self.user_id = None
             self.watching = False
+            self._channel = None
 
     # -- live updates --------------------------------------------------------------------
     async def keep_watching(self) -> None:
-        """Subscribe again when the realtime socket is gone for good (the client's own
-        reconnection gives up after a few tries, e.g. through a long server outage)."""
-        if not self.watching or self._watched is None or self.client.realtime.is_connected:
+        """Subscribe again when the server has closed the channel for good (a `phx_close`,
+        e.g. after a token it no longer accepts). A dropped socket is not a reason: the
+        client reconnects by itself (retries without end, see `connect`) and rejoins the
+        channel; a second subscription racing it would leave two sockets and no channel."""
+        channel = self._channel
+        if not self.watching or self._watched is None or channel is None:
+            return
+        if not self.client.realtime.is_connected or not channel.is_closed:
             return
         self.watching = False
         with suppress(Exception):
-            await self.client.remove_all_channels()
+            await self.client.remove_channel(channel)
         await self.watch(*self._watched)
 
     async def watch(self, tables: tuple[str, ...], on_change: Callable[[str], None]) -> None:
         """Realtime changes to the signed-in tenant's rows of `tables` (the server delivers only
-        rows the user may read). The client reconnects by itself after a network drop."""
+        rows the user may read). The client reconnects by itself after a network drop or a
+        server restart and rejoins; each rejoin calls `on_change("*")`, because changes made
+        while the socket was down were never delivered and the screen must read them."""
         if self.watching:
             return
         self._watched = (tables, on_change)
@@ -182,10 +195,20 @@ class Backend:
             channel.on_postgres_changes(
                 RealtimePostgresChangesListenEvent.All, changed, table=table, schema="public"
             )
+        joined_before = False
+
+        def state_changed(state: RealtimeSubscribeStates, error: Exception | None) -> None:
+            nonlocal joined_before
+            if state == RealtimeSubscribeStates.SUBSCRIBED:
+                if joined_before:
+                    on_change("*")
+                joined_before = True
+
         try:
-            await channel.subscribe()
+            await channel.subscribe(state_changed)
         except Exception as exc:
             raise ApiFailure(_message(exc)) from exc
+        self._channel = channel
         self.watching = True
 
     # -- business ------------------------------------------------------------------------
@@ -395,7 +418,7 @@ class Backend:
     async def movements(self, product_id: str) -> list[dict[str, Any]]:
         rows = await self._call(
             self.client.table("stock_movements")
-            .select("reference_type,movement_type,quantity,reason,created_at")
+            .select("reference_type,movement_type,quantity,unit_cost,reason,notes,created_at")
             .eq("product_id", product_id)
             .order("created_at", desc=True)
             .limit(50)
@@ -436,6 +459,7 @@ class Backend:
         channel: str = "walk-in",
         discount: str = "0",
         customer_id: str | None = None,
+        payment_status: str | None = None,
     ) -> dict[str, Any]:
         """One sale, recorded once per `client_ref` (a repeat returns the first result).
         `sold_at` is when the sale was made on the device (ISO 8601 with its offset): the
@@ -451,6 +475,8 @@ class Backend:
             "customer_id": customer_id,
             "sold_at": sold_at,
         }
+        if payment_status is not None:  # `pending`: paid later, through a payment link
+            args["payment_status"] = payment_status
         return dict(await self._call(self.client.rpc("create_sale", args)))
 
     async def void_sale(self, sale_id: str, reason: str) -> dict[str, Any]:

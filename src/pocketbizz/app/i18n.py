@@ -135,6 +135,8 @@ _EN = {
     "copy": "Copy",
     "copied": "Copied",
     "create_link": "Create payment link",
+    "link_needs_connection": "A payment link needs the connection: try again when online",
+    "share": "Share",
     # Settings
     "address": "Address",
     "address_line2": "Address line 2",
@@ -189,6 +191,7 @@ _EN = {
     "purchase_history": "Purchase history",
     "total_spent": "Total spent: {amount} in {count} sales",
     "no_purchases": "No purchases yet",
+    "back": "Back",
 }
 
 _MS = {
@@ -316,6 +319,8 @@ _MS = {
     "copy": "Salin",
     "copied": "Disalin",
     "create_link": "Cipta pautan bayaran",
+    "link_needs_connection": "Pautan bayaran memerlukan sambungan: cuba lagi apabila dalam talian",
+    "share": "Kongsi",
     # Tetapan
     "address": "Alamat",
     "address_line2": "Alamat baris 2",
@@ -370,6 +375,7 @@ _MS = {
     "purchase_history": "Sejarah pembelian",
     "total_spent": "Jumlah belanja: {amount} dalam {count} jualan",
     "no_purchases": "Belum ada pembelian",
+    "back": "Kembali",
 }
 
 _TABLES = {"en": _EN, "ms": _MS}
