@@ -7,6 +7,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,6 +27,7 @@ import sentry_sdk
 from harness import TEST_JWT_SECRET, ServerProcess
 
 from pocketbizz.db import apply_migrations
+from pocketbizz.jobs.repository import enqueue
 from pocketbizz.logging import REDACTED
 from pocketbizz.observability import Scrubber, configure
 from pocketbizz.settings import Settings
@@ -203,6 +208,65 @@ async def test_without_a_dsn_nothing_is_sent(
     assert len(ingestion.envelopes) == before
     log = (tmp_path / f"server-{server.port}.log").read_text()
     assert "unhandled error" in log  # the error happened, and was only logged
+
+
+def _start_worker(dsn: str, data_dir: Path, sentry_dsn: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PB_", "DATABASE_", "SENTRY_"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pocketbizz", "worker", "--data-dir", str(data_dir)],
+        env={
+            **env,
+            "DATABASE_URL": dsn,
+            "PB_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
+            "PB_JOBS_QUEUES": "sentry-test",
+            "PB_LOG_LEVEL": "warning",
+            "SENTRY_DSN": sentry_dsn,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=(data_dir / "worker.log").open("wb"),
+    )
+
+
+async def test_a_failed_job_of_the_worker_reaches_sentry(
+    ingestion: Ingestion, sentry_dsn_db: str, tmp_path: Path
+) -> None:
+    """`pocketbizz worker` reports a job that failed for good (here: a task this worker does
+    not know, which is not retried) with the worker's tag."""
+    worker = _start_worker(sentry_dsn_db, tmp_path, ingestion.dsn)
+    try:
+        conn = await asyncpg.connect(sentry_dsn_db)
+        try:
+            # The worker applies the queue's schema at start; enqueue once it is there.
+            deadline = time.monotonic() + 60
+            while not await conn.fetchval(
+                "select to_regclass('procrastinate.procrastinate_jobs') is not null"
+            ):
+                assert time.monotonic() < deadline and worker.poll() is None
+                await asyncio.sleep(0.2)
+            async with conn.transaction():
+                job = await enqueue(conn, "no.such.task", {"n": 1}, queue="sentry-test")
+        finally:
+            await conn.close()
+
+        def from_worker() -> list[dict[str, Any]]:
+            return [e for e in ingestion.events() if e.get("tags", {}).get("component") == "worker"]
+
+        deadline = time.monotonic() + 60
+        while not from_worker():
+            assert time.monotonic() < deadline, "no event from the worker"
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+            await asyncio.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    [event] = from_worker()
+    assert event["logger"].startswith("procrastinate")
+    assert event["exception"]["values"][-1]["type"] == "TaskNotFound"
+    assert (event["extra"]["job"]["id"], event["extra"]["job"]["task_name"]) == (
+        job,
+        "no.such.task",
+    )
+    assert AUTHENTICATOR_PASSWORD not in json.dumps(event)
 
 
 def test_the_scrubber_removes_every_kind_of_credential() -> None:
