@@ -53,12 +53,16 @@ def test_product_photo_add_edit_replace_remove(server, browser: Browser, tmp_pat
     red, blue = tmp_path / "kopi.png", tmp_path / "kopi-baru.png"
     red.write_bytes(png(8, 8, (200, 30, 30)))
     blue.write_bytes(png(8, 8, (30, 30, 200)))
+    not_an_image = tmp_path / "harga.txt"
+    not_an_image.write_text("Kopi O RM 2.00")
 
     # Add with a photo: the upload waits for Save, like the other fields.
     app.navigate("Products")
     app.click("Add product")
     for field, value in [("Name", "Kopi O"), ("Price", "2.00"), ("Stock", "10"), ("SKU", "KO")]:
         app.type_into(field, value)
+    choose_file(app, "Add photo", not_an_image)
+    app.expect_text("Choose a PNG, JPEG, WebP or GIF image")
     choose_file(app, "Add photo", red)
     expect(app.page.get_by_role("img", name="New photo")).to_be_visible()
     with app.page.expect_response(

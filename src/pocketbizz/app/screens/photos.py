@@ -18,6 +18,14 @@ MAX_PHOTO_BYTES = 5 * 1024 * 1024
 EXTENSIONS = ["png", "jpg", "jpeg", "webp", "gif"]
 
 
+class PhotoRefused(Exception):
+    """The chosen file cannot be a product photo; `key` is the message's i18n key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class PickedPhoto:
     data: bytes
@@ -48,10 +56,10 @@ def thumbnail(product: Product, size: int = 48) -> ft.Control:
     )
 
 
-async def pick_photo(picker: ft.FilePicker) -> PickedPhoto | str | None:
+async def pick_photo(picker: ft.FilePicker) -> PickedPhoto | None:
     """One image chosen on the device, read into memory (`with_data`: in a browser the app's
     Python never sees a file path, and a device build works the same way). None when the
-    user cancelled; a message when the file cannot be a product photo."""
+    user cancelled; PhotoRefused when the file cannot be a product photo."""
     files = await picker.pick_files(
         file_type=ft.FilePickerFileType.CUSTOM, allowed_extensions=EXTENSIONS, with_data=True
     )
@@ -62,7 +70,7 @@ async def pick_photo(picker: ft.FilePicker) -> PickedPhoto | str | None:
     extension = chosen.name.rsplit(".", 1)[-1].lower() if "." in chosen.name else ""
     content_type = mimetypes.types_map.get(f".{extension}", "")
     if extension not in EXTENSIONS or not content_type.startswith("image/"):
-        return "not_an_image"
+        raise PhotoRefused("not_an_image")
     if len(data) > MAX_PHOTO_BYTES:
-        return "photo_too_large"
+        raise PhotoRefused("photo_too_large")
     return PickedPhoto(data=data, content_type=content_type, extension=extension)

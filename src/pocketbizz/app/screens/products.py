@@ -11,7 +11,7 @@ import flet as ft
 
 from pocketbizz.app.api import Product
 from pocketbizz.app.money import format_rm, parse_amount
-from pocketbizz.app.screens.photos import PickedPhoto, pick_photo, thumbnail
+from pocketbizz.app.screens.photos import PhotoRefused, PickedPhoto, pick_photo, thumbnail
 from pocketbizz.app.session import Session
 
 
@@ -156,9 +156,10 @@ class ProductsScreen:
         async def choose_photo(e: ft.Event[ft.OutlinedButton]) -> None:
             if self.picker is None:
                 self.picker = ft.FilePicker()
-            picked = await pick_photo(self.picker)
-            if isinstance(picked, str):
-                self.session.notify(t(picked))
+            try:
+                picked = await pick_photo(self.picker)
+            except PhotoRefused as refused:
+                self.session.notify(t(refused.key))
                 return
             if picked is None:
                 return
@@ -176,6 +177,8 @@ class ProductsScreen:
         photo_button.on_click = choose_photo
         remove_button.on_click = drop_photo
         render_photo()
+
+        created: list[Product] = []
 
         async def save(e: ft.Event[ft.Button]) -> None:
             sale_price = parse_amount(price.value or "")
@@ -195,16 +198,20 @@ class ProductsScreen:
                 "barcode": (barcode.value or "").strip() or None,
                 "category": (category.value or "").strip() or None,
                 "reorder_level": str(parse_amount(reorder.value or "0") or 0),
-                # Off: sold whatever the count says (a service, made to order); on: the
-                # business's rule applies again.
-                "negative_stock_policy": None if track.value else "allow",
             }
+            if product is None or bool(track.value) != product.tracks_stock:
+                # Off: sold whatever the count says (a service, made to order); on: the
+                # business's rule applies again. Untouched, a policy set elsewhere stays.
+                fields["negative_stock_policy"] = None if track.value else "allow"
             backend = self.session.backend
 
             async def call() -> None:
-                saved = product
+                saved = product or (created[0] if created else None)
                 if saved is None:
                     saved = await backend.add_product(fields, opening)
+                    # Should the photo fail now, a second Save edits this product
+                    # instead of adding it (and its opening stock) again.
+                    created.append(saved)
                 else:
                     await backend.update_product(saved.id, fields)
                 if new_photo:
