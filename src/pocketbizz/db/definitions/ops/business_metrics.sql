@@ -2,7 +2,7 @@
 -- GET /functions/v1/admin/metrics answers them; docs/OPERATIONS.md defines each one. "As of the
 -- end" means the end of p_to, or now when that is still to come.
 --
---   dau              every day of the range with its number of active users (active_days)
+--   dau              every day of the range with its number of active users
 --   mau              users active in the 30 days ending p_to
 --   retention.dN     of the users who signed up in the range and whose day N after sign-up is
 --                    over, the fraction active on that day (null when there are none)
@@ -12,6 +12,12 @@
 --                    (null when nobody signed up)
 --   mrr              Σ amount ÷ months of the payments covering the end, as a decimal string
 --   tenants          accounts created by the end; those on a paid plan at the end
+-- Activity is one table now (pb_internal.user_activity holds the events' days too, written by
+-- event_activity.sql): read directly, so the planner sees its statistics and its key.
+drop function if exists pb_internal.active_days(date, date);
+
+-- Active: a row in pb_internal.user_activity (an authenticated request, or an app event that
+-- happened that day). Days are Asia/Kuala_Lumpur days.
 create or replace function pb_internal.business_metrics(p_from date, p_to date) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
 declare
@@ -29,10 +35,7 @@ begin
     v_end := least(pg_catalog.now(), (p_to + 1)::timestamp at time zone 'Asia/Kuala_Lumpur');
 
     return (
-        with active as materialized (
-            -- every day any figure looks at: the range, the MAU window, cohort day 30
-            select * from pb_internal.active_days(least(p_from, p_to - 29), p_to + 30)
-        ), cohort as materialized (
+        with cohort as materialized (
             select u.id, (u.created_at at time zone 'Asia/Kuala_Lumpur')::date as day
             from auth.users u
             where u.created_at >= v_start
@@ -58,10 +61,12 @@ begin
                    count(a.user_id) filter (where c.day + n.days < v_today) as retained
             from (values (1), (7), (30)) n (days)
             left join cohort c on true  -- all three figures, even with nobody in the cohort
-            left join active a on a.user_id = c.id and a.day = c.day + n.days
+            left join pb_internal.user_activity a on a.user_id = c.id and a.day = c.day + n.days
             group by n.days
         ), daily as (
-            select a.day, count(*) as n from active a group by a.day
+            select a.day, count(*) as n from pb_internal.user_activity a
+            where a.day between p_from and p_to
+            group by a.day
         )
         select pg_catalog.jsonb_build_object(
             'dau', (select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
@@ -69,7 +74,7 @@ begin
                                order by g.day)
                     from pg_catalog.generate_series(p_from, p_to, interval '1 day') g (day)
                     left join daily d on d.day = g.day::date),
-            'mau', (select count(distinct a.user_id) from active a
+            'mau', (select count(distinct a.user_id) from pb_internal.user_activity a
                     where a.day between p_to - 29 and p_to),
             'retention', (select pg_catalog.jsonb_object_agg(
                                      'd' || r.days,
