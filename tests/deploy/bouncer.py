@@ -5,6 +5,7 @@ as the user the embedded PostgreSQL runs as when the tests run as root (PgBounce
 
 from __future__ import annotations
 
+import configparser
 import os
 import pwd
 import shutil
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+DEPLOYED_INI = Path(__file__).resolve().parents[2] / "deploy" / "pgbouncer" / "pgbouncer.ini"
 AUTHENTICATOR_PASSWORD = "test-authenticator"
 # Few server sessions for many clients: every session serves many tenants' transactions in
 # turn, so anything a transaction left behind would reach the next tenant.
@@ -29,7 +31,8 @@ def _pgbouncer_binary() -> str:
 
 @dataclass
 class PgBouncer:
-    """One PgBouncer process in pool_mode=transaction in front of a PostgreSQL socket."""
+    """One PgBouncer process, configured as deployed (pool_mode=transaction), in front of a
+    PostgreSQL socket."""
 
     socket_dir: str
     database: str
@@ -45,21 +48,27 @@ class PgBouncer:
         owner = os.stat(self.socket_dir).st_uid
         # Its auth file holds the only login clients may use: the request pools' role.
         (self.workdir / "userlist.txt").write_text(f'"authenticator" "{AUTHENTICATOR_PASSWORD}"\n')
-        (self.workdir / "pgbouncer.ini").write_text(
-            "[databases]\n"
-            f"{self.database} = host={self.socket_dir} port=5432 dbname={self.database}\n"
-            "[pgbouncer]\n"
-            "listen_addr = 127.0.0.1\n"
-            f"listen_port = {self.port}\n"
-            "unix_socket_dir =\n"
-            "auth_type = scram-sha-256\n"
-            f"auth_file = {self.workdir / 'userlist.txt'}\n"
-            "pool_mode = transaction\n"
-            f"default_pool_size = {SERVER_SESSIONS}\n"
-            "max_client_conn = 500\n"
-            f"logfile = {self.workdir / 'pgbouncer.log'}\n"
-            f"pidfile = {self.workdir / 'pgbouncer.pid'}\n"
+        # The deployment's own file (deploy/pgbouncer/pgbouncer.ini), so what is tested is
+        # what is shipped; only where it listens, what it reaches and its files differ.
+        ini = configparser.ConfigParser(interpolation=None)
+        ini.read(DEPLOYED_INI)
+        ini.remove_section("databases")
+        ini["databases"] = {
+            self.database: f"host={self.socket_dir} port=5432 dbname={self.database}"
+        }
+        ini["pgbouncer"].update(
+            {
+                "listen_addr": "127.0.0.1",
+                "listen_port": str(self.port),
+                "auth_file": str(self.workdir / "userlist.txt"),
+                "default_pool_size": str(SERVER_SESSIONS),
+                "reserve_pool_size": "0",
+                "logfile": str(self.workdir / "pgbouncer.log"),
+                "pidfile": str(self.workdir / "pgbouncer.pid"),
+            }
         )
+        with (self.workdir / "pgbouncer.ini").open("w") as out:
+            ini.write(out)
         for path in (self.workdir, *self.workdir.iterdir()):
             os.chown(path, owner, -1)
             path.chmod(0o700 if path.is_dir() else 0o600)
