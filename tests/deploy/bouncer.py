@@ -38,6 +38,7 @@ class PgBouncer:
     database: str
     port: int
     workdir: Path
+    server_sessions: int = SERVER_SESSIONS
     proc: subprocess.Popen[bytes] | None = None
 
     def url(self, user: str = "authenticator", password: str | None = None) -> str:
@@ -61,7 +62,7 @@ class PgBouncer:
                 "listen_addr": "127.0.0.1",
                 "listen_port": str(self.port),
                 "auth_file": str(self.workdir / "userlist.txt"),
-                "default_pool_size": str(SERVER_SESSIONS),
+                "default_pool_size": str(self.server_sessions),
                 "reserve_pool_size": "0",
                 "logfile": str(self.workdir / "pgbouncer.log"),
                 "pidfile": str(self.workdir / "pgbouncer.pid"),
