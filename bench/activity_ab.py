@@ -1,12 +1,13 @@
 """What daily-activity recording costs a request: create_sale through the API with the recorder
-on and off, side by side in one run (issue 11.2).
+on and off, in one server process, in alternating blocks (issue 11.2).
 
-One embedded PostgreSQL, two `pocketbizz serve` processes on it: one as shipped (every
-transaction's identity goes to the activity recorder), one whose recorder is unhooked after
-start. The same clients sell on both in alternating blocks, the order swapped every round, so
-both see the same machine load. Each client signs as 100 different tenants in turn; a warm-up
-makes every user's first request of the day (a queued row, written by the next flush), so the
-measured rounds are the steady state: one set lookup per transaction.
+One embedded PostgreSQL and one `pocketbizz serve` whose recorder the bench switches on
+(SIGUSR1) and off (SIGUSR2) between blocks, the order swapped every round: the same process,
+pool, caches and machine load on both sides. (Two server processes measured side by side
+differ by several percent when identical: an A/A run put the first-started one 7% behind.)
+Each client signs as 100 different tenants in turn; a warm-up with the recorder on makes every
+user's first request of the day (a queued row, written by the next flush), so the measured
+blocks are the steady state: one set lookup per transaction.
 
 `python -m bench.activity_ab [rounds] [block_seconds] [clients]`
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,27 +40,38 @@ from pocketbizz.db import apply_migrations
 
 SECRET = "activity-bench-secret-0123456789abcdef"
 TENANTS_PER_CLIENT = 100
+MODES = ("on", "off")
 
 
-def _serve_without_activity(argv: list[str]) -> None:
-    """`pocketbizz serve` whose activity recorder is unhooked once the app has started."""
+def _serve_toggled(argv: list[str]) -> None:
+    """`pocketbizz serve` whose activity recorder SIGUSR1 hooks in and SIGUSR2 unhooks."""
     import pocketbizz.ops as ops
     from pocketbizz.cli import main
+    from pocketbizz.ops.activity import ActivityRecorder
+    from pocketbizz.ops.runtime import RECORDER
     from pocketbizz.state import AppState
 
     started = ops.startup
 
     async def startup(state: AppState) -> None:
         await started(state)
-        state.db.observe_identity = None
+        recorder = state.services[RECORDER]
+        assert isinstance(recorder, ActivityRecorder)
+
+        def hook(on: bool) -> None:
+            state.db.observe_identity = recorder.observe if on else None
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, hook, True)
+        loop.add_signal_handler(signal.SIGUSR2, hook, False)
 
     ops.startup = startup  # type: ignore[assignment]
     main(["serve", *argv])
 
 
-def _start(dsn: str, workdir: Path, recorder: bool) -> tuple[subprocess.Popen[bytes], str]:
+def _start(dsn: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    data = workdir / ("on" if recorder else "off")
+    data = workdir / "server"
     data.mkdir()
     env = {
         **os.environ,
@@ -72,10 +85,7 @@ def _start(dsn: str, workdir: Path, recorder: bool) -> tuple[subprocess.Popen[by
         "XDG_STATE_HOME": str(data / "state"),
     }
     args = ["--port", str(port), "--data-dir", str(data)]
-    if recorder:
-        command = [sys.executable, "-m", "pocketbizz", "serve", *args]
-    else:
-        command = [sys.executable, "-m", "bench.activity_ab", "--serve-without-activity", *args]
+    command = [sys.executable, "-m", "bench.activity_ab", "--serve-toggled", *args]
     log = open(data / "server.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
@@ -147,26 +157,34 @@ async def _times(op: Callable[[], Awaitable[int]], n: int) -> None:
 
 
 async def _measure(
-    dsn: str, urls: dict[str, str], rounds: int, block: float, clients: int
+    dsn: str, server: subprocess.Popen[bytes], url: str, rounds: int, block: float, clients: int
 ) -> list[str]:
     from pocketbizz.gateway.tokens import api_keys
+
+    def recorder(on: bool) -> None:
+        server.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
+        time.sleep(0.2)  # handled by the server's loop between two requests
 
     anon = api_keys(SECRET)["anon_key"]
     owners = await tenant_ids(dsn, clients * TENANTS_PER_CLIENT)
     products = await _products(dsn, owners)
     groups = [owners[i::clients] for i in range(clients)]
-    sellers = {name: _sellers(url, anon, groups, products) for name, url in urls.items()}
-    totals = {name: Result(name, 0, 0.0, [], Counter()) for name in urls}
-    for name in urls:  # warm-up: plans, pools, and every user's first request of the day
-        await asyncio.gather(
-            *(_times(op, TENANTS_PER_CLIENT + 10) for op in sellers[name]),
-        )
+    sellers = _sellers(url, anon, groups, products)
+    totals = {name: Result(f"activity recorder {name}", 0, 0.0, [], Counter()) for name in MODES}
+    # The switch works: requests with the recorder off leave no row behind.
+    recorder(False)
+    await asyncio.gather(*(_times(op, 5) for op in sellers))
+    await asyncio.sleep(1.5)  # past the next flush
+    recorded_off = await _activity_rows(dsn)
+    # Warm-up, recorder on: plans, pools, and every user's first request of the day.
+    recorder(True)
+    await asyncio.gather(*(_times(op, TENANTS_PER_CLIENT + 10) for op in sellers))
     ratios = []
     for r in range(rounds):
-        order = list(urls) if r % 2 == 0 else list(reversed(list(urls)))
         rps = {}
-        for name in order:
-            result = await run_closed_loop(name, sellers[name], block)
+        for name in MODES if r % 2 == 0 else tuple(reversed(MODES)):
+            recorder(name == "on")
+            result = await run_closed_loop(name, sellers, block)
             rps[name] = result.rps
             t = totals[name]
             t.requests += result.requests
@@ -175,12 +193,10 @@ async def _measure(
             t.statuses.update(result.statuses)
         ratios.append(rps["on"] / rps["off"])
     lines = [
-        f"create_sale (3 lines) through the API, {clients} clients × {TENANTS_PER_CLIENT} "
-        f"tenants each, {rounds} alternating rounds of {block:.0f} s per side"
+        f"create_sale (3 lines) through the API, one server process, {clients} clients × "
+        f"{TENANTS_PER_CLIENT} tenants each, {rounds} rounds of {block:.0f} s per side"
     ]
-    for name in urls:
-        totals[name].name = f"activity recorder {name}"
-        lines.append(totals[name].line())
+    lines += [totals[name].line() for name in MODES]
     on, off = totals["on"], totals["off"]
     lines.append(f"throughput on/off {on.rps / off.rps:6.1%} over the run")
     lines.append(
@@ -189,13 +205,20 @@ async def _measure(
         + f"  (median {statistics.median(ratios):.1%})"
     )
     lines.append(_observe_cost())
+    lines.append(
+        f"pb_internal.user_activity rows: {recorded_off} after {5 * clients} requests with the recorder "
+        f"off, {await _activity_rows(dsn)} after the run"
+    )
+    return lines
+
+
+async def _activity_rows(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        recorded = await conn.fetchval("select count(*) from pb_internal.user_activity")
+        count: int = await conn.fetchval("select count(*) from pb_internal.user_activity")
     finally:
         await conn.close()
-    lines.append(f"pb_internal.user_activity rows after the run: {recorded}")
-    return lines
+    return count
 
 
 def _observe_cost() -> str:
@@ -214,34 +237,31 @@ def _observe_cost() -> str:
     return f"ActivityRecorder.observe for a user already seen today: {per_call * 1e9:.0f} ns/call"
 
 
-def main(rounds: int = 6, block: float = 10.0, clients: int = 20) -> list[str]:
+def main(rounds: int = 10, block: float = 8.0, clients: int = 20) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="pb-activity-ab-") as tmp:
         workdir = Path(tmp)
         pg = pgserver.get_server(workdir / "pg", cleanup_mode="delete")  # type: ignore[attr-defined]
         dsn = str(pg.get_uri())
-        servers: list[subprocess.Popen[bytes]] = []
+        server = None
         try:
             asyncio.run(apply_migrations(dsn, authenticator_password=AUTHENTICATOR_PASSWORD))
             asyncio.run(generate(dsn, tenants=clients * TENANTS_PER_CLIENT, products=20))
-            urls = {}
-            for name, recorder in (("on", True), ("off", False)):
-                proc, urls[name] = _start(dsn, workdir, recorder)
-                servers.append(proc)
-            return asyncio.run(_measure(dsn, urls, rounds, block, clients))
+            server, url = _start(dsn, workdir)
+            return asyncio.run(_measure(dsn, server, url, rounds, block, clients))
         finally:
-            for proc in servers:
-                proc.terminate()
-                proc.wait(15)
+            if server is not None:
+                server.terminate()
+                server.wait(15)
             pg.cleanup()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-without-activity":
-        _serve_without_activity(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-toggled":
+        _serve_toggled(sys.argv[2:])
     else:
         numbers = [float(a) for a in sys.argv[1:4]]
-        rounds = int(numbers[0]) if numbers else 6
-        block = numbers[1] if len(numbers) > 1 else 10.0
+        rounds = int(numbers[0]) if numbers else 10
+        block = numbers[1] if len(numbers) > 1 else 8.0
         clients = int(numbers[2]) if len(numbers) > 2 else 20
         for line in main(rounds, block, clients):
             print(line, flush=True)
