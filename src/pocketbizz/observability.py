@@ -63,8 +63,12 @@ def _secret_values(settings: Settings) -> list[str]:
         for name, value in settings
         if _SECRET_SETTING.search(name) and isinstance(value, str)
     ]
-    # Kept in the data dir when not configured (made now if this is the first start).
-    values += [settings.secret, settings.authenticator_secret]
+    # Kept in the data dir when not configured: read if there, never made here (`serve` has
+    # made the JWT secret by now; a worker has no use for one).
+    for name in ("jwt_secret", "authenticator_password"):
+        path = settings.data_dir / name
+        if path.is_file():
+            values.append(path.read_text().strip())
     for name in _URL_SETTINGS:
         url = getattr(settings, name, None)
         if url:
