@@ -256,9 +256,12 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         first, last = parse_range({k: v for k, v in given.items() if v}, activity_day())
     except ApiError as exc:
         raise CliError(exc.message) from None
-    if settings.database_url:
-        _check_reachable(settings.database_url)
-        figures = asyncio.run(_metrics_from_database(settings.database_url, first, last))
+    # As the owner, on the direct address: a transaction pooler takes only `authenticator`.
+    dsn = settings.direct_database_url
+    if dsn:
+        name = "DATABASE_DIRECT_URL" if settings.database_direct_url else "DATABASE_URL"
+        _check_reachable(dsn, name)
+        figures = asyncio.run(_metrics_from_database(dsn, first, last))
     else:
         figures = _metrics_from_server(settings, first, last)
     print(json.dumps(figures) if args.json else metrics_table(figures, first, last))
