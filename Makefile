@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 STAMP         := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck bench screenshots browser pgbouncer redis install lock check-locks clean
+.PHONY: run test lint fmt typecheck bench screenshots browser pgbouncer redis loadtest install lock check-locks clean
 
 $(RUNTIME_STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The day's mix from 200 simulated users over 10,000 tenants for 5 minutes, then the step search
+# (loopback only; stops by itself). Shorter: make loadtest LOADTEST_ARGS="--duration 30 --tenants 1000"
+loadtest: $(STAMP)
+	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)
 
 # Phone-size pictures of the app's main screens, written to docs/screenshots/.
 screenshots: $(STAMP) browser
