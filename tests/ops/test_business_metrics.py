@@ -600,3 +600,40 @@ def test_app_events_count_for_the_day_they_happened(
     while len(asyncio.run(days())) < 2 and time.monotonic() < deadline:  # today's: next flush
         time.sleep(0.2)
     assert asyncio.run(days()) == [kl_today() - timedelta(days=3), kl_today()]
+
+
+def test_cli_asks_the_running_server_without_database_url(
+    ops_server: ServerProcess, history: tuple[History, dict[str, Any]]
+) -> None:
+    h, expected = history
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PB_DATABASE_URL")}
+    # Where the test server recorded itself (harness: XDG_STATE_HOME under its data dir), and
+    # its JWT secret, from which the CLI makes the service key.
+    env |= {"XDG_STATE_HOME": str(ops_server.data_dir / "state"), "PB_JWT_SECRET": TEST_JWT_SECRET}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pocketbizz",
+            "metrics",
+            "--json",
+            "--from",
+            str(h.first),
+            "--to",
+            str(h.last),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == figures_only(expected)
+    nobody = subprocess.run(
+        [sys.executable, "-m", "pocketbizz", "metrics"],
+        env={**env, "XDG_STATE_HOME": str(ops_server.data_dir / "no-servers")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert nobody.returncode == 2 and "DATABASE_URL" in nobody.stderr
