@@ -10,14 +10,17 @@ import subprocess
 import sys
 import tarfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pgserver
 import pytest
-from harness import free_port
+from harness import TEST_JWT_SECRET, ServerProcess, free_port
 from supabase import Client, create_client
+
+from pocketbizz.gateway.tokens import api_keys
 
 PASSWORD = "correct horse battery"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # any bytes will do; the type is checked
@@ -279,3 +282,53 @@ def test_backup_restore_round_trip_keeps_rows_files_passwords_keys_and_isolation
         assert sale.data["sale_number"] != before["sales"][0]["sale_number"]
     finally:
         server.stop()
+
+
+def test_backup_from_database_url_restores_into_an_embedded_data_dir(
+    owner_dsn: str, tmp_path: Path
+) -> None:
+    """A deployment on DATABASE_URL with PB_JWT_SECRET set: the dump comes from that server,
+    the secret from the environment; the restore is an embedded instance with the same keys."""
+    source = tmp_path / "source"
+    source.mkdir()
+    server = ServerProcess(
+        owner_dsn, source, env_overrides={"PB_AUTHENTICATOR_PASSWORD": "test-authenticator"}
+    )
+    server.start()
+    email = f"url-{uuid.uuid4().hex[:10]}@example.com"
+    try:
+        client = create_client(server.url, server.anon_key)
+        signed_up = client.auth.sign_up({"email": email, "password": PASSWORD})
+        assert signed_up.user is not None
+        uid = signed_up.user.id
+        client.storage.from_("receipts").upload(
+            f"{uid}/r.txt", RECEIPT, {"content-type": "text/plain"}
+        )
+    finally:
+        server.stop()
+
+    env = {**_env(tmp_path), "DATABASE_URL": owner_dsn, "PB_JWT_SECRET": TEST_JWT_SECRET}
+    archive = tmp_path / "url.tar"
+    done = _pocketbizz("backup", "--out", str(archive), "--data-dir", str(source), env=env)
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert manifest["jwt_secret_from"] == "environment"
+    assert "storage/receipts/" in " ".join(manifest["files"])
+
+    refused = _pocketbizz("restore", str(archive), "--data-dir", str(tmp_path / "t"), env=env)
+    assert refused.returncode == 2 and "unset DATABASE_URL" in refused.stderr
+
+    target = tmp_path / "target"
+    plain = _env(tmp_path)  # no DATABASE_URL, no PB_JWT_SECRET: all from the archive
+    restored = _pocketbizz("restore", str(archive), "--data-dir", str(target), env=plain)
+    assert restored.returncode == 0, restored.stderr
+    served = _Served(plain, target, tmp_path / "serve.log")
+    try:
+        keys = _keys(plain, target)
+        assert keys["anon_key"] == api_keys(TEST_JWT_SECRET)["anon_key"]
+        client, user_id = _signed_in(served.url, keys["anon_key"], email)
+        assert user_id == uid
+        assert client.storage.from_("receipts").download(f"{uid}/r.txt") == RECEIPT
+    finally:
+        served.stop()
