@@ -23,7 +23,7 @@ from pocketbizz.db import apply_migrations
 from pocketbizz.jobs.repository import apply_schema
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def direct_dsn(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """This folder's own PostgreSQL (owner DSN): its in-process job worker is then the only one
     taking the jobs these tests queue."""
@@ -35,7 +35,7 @@ async def direct_dsn(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     pg.cleanup()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pgbouncer(direct_dsn: str) -> Iterator[PgBouncer]:
     parts = urlsplit(direct_dsn)
     socket_dir = parse_qs(parts.query)["host"][0]
@@ -48,7 +48,7 @@ def pgbouncer(direct_dsn: str) -> Iterator[PgBouncer]:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def graph() -> Iterator[FakeGraph]:
     """The WhatsApp Cloud API the sending job talks to (the job's run is what is tested)."""
     fake = FakeGraph(TOKEN, PHONE_NUMBER_ID)
@@ -57,7 +57,7 @@ def graph() -> Iterator[FakeGraph]:
     fake.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pooled_server(
     direct_dsn: str,
     pgbouncer: PgBouncer,

@@ -223,6 +223,7 @@ async def test_realtime_changes_arrive(pooled_server: ServerProcess) -> None:
 
 
 async def test_a_queued_receipt_job_runs(pooled_server: ServerProcess, graph: FakeGraph) -> None:
+    graph.reset()
     client, user_id, *_ = sign_up(pooled_server)
     client.table("business_profiles").update(
         {"business_name": "Kedai Pool", "negative_stock_policy": "allow"}
