@@ -4,6 +4,8 @@ tenant B still cannot read tenant A."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
@@ -332,3 +334,50 @@ def test_backup_from_database_url_restores_into_an_embedded_data_dir(
         assert client.storage.from_("receipts").download(f"{uid}/r.txt") == RECEIPT
     finally:
         served.stop()
+
+
+def _archive(path: Path, members: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    with tarfile.open(path, "w") as tar:
+        for name, data in [*members.items(), ("manifest.json", json.dumps(manifest).encode())]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_restore_refuses_a_foreign_or_damaged_archive_and_leaves_the_dir_empty(
+    tmp_path: Path,
+) -> None:
+    env = _env(tmp_path)
+    target = tmp_path / "target"
+
+    foreign = tmp_path / "foreign.tar"
+    _archive(foreign, {"x.txt": b"x"}, {"format": "something-else"})
+    done = _pocketbizz("restore", str(foreign), "--data-dir", str(target), env=env)
+    assert done.returncode == 2 and "is not a PocketBizz backup" in done.stderr
+
+    dump = b"not really a dump"
+    manifest = {
+        "format": "pocketbizz-backup",
+        "format_version": 1,
+        "migrations": ["0001"],
+        "migration_level": "0001",
+        "files": {"database.dump": {"size": len(dump), "sha256": hashlib.sha256(dump).hexdigest()}},
+    }
+    damaged = tmp_path / "damaged.tar"
+    _archive(damaged, {"database.dump": dump.upper()}, manifest)
+    done = _pocketbizz("restore", str(damaged), "--data-dir", str(target), env=env)
+    assert done.returncode == 2 and "database.dump is damaged" in done.stderr
+    assert not target.exists()  # made by the restore, removed with what it wrote
+
+    target.mkdir()  # an empty dir given by the user stays, empty
+    newer = tmp_path / "newer.tar"
+    _archive(newer, {}, {**manifest, "migrations": ["0001", "9999"], "files": {}})
+    done = _pocketbizz("restore", str(newer), "--data-dir", str(target), env=env)
+    assert done.returncode == 2 and "migrations this PocketBizz" in done.stderr
+    assert "9999" in done.stderr and list(target.iterdir()) == []
+
+    traversal = tmp_path / "traversal.tar"
+    _archive(traversal, {"../escape": dump}, {**manifest, "files": {"../escape": {}}})
+    done = _pocketbizz("restore", str(traversal), "--data-dir", str(target), env=env)
+    assert done.returncode == 2 and "unexpected archive member '../escape'" in done.stderr
+    assert not (tmp_path / "escape").exists() and list(target.iterdir()) == []
