@@ -7,6 +7,7 @@ also a running check of the wire contract.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import uuid
 from collections.abc import Callable
@@ -96,6 +97,15 @@ class Product:
         )
 
 
+def _forwarded_for(client_ip: str | None) -> str | None:
+    """The browser's address as an X-Forwarded-For value, or None when it is not an IP
+    address (Flet leaves it empty when it does not know it)."""
+    try:
+        return str(ipaddress.ip_address((client_ip or "").strip()))
+    except ValueError:
+        return None
+
+
 def _message(exc: Exception) -> str:
     # postgrest's APIError carries the server's JSON message; auth errors carry `message`.
     return str(getattr(exc, "message", None) or exc)
@@ -112,7 +122,8 @@ class Backend:
         self._channel: AsyncRealtimeChannel | None = None
 
     @classmethod
-    async def connect(cls, config: AppConfig) -> Backend:
+    async def connect(cls, config: AppConfig, client_ip: str | None = None) -> Backend:
+        """`client_ip`: the address of the browser this session serves, when known."""
         options = AsyncClientOptions(
             postgrest_client_timeout=15,
             function_client_timeout=15,
@@ -121,6 +132,14 @@ class Backend:
             # after the default 5 tries.
             realtime=RealtimeClientOptions(max_retries=1_000_000, initial_backoff=1.0),
         )
+        forwarded = _forwarded_for(client_ip)
+        if forwarded is not None:
+            # The web app runs beside the API and calls it from one address for all its users,
+            # who would then share that address's limits (sign-in attempts above all). It says
+            # whose call it is, as a proxy would; the server believes it only from an address
+            # it trusts (PB_TRUSTED_PROXIES, loopback by default), so a device's app sending it
+            # from elsewhere changes nothing.
+            options.headers["X-Forwarded-For"] = forwarded
         return cls(await acreate_client(config.backend_url, config.anon_key, options=options))
 
     async def _call(self, request: Any) -> Any:

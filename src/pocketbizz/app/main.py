@@ -45,7 +45,7 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
             ),
         )
         page.padding = 0
-        session = Session(page, config, await Backend.connect(config))
+        session = Session(page, config, await Backend.connect(config, page.client_ip))
         shell = Shell(session, destinations())
         session.reopen = shell.open
 
