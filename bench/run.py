@@ -79,6 +79,18 @@ def _rest_attack(duration: float) -> list[str]:
     return rest_attack_bench.main(min(duration, 10.0))
 
 
+def _jobs(duration: float) -> list[str]:
+    from bench import jobs_bench
+
+    return jobs_bench.main()
+
+
+def _receipts(duration: float) -> list[str]:
+    from bench import receipts_bench
+
+    return receipts_bench.main()
+
+
 def _app(duration: float) -> list[str]:
     # The app's benchmark drives Debian's Chromium; it lives beside the app's browser tests.
     import subprocess
@@ -100,6 +112,8 @@ SUITES: dict[str, Callable[[float], list[str]]] = {
     "realtime": _realtime,
     "ratelimit": _ratelimit,
     "rest_attack": _rest_attack,
+    "jobs": _jobs,
+    "receipts": _receipts,
     "app": _app,
 }
 

@@ -223,6 +223,14 @@ def test_settings_need_a_signed_in_owner(link_server: ServerProcess) -> None:
     assert info.value.status == 401
 
 
+def test_other_methods_are_405(link_server: ServerProcess, make_user: Callable[..., Any]) -> None:
+    client = _signed_in(link_server, make_user())
+    for name, method in [("payment-settings", "POST"), ("payment-link", "GET")]:
+        with pytest.raises(FunctionsHttpError) as info:
+            _invoke(client, name, {"sale_id": str(uuid.uuid4())}, method)
+        assert info.value.status == 405, name
+
+
 # --- links -----------------------------------------------------------------------------------
 
 

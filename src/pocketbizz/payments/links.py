@@ -57,16 +57,14 @@ async def payment_settings(ctx: FunctionContext) -> dict[str, Any]:
     """GET → {"configured", "category_code"}; PUT {"secret_key", "category_code"} stores them
     (the key sealed); DELETE forgets them. Never the key, in any answer."""
     owner = _owner(ctx)
-    if ctx.method == "GET":
-        pass
-    elif ctx.method == "PUT":
+    if ctx.method not in ("GET", "PUT", "DELETE"):
+        raise MethodNotAllowed("payment-settings answers GET, PUT and DELETE")
+    if ctx.method == "PUT":
         secret_key, category_code = _settings_body(ctx.body)
         sealed = sealing.seal(ctx.settings.secrets_key_material, owner, secret_key)
         await repository.put_settings(ctx.conn, category_code, sealed)
     elif ctx.method == "DELETE":
         await repository.delete_settings(ctx.conn)
-    else:
-        raise MethodNotAllowed("payment-settings answers GET, PUT and DELETE")
     category = await repository.settings_category(ctx.conn)
     return {"configured": category is not None, "category_code": category}
 
@@ -100,6 +98,8 @@ async def payment_link(ctx: FunctionContext) -> dict[str, Any]:
     """POST {"sale_id"} → {"sale_id", "bill_code", "payment_url", "amount"} for an unpaid sale of
     the caller: its open link, or a new bill made with the caller's own ToyyibPay account."""
     owner = _owner(ctx)
+    if ctx.method != "POST":
+        raise MethodNotAllowed("payment-link answers POST")
     sale_id = _sale_id(ctx.body)
     settings = ctx.settings
     account = await repository.link_account(ctx.conn)
