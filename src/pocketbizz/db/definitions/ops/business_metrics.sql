@@ -56,12 +56,15 @@ begin
                         window w as (partition by i.business_owner_id order by i.starts_at)) p
                  ) g
         ), retention as (
+            -- One key lookup per cohort member and N (a join would hash all the activity).
             select n.days,
                    count(*) filter (where c.day + n.days < v_today) as eligible,
-                   count(a.user_id) filter (where c.day + n.days < v_today) as retained
+                   count(*) filter (where c.day + n.days < v_today and exists (
+                       select from pb_internal.user_activity a
+                       where a.day = c.day + n.days and a.user_id = c.id
+                   )) as retained
             from (values (1), (7), (30)) n (days)
             left join cohort c on true  -- all three figures, even with nobody in the cohort
-            left join pb_internal.user_activity a on a.user_id = c.id and a.day = c.day + n.days
             group by n.days
         ), daily as (
             select a.day, count(*) as n from pb_internal.user_activity a
