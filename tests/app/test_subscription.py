@@ -1,6 +1,7 @@
 """The subscription in Settings, against a server whose ToyyibPay is the local fake: the plan
 and its limits; Upgrade creates a bill for the Pro plan (one month) and opens its payment page;
-ToyyibPay's refusal is shown; once ToyyibPay's callback settles the bill, Settings shows Pro."""
+ToyyibPay's refusal is shown; once ToyyibPay's callback settles the bill, Settings shows Pro,
+and Free again once the paid time is over."""
 
 from __future__ import annotations
 
@@ -110,3 +111,17 @@ def test_upgrade_opens_the_bill_for_pro_and_the_paid_plan_shows(
     app.expect_text(f"Paid until {paid_until:%d/%m/%Y}")
     app.expect_text("Active products: 0 / unlimited")
     expect(app.button("Upgrade")).to_have_count(0)
+
+    # Past its date the plan is Free again (the server's limits say so too), and says when
+    # it ended; Upgrade is back.
+    ended = "2026-01-31T16:00:00+00:00"
+    operator = create_client(pay_server.url, pay_server.service_key)
+    operator.table("users").update({"subscription_expires_at": ended}).eq("email", email).execute()
+    app.navigate("Sell")
+    app.navigate("Settings")
+    app.expect_text("Plan: Free")
+    app.expect_text(
+        f"Your paid plan ended on {datetime.fromisoformat(ended).astimezone():%d/%m/%Y}"
+    )
+    app.expect_text("Active products: 0 / 50")
+    expect(app.button("Upgrade")).to_be_visible()

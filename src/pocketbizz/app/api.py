@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -520,7 +520,12 @@ class Backend:
         users = await self._call(
             self.client.table("users").select("subscription_plan, subscription_expires_at")
         )
-        plan_code = str(users[0]["subscription_plan"]) if users else "free"
+        user = dict(users[0]) if users else {}
+        expires_at = user.get("subscription_expires_at")
+        # As the server's plan_limits: a paid plan past its date has the free plan's limits.
+        ends = datetime.fromisoformat(str(expires_at)) if expires_at else None
+        lapsed = ends is not None and ends <= datetime.now(UTC)
+        plan_code = str(user["subscription_plan"]) if user and not lapsed else "free"
         plans = await self._call(self.client.table("plans").select("*").eq("code", plan_code))
         products = (
             await self.client.table("products")
@@ -538,7 +543,8 @@ class Backend:
         plan = dict(plans[0]) if plans else {"code": plan_code, "name": plan_code}
         return {
             "plan": plan,
-            "expires_at": users[0]["subscription_expires_at"] if users else None,
+            "expires_at": expires_at,
+            "lapsed_plan": user["subscription_plan"] if lapsed else None,
             "active_products": products.count or 0,
             "sales_this_month": sales.count or 0,
         }

@@ -163,6 +163,7 @@ _EN = {
     "not_saved": "Not saved: check the fields marked in red",
     # Subscription
     "plan_expires": "Paid until {date}",
+    "plan_ended": "Your paid plan ended on {date}",
     "upgrade": "Upgrade",
     "upgrade_price": "{name}: RM {price} a month",
     "payment_opened": "The payment page is open: the plan changes once it is paid",
@@ -347,6 +348,7 @@ _MS = {
     "not_saved": "Tidak disimpan: semak ruangan bertanda merah",
     # Langganan
     "plan_expires": "Dibayar sehingga {date}",
+    "plan_ended": "Pelan berbayar anda tamat pada {date}",
     "upgrade": "Naik taraf",
     "upgrade_price": "{name}: RM {price} sebulan",
     "payment_opened": "Halaman bayaran dibuka: pelan bertukar selepas dibayar",

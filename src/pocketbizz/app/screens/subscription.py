@@ -38,7 +38,9 @@ async def section(session: Session) -> ft.Control:
     plan = usage["plan"]
     rows: list[ft.Control] = [ft.Text(t("plan", name=plan.get("name") or plan["code"]))]
     paid_until = _paid_until(usage.get("expires_at"))
-    if paid_until:
+    if paid_until and usage.get("lapsed_plan"):
+        rows.append(ft.Text(t("plan_ended", date=paid_until), color=ft.Colors.ERROR))
+    elif paid_until:
         rows.append(ft.Text(t("plan_expires", date=paid_until)))
     rows += [
         ft.Text(
