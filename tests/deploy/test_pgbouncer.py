@@ -248,28 +248,3 @@ async def test_a_queued_receipt_job_runs(pooled_server: ServerProcess, graph: Fa
         await asyncio.sleep(0.2)
     [sent] = graph.sent("messages")
     assert sent.json["to"] == "60123456789"
-
-
-def test_the_listening_sessions_bypass_pgbouncer(
-    pooled_server: ServerProcess, direct_dsn: str
-) -> None:
-    """LISTEN and the job worker's connections hold a session: they must be PostgreSQL's own
-    clients, which PgBouncer's server sessions (logged in as authenticator too) never are,
-    since those come and go per transaction without a LISTEN."""
-
-    async def listening() -> dict[str, list[str]]:
-        conn = await asyncpg.connect(direct_dsn)
-        try:
-            rows = await conn.fetch(
-                "select application_name, pid from pg_stat_activity"
-                " where usename = 'authenticator' and application_name like 'pocketbizz-%'"
-            )
-        finally:
-            await conn.close()
-        names: dict[str, list[str]] = {}
-        for r in rows:
-            names.setdefault(r["application_name"], []).append(str(r["pid"]))
-        return names
-
-    names = asyncio.run(listening())
-    assert {"pocketbizz-notifications", "pocketbizz-jobs"} <= set(names)
