@@ -94,7 +94,9 @@ def test_the_compose_file_has_every_part() -> None:
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (DEPLOY / source).exists(), source
-    for name in ("api", "pgbouncer"):
+    assert services["worker"]["image"] == services["api"]["image"]
+    assert services["worker"]["healthcheck"] == {"disable": True}
+    for name in ("api", "worker", "pgbouncer"):
         build = services[name]["build"]
         context = DEPLOY / (build if isinstance(build, str) else build["context"])
         dockerfile = (
