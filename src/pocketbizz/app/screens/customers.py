@@ -38,6 +38,8 @@ class CustomersScreen:
         t = self.t
         self.open_customer = None
         customers = await self.session.backend.customers()
+        if self.open_customer is not None:
+            return  # a customer was opened while the list was read: that view stays
         rows: list[ft.Control] = [
             ft.Text(t("customers"), size=22, weight=ft.FontWeight.BOLD),
             ft.Row([self.name, self.phone]),
@@ -110,6 +112,8 @@ class CustomersScreen:
             session.page.update()
 
         await self._render_history(str(customer["id"]))
+        if self.open_customer is not customer:
+            return  # back to the list (or another customer) meanwhile
         self.root.controls = [
             ft.Text(t("edit_customer"), size=22, weight=ft.FontWeight.BOLD),
             name,
@@ -130,6 +134,8 @@ class CustomersScreen:
     async def _render_history(self, customer_id: str) -> None:
         t = self.t
         sales = await self.session.backend.customer_sales(customer_id)
+        if self.open_customer is None or str(self.open_customer["id"]) != customer_id:
+            return  # the owner moved on while the sales were read
         completed = [s for s in sales if s["status"] == "completed"]
         spent = sum((Decimal(str(s["final_amount"])) for s in completed), Decimal("0"))
         rows: list[ft.Control] = [

@@ -94,6 +94,8 @@ class StockScreen:
 
         recipe = await backend.recipe(product.id)
         movements = await backend.movements(product.id)
+        if self.open_product is not product:
+            return  # back to the list (or another product) while these were read
         self.root.controls = [
             ft.Text(product.name, size=22, weight=ft.FontWeight.BOLD),
             ft.Text(t("in_stock", stock=_qty(product.current_stock))),
