@@ -84,3 +84,24 @@ def pooled_server(
     proc.start(timeout=60)
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def second_pooled_server(
+    direct_dsn: str, pgbouncer: PgBouncer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """Another API process of the same deployment (no job worker: the first one has it).
+    Processes share nothing but PostgreSQL, reached through the same PgBouncer."""
+    proc = ServerProcess(
+        pgbouncer.url(),
+        tmp_path_factory.mktemp("deploy-data-2"),
+        env_overrides={
+            "DATABASE_DIRECT_URL": direct_dsn,
+            "PB_STATEMENT_CACHE_SIZE": "0",
+            "PB_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
+            "PB_JOBS_IN_PROCESS": "false",
+        },
+    )
+    proc.start(timeout=60)
+    yield proc
+    proc.stop()

@@ -222,6 +222,41 @@ async def test_realtime_changes_arrive(pooled_server: ServerProcess) -> None:
         await client.realtime.close()
 
 
+async def test_a_change_made_through_one_process_reaches_a_subscriber_of_another(
+    pooled_server: ServerProcess, second_pooled_server: ServerProcess
+) -> None:
+    """Two API processes behind one PgBouncer: the write goes through the first, the
+    subscriber is on the second, and the change crosses by NOTIFY on their direct LISTEN
+    connections."""
+    writer, user_id, email, password = sign_up(pooled_server)
+    client = await acreate_client(second_pooled_server.url, second_pooled_server.anon_key)
+    try:
+        res = await client.auth.sign_in_with_password({"email": email, "password": password})
+        assert res.session is not None
+        await client.realtime.set_auth(res.session.access_token)
+        changes: list[dict[str, Any]] = []
+        arrived = asyncio.Event()
+
+        def on_change(payload: dict[str, Any]) -> None:
+            changes.append(payload)
+            arrived.set()
+
+        states: list[RealtimeSubscribeStates] = []
+        channel = client.channel("other-process")
+        channel.on_postgres_changes("INSERT", on_change, table="customers", schema="public")
+        await channel.subscribe(lambda state, _err: states.append(state))
+        assert states == [RealtimeSubscribeStates.SUBSCRIBED]
+
+        created = await asyncio.to_thread(
+            lambda: writer.table("customers").insert({"name": "Mak Cik Kiah"}).execute()
+        )
+        await asyncio.wait_for(arrived.wait(), 10)
+        assert changes[0]["data"]["record"]["id"] == created.data[0]["id"]
+        assert changes[0]["data"]["record"]["business_owner_id"] == user_id
+    finally:
+        await client.realtime.close()
+
+
 async def test_a_queued_receipt_job_runs(pooled_server: ServerProcess, graph: FakeGraph) -> None:
     graph.reset()
     client, user_id, *_ = sign_up(pooled_server)
