@@ -358,6 +358,29 @@ async def test_forged_wrong_amount_and_failed_callbacks(
     assert await _sale_state(db, sale["id"]) == ("pending", ["failed", "flagged"])
 
 
+async def test_a_link_paid_after_its_sale_was_voided_is_flagged(
+    link_server: ServerProcess,
+    make_user: Callable[..., Any],
+    fake: FakeToyyibPay,
+    db: asyncpg.Pool,
+) -> None:
+    user = make_user()
+    client = _signed_in(link_server, user)
+    _configure(client, A_KEY, "catA")
+    sale = _pending_sale(client, user.id, "8.00")
+    link = _invoke(client, "payment-link", {"sale_id": sale["id"]})
+    link_id = fake.bills()[-1]["billExternalReferenceNo"]
+    client.rpc("void_sale", {"sale_id": sale["id"], "reason": "cancelled"}).execute()
+    # The customer pays anyway: the money is real, the sale is gone — for a person to resolve.
+    paid = _callback_form(A_KEY, link_id, link["bill_code"], "1", "800")
+    assert _post_callback(link_server, paid).status_code == 200
+    assert await _sale_state(db, sale["id"]) == ("pending", ["flagged"])
+    status = await db.fetchval(
+        "select status from public.sales where id = $1", uuid.UUID(sale["id"])
+    )
+    assert status == "void"
+
+
 def test_paid_void_unknown_and_other_tenants_sales_get_no_link(
     link_server: ServerProcess, make_user: Callable[..., Any], fake: FakeToyyibPay
 ) -> None:
