@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -105,14 +105,7 @@ def backup(settings: Settings, owner_dsn: str, out: Path, progress: Progress) ->
         raise
     size = out.stat().st_size
     progress(f"wrote {out} ({_mb(size)})")
-    return BackupSummary(
-        path=out,
-        migration_level=summary["migration_level"],
-        objects=summary["objects"],
-        object_bytes=summary["object_bytes"],
-        archive_bytes=size,
-        missing=summary["missing"],
-    )
+    return replace(summary, path=out, archive_bytes=size)
 
 
 async def _write_archive(
@@ -121,7 +114,8 @@ async def _write_archive(
     tar: tarfile.TarFile,
     secrets: dict[str, str],
     progress: Progress,
-) -> dict[str, Any]:
+) -> BackupSummary:
+    """Everything into `tar`, the manifest last; the summary's path and size are the caller's."""
     files: dict[str, dict[str, Any]] = {}
     store = create_store(settings.storage)
     conn = await asyncpg.connect(owner_dsn)
@@ -140,7 +134,7 @@ async def _write_archive(
             started = time.monotonic()
             with tempfile.TemporaryDirectory(prefix="pocketbizz-backup-") as work:
                 dump = Path(work) / DUMP
-                pg_dump = await _pg_dump(owner_dsn, snapshot, server_num, dump)
+                pg_dump_version = await _pg_dump(owner_dsn, snapshot, server_num, dump)
                 with dump.open("rb") as handle:
                     files[DUMP] = _add(tar, DUMP, handle)
             progress(
@@ -185,7 +179,7 @@ async def _write_archive(
         "format_version": FORMAT_VERSION,
         "pocketbizz_version": __version__,
         "created_at": datetime.now(UTC).isoformat(),
-        "postgres": {"server_version": _version_text(server_num), "pg_dump": pg_dump},
+        "postgres": {"server_version": _version_text(server_num), "pg_dump": pg_dump_version},
         "migrations": migrations,
         "migration_level": migrations[-1],
         "jwt_secret_from": "environment" if settings.jwt_secret else "data_dir",
@@ -194,12 +188,14 @@ async def _write_archive(
         "files": files,
     }
     _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
-    return {
-        "migration_level": migrations[-1],
-        "objects": len(objects) - len(missing),
-        "object_bytes": copied_bytes,
-        "missing": missing,
-    }
+    return BackupSummary(
+        path=Path(),
+        migration_level=migrations[-1],
+        objects=len(objects) - len(missing),
+        object_bytes=copied_bytes,
+        archive_bytes=0,
+        missing=missing,
+    )
 
 
 def _secrets(settings: Settings) -> dict[str, str]:
@@ -300,6 +296,12 @@ async def _restore_into(
             target = data_dir / name
             staged.replace(target)
             target.chmod(0o600)
+    restored_secret = (data_dir / "jwt_secret").read_text().strip()
+    if settings.jwt_secret and settings.jwt_secret != restored_secret:
+        # The environment wins over the data dir: keys would differ while it is set.
+        progress(
+            "warning: PB_JWT_SECRET differs from the backup's secret; unset it to keep the keys"
+        )
 
     roles = json.loads((staging / ROLES).read_text())
     embedded = EmbeddedPostgres(data_dir / "pgdata")
