@@ -18,6 +18,7 @@ from decimal import Decimal
 from urllib.parse import urlparse
 
 import asyncpg
+import psutil
 
 from bench.data import generate, tenant_ids, user_token
 from bench.loadgen import Connection, Request, Result, run_closed_loop
@@ -153,7 +154,9 @@ def _direct_ops(
     return ops
 
 
-async def _run(url: str, anon_key: str, secret: str, dsn: str, duration: float) -> list[str]:
+async def _run(
+    url: str, anon_key: str, secret: str, dsn: str, duration: float, server_pid: int | None
+) -> list[str]:
     timings = await generate(dsn)
     lines = [
         "data: 10,000 tenants × 50 products, 5 customers each — generated in "
@@ -173,10 +176,14 @@ async def _run(url: str, anon_key: str, secret: str, dsn: str, duration: float) 
     }
     try:
         for key, label in labels.items():
+            cpu_before = _cpu_seconds(server_pid)
             through_api: Result = await run_closed_loop(f"API    {label}", api[key], duration)
+            # The server's CPU time per request moves much less with the machine's load than
+            # its rate does: the figure to compare between two versions of the server.
+            cpu = (_cpu_seconds(server_pid) - cpu_before) / max(1, through_api.requests) * 1e6
             floor: Result = await run_closed_loop(f"direct {label}", direct[key], duration)
             lines += [
-                through_api.line(),
+                f"{through_api.line()}  server CPU {cpu:.0f} µs/request",
                 floor.line(),
                 f"       ratio API/direct {through_api.rps / floor.rps:6.1%}",
             ]
@@ -185,10 +192,25 @@ async def _run(url: str, anon_key: str, secret: str, dsn: str, duration: float) 
     return lines
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    # With several workers, the server's processes are the serving process's children.
+    process = psutil.Process(pid)
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        times = p.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def main(duration: float = 20.0, workers: int = 1) -> list[str]:
     env = {"PB_RATE_LIMIT_PER_MINUTE": "1000000000", "PB_WORKERS": str(workers)}
     with stack(**env) as s:
-        lines = asyncio.run(_run(s.server.url, s.server.anon_key, s.secret, s.owner_dsn, duration))
+        pid = s.server.proc.pid if s.server.proc else None
+        lines = asyncio.run(
+            _run(s.server.url, s.server.anon_key, s.secret, s.owner_dsn, duration, pid)
+        )
     return [f"server processes: {workers}", *lines]
 
 

@@ -13,7 +13,6 @@ from typing import Any, cast
 import asyncpg
 import structlog
 from starlette.applications import Starlette
-from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, Router
@@ -22,7 +21,7 @@ from starlette.types import ASGIApp
 from pocketbizz import observability
 from pocketbizz.db import Database, pending_migrations
 from pocketbizz.gateway import metrics as gateway_metrics
-from pocketbizz.gateway.cors import CorsMiddleware
+from pocketbizz.gateway.asgi import GatewayApp, ServiceApp
 from pocketbizz.gateway.middleware import GatewayMiddleware
 from pocketbizz.messages import routes as message_routes
 from pocketbizz.receipts import routes as receipt_routes
@@ -135,11 +134,8 @@ def _service_app(module_name: str) -> ASGIApp:
     """A service's routes behind its one exception handler (`error_handlers`), which renders
     every failure in that API's own shape: GoTrue, PostgREST, Storage or Functions."""
     module = importlib.import_module(module_name)
-    router = Router(routes=module.routes)
-    handlers = getattr(module, "error_handlers", None)
-    if handlers is None:  # realtime answers its errors itself
-        return router
-    return ExceptionMiddleware(router, handlers=handlers)
+    # Realtime has no `error_handlers`: it answers its errors itself.
+    return ServiceApp(Router(routes=module.routes), getattr(module, "error_handlers", None))
 
 
 def _client_app_routes(settings: Settings) -> list[Any]:
@@ -196,14 +192,14 @@ def create_app(settings: Settings, db: Database) -> Starlette:
             await db.close()
 
     routes: list[Any] = [
-    # The operator's API before /functions/v1 (whose `{name}` would take "admin"); its page.
-    ops_routes = importlib.import_module("pocketbizz.ops.routes")
-    routes.append(Mount("/functions/v1/admin", app=_service_app(ops_routes.__name__)))
-    routes.append(Mount("/admin", routes=ops_routes.dashboard_routes))
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics),
     ]
+    # The operator's API before /functions/v1 (whose `{name}` would take "admin"); its page.
+    ops_routes = importlib.import_module("pocketbizz.ops.routes")
+    routes.append(Mount("/functions/v1/admin", app=_service_app(ops_routes.__name__)))
+    routes.append(Mount("/admin", routes=ops_routes.dashboard_routes))
     for name, prefix in SERVICES.items():
         routes.append(Mount(prefix, app=_service_app(f"pocketbizz.{name}.routes")))
     # The public e-receipt page a printed receipt's QR code opens (no API key needed).
@@ -212,11 +208,10 @@ def create_app(settings: Settings, db: Database) -> Starlette:
     routes += importlib.import_module("pocketbizz.payments.routes").routes  # /webhooks/toyyibpay
     routes += _client_app_routes(settings)
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # The gateway is the app's one middleware (CORS is its first stage).
+    app = GatewayApp(routes=routes, lifespan=lifespan)
     app.state.pb = state
     app.add_middleware(GatewayMiddleware, state=state)
-    # Added last, so outermost: preflights are answered before identity and rate limits.
-    app.add_middleware(CorsMiddleware, allowed_origins=settings.cors_allowed_origins)
     return app
 
 

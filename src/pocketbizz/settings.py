@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -103,9 +104,14 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 100
     rate_limit_sign_in_per_minute: int = 30
     rate_limit_sign_up_per_minute: int = 30
-    # Comma-separated proxy addresses whose X-Forwarded-For is trusted for the client IP
-    # (rate limits per IP would otherwise see only the load balancer).
-    trusted_proxies: str = ""
+    # Per sender IP on /webhooks/* (ToyyibPay, Meta), a bucket apart from API traffic: they
+    # send bursts from a few addresses.
+    rate_limit_webhooks_per_minute: int = Field(default=600, ge=1)
+    # Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is trusted: from such
+    # a peer the client is the right-most X-Forwarded-For address not itself trusted (rate
+    # limits per IP would otherwise see only the proxy); from any other peer it is ignored.
+    # Loopback by default: the web app mounted in-process calls the API over it.
+    trusted_proxies: str = "127.0.0.1/32,::1/128"
     # Browser origins allowed to call the API (CORS): "*" for any, or a comma-separated list
     # such as "https://shop.example.com,http://localhost:3000".
     cors_allowed_origins: str = "*"
@@ -199,6 +205,19 @@ class Settings(BaseSettings):
     def operator_email_set(self) -> frozenset[str]:
         """PB_OPERATOR_EMAILS lower-cased (auth.users keeps e-mails lower-case)."""
         return frozenset(e.strip().lower() for e in self.operator_emails.split(",") if e.strip())
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        # uvicorn would take a malformed entry (or a network with host bits set) as a literal
+        # host name and never match it.
+        for entry in value.split(","):
+            if entry.strip():
+                try:
+                    ipaddress.ip_network(entry.strip())
+                except ValueError:
+                    raise ValueError(f"not an IP address or network: {entry.strip()!r}") from None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

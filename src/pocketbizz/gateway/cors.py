@@ -1,7 +1,7 @@
 """CORS for browser clients on another origin (supabase-js in a web app, Flutter web, the PWA).
 
 Supabase's gateway (Kong's `cors` plugin on every service) answers this, and so do we, on every
-API surface: a preflight is answered here, before identity and rate limits (a browser sends no
+API surface: a preflight is answered by the gateway's first stage, before identity and rate limits (a browser sends no
 `apikey` with it), with 200 as Kong does; every other response — errors included, or the browser
 hides a 401 or 429 from the app — carries `Access-Control-Allow-Origin` and the headers a client
 may read. Any origin by default; `PB_CORS_ALLOWED_ORIGINS` restricts it, and then the matching
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 _SURFACES = ("/auth/v1", "/rest/v1", "/storage/v1", "/functions/v1", "/realtime/v1")
 
@@ -103,41 +103,39 @@ class CorsPolicy:
         return headers
 
 
+_SURFACE_PREFIXES = tuple(prefix + "/" for prefix in _SURFACES)
+
+
 def on_api_surface(path: str) -> bool:
     """The services Supabase's gateway fronts; /health, /metrics and the same-origin /app are not."""
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in _SURFACES)
+    return path.startswith(_SURFACE_PREFIXES) or path in _SURFACES
 
 
-class CorsMiddleware:
-    """Outermost middleware: preflights never reach the gateway's identity and rate limits."""
+def is_preflight(scope: Scope, request_headers: Headers) -> bool:
+    return scope["method"] == "OPTIONS" and "access-control-request-method" in request_headers
 
-    def __init__(self, app: ASGIApp, allowed_origins: str) -> None:
-        self.app = app
+
+class Cors:
+    """The gateway's first stage: a preflight is answered here, before identity and rate limits;
+    every other answer on an API surface gets the policy's headers (see `merge_headers`)."""
+
+    def __init__(self, allowed_origins: str) -> None:
         self.policy = CorsPolicy(allowed_origins)
+        self._exposed = (b"access-control-expose-headers", EXPOSED_HEADERS.encode())
+        # With any origin allowed (the default) every answer gets the same two headers.
+        self._any_origin = [*self.policy.headers(None), self._exposed]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not on_api_surface(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        request_headers = Headers(scope=scope)
-        origin = request_headers.get("origin")
+    def response_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
+        """What every answer to `origin` carries: the exposed headers only for an allowed one."""
+        if self.policy.any_origin:
+            return self._any_origin
         base = self.policy.headers(origin)
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in request_headers:
-            await self._preflight(request_headers, base, send)
-            return
-        exposed = [(b"access-control-expose-headers", EXPOSED_HEADERS.encode())]
-        added = base + exposed if self.policy.allow_origin(origin) is not None else base
+        if self.policy.allow_origin(origin) is not None:
+            base.append(self._exposed)
+        return base
 
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = _merged(list(message.get("headers", [])), added)
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
-
-    async def _preflight(
-        self, request_headers: Headers, base: list[tuple[bytes, bytes]], send: Send
-    ) -> None:
+    async def preflight(self, request_headers: Headers, send: Send) -> None:
+        base = self.policy.headers(request_headers.get("origin"))
         headers = list(base)
         if any(name == b"access-control-allow-origin" for name, _ in base):
             requested = request_headers.get("access-control-request-headers", "")
@@ -154,7 +152,7 @@ class CorsMiddleware:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _merged(
+def merge_headers(
     headers: list[tuple[bytes, bytes]], added: list[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
     """The response's headers with ours: ours win for Access-Control-*, `Origin` joins `Vary`."""

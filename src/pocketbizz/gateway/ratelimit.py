@@ -44,6 +44,14 @@ class Verdict:
             "RateLimit-Reset": str(self.reset_seconds),
         }
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The same headers as an ASGI response's header list (lower-case names)."""
+        return [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset_seconds).encode()),
+        ]
+
 
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
@@ -65,6 +73,7 @@ class RateLimiter:
         self.general = RateLimitItemPerMinute(settings.rate_limit_per_minute)
         self.sign_in = RateLimitItemPerMinute(settings.rate_limit_sign_in_per_minute)
         self.sign_up = RateLimitItemPerMinute(settings.rate_limit_sign_up_per_minute)
+        self.webhooks = RateLimitItemPerMinute(settings.rate_limit_webhooks_per_minute)
         self._unavailable_until = 0.0  # monotonic time before which storage is not tried
 
     async def hit(self, item: RateLimitItem, *key: str) -> Verdict | None:

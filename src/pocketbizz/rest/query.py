@@ -672,3 +672,49 @@ def parse_prefer(values: list[str]) -> Preferences:
                 continue
             prefs.applied.append(token)
     return prefs
+
+
+# ---------------------------------------------------------------------------------------------
+# Shape: what a read's SQL depends on
+
+
+# Comparisons whose value only ever becomes one bind parameter (`$n::text::type`): the SQL of a
+# query is the same whatever the value.
+_VALUE_ONLY_OPS = frozenset({"eq", "neq", "gt", "gte", "lt", "lte"})
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A query string without the values of its plain `column=op.value` comparisons (kept as
+    `column=op.`): `id=eq.1` and `id=eq.2` have one shape, so one built statement serves both.
+    `masked` are the positions in `pairs` whose values were taken out, in order."""
+
+    pairs: tuple[tuple[str, str], ...]
+    masked: tuple[int, ...]
+    values: tuple[str, ...]
+
+    def with_values(self, values: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The pairs with `values` put back in the masked places (for parsing)."""
+        pairs = list(self.pairs)
+        for index, value in zip(self.masked, values, strict=True):
+            key, op_dot = pairs[index]
+            pairs[index] = (key, op_dot + value)
+        return pairs
+
+
+def query_shape(params: list[tuple[str, str]]) -> Shape:
+    pairs: list[tuple[str, str]] = []
+    masked: list[int] = []
+    values: list[str] = []
+    for key, value in params:
+        if key == "apikey":  # never part of the query
+            continue
+        if key.isidentifier() and key not in RESERVED_PARAMS and key not in ("or", "and"):
+            op, dot, rest = value.partition(".")
+            if dot and op in _VALUE_ONLY_OPS:
+                masked.append(len(pairs))
+                values.append(rest)
+                pairs.append((key, op + "."))
+                continue
+        pairs.append((key, value))
+    return Shape(tuple(pairs), tuple(masked), tuple(values))

@@ -30,9 +30,16 @@ from pocketbizz.gateway import request_identity
 from pocketbizz.rest import responses, rpc, sql
 from pocketbizz.rest.openapi import openapi_document
 from pocketbizz.rest.plan import CallPlan, Planner, ReadPlan
-from pocketbizz.rest.query import Preferences, Query, parse_prefer, parse_query
+from pocketbizz.rest.query import (
+    Preferences,
+    Query,
+    Shape,
+    parse_prefer,
+    parse_query,
+    query_shape,
+)
 from pocketbizz.rest.schema_cache import Function, SchemaCache, Table, quote
-from pocketbizz.rest.service import SERVICE_KEY, RestService
+from pocketbizz.rest.service import SERVICE_KEY, ReadTemplate, RestService
 from pocketbizz.state import app_state
 
 
@@ -204,18 +211,28 @@ async def _read(request: Request, identity: Identity) -> Response:
     prefs = parse_prefer(request.headers.getlist("prefer"))
     cap = service.max_rows + 1 if prefs.count == "estimated" else None
     strip = responses.strips_nulls(request)
-    key = (cache.schema, name, request.scope.get("query_string", b""), prefs.count, strip)
-    built = service.statements.get(key)
+    exact = prefs.count == "exact"
+    built: tuple[str, list[Any]] | None = None
     plan: ReadPlan | None = None
-    if built is None or prefs.count in ("planned", "estimated"):
+    query_string: bytes = request.scope.get("query_string", b"")
+    # Planned and estimated counts need the plan; a long query string is parsed off the loop
+    # (and one over the limit refused) by `_query`.
+    inline = min(_PARSE_INLINE_BYTES, service.max_query_bytes)
+    if prefs.count not in ("planned", "estimated") and len(query_string) <= inline:
+        shape = query_shape(_params(request))
+        key = (cache.schema, name, shape.pairs, prefs.count, strip)
+        template = service.statements.get(key)
+        if template is None:
+            template = _read_template(service, cache, table, shape, exact=exact, strip=strip)
+            if template is not None:
+                service.remember(key, template, request.scope["pb.profile"][0])
+        if template is not None:
+            built = (template.statement, template.fill(shape.values))
+            offset = template.offset
+    if built is None:
         plan = Planner(cache).read(table, await _query(request))
-        built = _read_statement(
-            service, plan, exact=prefs.count == "exact", strip=strip, count_cap=cap
-        )
-        service.remember(key, built, request.scope["pb.profile"][0])
+        built = _read_statement(service, plan, exact=exact, strip=strip, count_cap=cap)
         offset = plan.offset or 0
-    else:
-        offset = _offset(request)
     async with _transaction(request, identity) as conn:
         row = await _fetch_one(conn, built[0], *built[1])
         sql.check_size(row, service.max_response_bytes)
@@ -258,6 +275,39 @@ def _read_statement(
     return statement, b.params
 
 
+def _read_template(
+    service: RestService,
+    cache: SchemaCache,
+    table: Table,
+    shape: Shape,
+    *,
+    exact: bool,
+    strip: bool,
+) -> ReadTemplate | None:
+    """The read statement of `shape`, built once with a marker in place of each taken-out
+    value; None when the query does not parse or plan (it is then built from its own values,
+    which gives its own error) or a marker is not exactly one parameter."""
+    markers = tuple(f"\x00pb-value-{i}\x00" for i in range(len(shape.masked)))
+    try:
+        query = parse_query(
+            shape.with_values(markers),
+            max_depth=service.max_filter_depth,
+            max_embed_depth=service.max_embed_depth,
+            aggregates=service.aggregates_enabled,
+        )
+        plan = Planner(cache).read(table, query)
+    except ApiError:
+        return None
+    statement, params = _read_statement(service, plan, exact=exact, strip=strip)
+    slots = []
+    for marker in markers:
+        found = [i for i, p in enumerate(params) if p == marker]
+        if len(found) != 1 or marker in statement:
+            return None
+        slots.append(found[0])
+    return ReadTemplate(statement, tuple(params), tuple(slots), plan.offset or 0)
+
+
 async def _explain(
     request: Request,
     identity: Identity,
@@ -292,11 +342,6 @@ async def _fetch_one(conn: asyncpg.Connection, statement: str, *params: Any) -> 
     row = await conn.fetchrow(statement, *params)
     assert row is not None  # every statement here aggregates: exactly one row
     return row
-
-
-def _offset(request: Request) -> int:
-    value = request.query_params.get("offset")
-    return int(value) if value and value.isdigit() else 0
 
 
 async def _insert(request: Request, identity: Identity) -> Response:

@@ -1,11 +1,12 @@
 """The data API's singleton: the schema cache, kept fresh by NOTIFY, and a small cache of
-built read statements keyed by the request's shape (the same list query from many tenants
-builds its SQL once)."""
+built read statements keyed by the request's shape (the same list query from many tenants,
+or `id=eq.X` for any X, builds its SQL once)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,23 @@ SERVICE_KEY = "rest"  # where the singleton lives in AppState.services
 _STATEMENT_CACHE_SIZE = 2048
 
 
+@dataclass(frozen=True)
+class ReadTemplate:
+    """A built read statement for a query shape (`query.Shape`): its parameters with the
+    shape's taken-out values at `slots`, and the offset the query asked for."""
+
+    statement: str
+    params: tuple[Any, ...]
+    slots: tuple[int, ...]
+    offset: int
+
+    def fill(self, values: tuple[str, ...]) -> list[Any]:
+        params = list(self.params)
+        for slot, value in zip(self.slots, values, strict=True):
+            params[slot] = value
+        return params
+
+
 class RestService:
     def __init__(self, state: AppState) -> None:
         self.state = state
@@ -36,8 +54,8 @@ class RestService:
         self.max_embed_depth = settings.rest_max_embed_depth
         self.max_response_bytes = settings.rest_max_response_bytes
         self.aggregates_enabled = settings.rest_aggregates_enabled
-        # Built read statements and their parameters (not the plans of plan.py).
-        self.statements: dict[Any, tuple[str, list[Any]]] = {}
+        # Built read statements by query shape (not the plans of plan.py).
+        self.statements: dict[Any, ReadTemplate] = {}
         self._subscription: Subscription | None = None
         self._reload_task: asyncio.Task[None] | None = None
         # Set by a NOTIFY that arrives while a reload runs: that reload may have read the
@@ -97,7 +115,7 @@ class RestService:
                 await self._reload_task
             self._reload_task = None
 
-    def remember(self, key: Any, statement: tuple[str, list[Any]], built_with: SchemaCache) -> None:
+    def remember(self, key: Any, statement: ReadTemplate, built_with: SchemaCache) -> None:
         if built_with is not self.cache:
             return  # the schema was reloaded while this statement was being built
         if len(self.statements) >= _STATEMENT_CACHE_SIZE:
