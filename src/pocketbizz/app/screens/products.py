@@ -111,26 +111,26 @@ class ProductsScreen:
             value=f"{product.reorder_level.normalize():f}" if product else "",
         )
         track = ft.Switch(label=t("track_stock"), value=product.tracks_stock if product else True)
-        # The photo change waits for Save, like every other field: None = keep, a picked
-        # photo = replace, `remove_photo` = take it off.
-        new_photo: list[PickedPhoto] = []
-        remove_photo = [False]
+        # The photo change waits for Save, like every other field: a picked photo replaces
+        # the product's, `remove_photo` takes it off, neither keeps it.
+        new_photo: PickedPhoto | None = None
+        remove_photo = False
         photo_box = ft.Container(width=96, height=96)
         photo_button = ft.OutlinedButton(icon=ft.Icons.ADD_A_PHOTO)
         remove_button = ft.TextButton(t("remove_photo"), icon=ft.Icons.DELETE_OUTLINE)
 
         def render_photo() -> None:
             shown: ft.Control
-            if new_photo:
+            if new_photo is not None:
                 shown = ft.Image(
-                    src=new_photo[0].data,
+                    src=new_photo.data,
                     width=96,
                     height=96,
                     fit=ft.BoxFit.COVER,
                     border_radius=6,
                     semantics_label=t("new_photo"),
                 )
-            elif product is not None and product.photo_url and not remove_photo[0]:
+            elif product is not None and product.photo_url and not remove_photo:
                 shown = ft.Image(
                     src=product.photo_url,
                     width=96,
@@ -147,13 +147,14 @@ class ProductsScreen:
                     border_radius=6,
                 )
             photo_box.content = shown
-            has_photo = bool(new_photo) or (
-                product is not None and bool(product.photo_url) and not remove_photo[0]
+            has_photo = new_photo is not None or (
+                product is not None and bool(product.photo_url) and not remove_photo
             )
             photo_button.content = t("change_photo") if has_photo else t("add_photo")
             remove_button.visible = has_photo
 
         async def choose_photo(e: ft.Event[ft.OutlinedButton]) -> None:
+            nonlocal new_photo, remove_photo
             if self.picker is None:
                 self.picker = ft.FilePicker()
             try:
@@ -163,14 +164,13 @@ class ProductsScreen:
                 return
             if picked is None:
                 return
-            new_photo[:] = [picked]
-            remove_photo[0] = False
+            new_photo, remove_photo = picked, False
             render_photo()
             self.session.page.update()
 
         def drop_photo(e: ft.Event[ft.TextButton]) -> None:
-            new_photo.clear()
-            remove_photo[0] = True
+            nonlocal new_photo, remove_photo
+            new_photo, remove_photo = None, True
             render_photo()
             self.session.page.update()
 
@@ -214,12 +214,11 @@ class ProductsScreen:
                     created.append(saved)
                 else:
                     await backend.update_product(saved.id, fields)
-                if new_photo:
-                    picked = new_photo[0]
+                if new_photo is not None:
                     await backend.set_product_photo(
-                        saved, picked.data, picked.content_type, picked.extension
+                        saved, new_photo.data, new_photo.content_type, new_photo.extension
                     )
-                elif remove_photo[0] and saved.images:
+                elif remove_photo and saved.images:
                     await backend.remove_product_photo(saved)
 
             if await self.session.guarded(call):
