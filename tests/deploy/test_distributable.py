@@ -11,9 +11,14 @@ apply, its order must distribute a table only after what its foreign keys refere
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import pgserver
+import pytest
+
+from pocketbizz.db import apply_migrations
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "citus" / "distribute.sql"
 
@@ -69,14 +74,25 @@ select con.conname, con.conrelid::regclass::text as tbl, con.confrelid::regclass
 """
 
 
+@pytest.fixture(scope="module")
+async def schema_dsn(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A database with the migrations and nothing else: tables other tests create for a while
+    in the session's database are no part of the schema to distribute."""
+    pg = pgserver.get_server(tmp_path_factory.mktemp("citus-pg"), cleanup_mode="delete")
+    dsn = str(pg.get_uri())
+    await apply_migrations(dsn, authenticator_password="citus-test")
+    yield dsn
+    pg.cleanup()
+
+
 def _script_body() -> str:
     """The script without its own BEGIN/COMMIT: the test's transaction holds it."""
     lines = SCRIPT.read_text().splitlines()
     return "\n".join(line for line in lines if line.strip().lower() not in ("begin;", "commit;"))
 
 
-async def test_distribute_sql_distributes_every_tenant_table_colocated(owner_dsn: str) -> None:
-    conn = await asyncpg.connect(owner_dsn)
+async def test_distribute_sql_distributes_every_tenant_table_colocated(schema_dsn: str) -> None:
+    conn = await asyncpg.connect(schema_dsn)
     try:
         tx = conn.transaction()
         await tx.start()
