@@ -112,7 +112,8 @@ async def test_cached_analytics_equal_the_live_computation(
     assert await _cached_days(db, owner) > 0  # the calls above did fill the cache
 
     # Changes after the fill: voids (of closed days too), sales re-dated from one closed day to
-    # another, a deleted sale, new sales (back-dated within the window), more history.
+    # another, a deleted sale, new sales (back-dated up to 7 days, into closed days too), more
+    # history.
     for sale in rng.sample(sales, 8):
         await call(db, owner, "void_sale", sale_id=sale, reason="test")
     for sale in rng.sample(sales, 5):
@@ -135,7 +136,17 @@ async def test_cached_analytics_equal_the_live_computation(
     assert compared == 24
 
 
-async def test_create_sale_writes_nothing_to_the_cache(db: asyncpg.Pool) -> None:
+async def _day_sales(db: asyncpg.Pool, owner: uuid.UUID) -> list[asyncpg.Record]:
+    async with db.acquire() as conn:
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "select * from pb_internal.analytics_day_sales where business_owner_id = $1"
+            " order by day",
+            owner,
+        )
+        return rows
+
+
+async def test_an_ordinary_sale_leaves_the_cache_alone(db: asyncpg.Pool) -> None:
     owner = await new_tenant(db)
     product = await new_product(db, owner, stock=100)
     old = await call(db, owner, "create_sale", items=[line(product, 2)])
@@ -143,34 +154,46 @@ async def test_create_sale_writes_nothing_to_the_cache(db: asyncpg.Pool) -> None
     today = dt.datetime.now(ZoneInfo("Asia/Kuala_Lumpur")).date()
     start = today - dt.timedelta(days=30)
     before = await call(db, owner, "analytics", start_date=start, end_date=today)
-    async with db.acquire() as conn:
-        cached = await conn.fetch(
-            "select * from pb_internal.analytics_day_sales where business_owner_id = $1"
-            " order by day",
-            owner,
-        )
+    cached = await _day_sales(db, owner)
     assert [r["sales_count"] for r in cached] == [1]
+    days = await _cached_days(db, owner)
 
-    for back in (0, 3, 7 * 24 - 1):  # hours back, up to the edge of the window
-        await call(
-            db,
-            owner,
-            "create_sale",
-            items=[line(product, 1)],
-            sold_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=back),
-        )
-    async with db.acquire() as conn:
-        assert (
-            await conn.fetch(
-                "select * from pb_internal.analytics_day_sales where business_owner_id = $1"
-                " order by day",
-                owner,
-            )
-            == cached
-        )
+    # Dated now, or less than an hour back (a device clock, a short offline spell).
+    await call(db, owner, "create_sale", items=[line(product, 1)])
+    await call(
+        db,
+        owner,
+        "create_sale",
+        items=[line(product, 1)],
+        sold_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=50),
+    )
+    assert await _day_sales(db, owner) == cached
+    assert await _cached_days(db, owner) == days
     after = await call(db, owner, "analytics", start_date=start, end_date=today)
-    assert after["totals"]["sales_count"] == before["totals"]["sales_count"] + 3
+    assert after["totals"]["sales_count"] == before["totals"]["sales_count"] + 2
     assert after == await _live(db, owner, start, today)
+
+
+async def test_a_sale_dated_into_a_closed_day_forgets_it(db: asyncpg.Pool) -> None:
+    """An offline sale replayed days later lands in a day already cached."""
+    owner = await new_tenant(db)
+    product = await new_product(db, owner, stock=100)
+    today = dt.datetime.now(ZoneInfo("Asia/Kuala_Lumpur")).date()
+    start = today - dt.timedelta(days=10)
+    empty = await call(db, owner, "analytics", start_date=start, end_date=today)
+    assert empty["totals"]["sales_count"] == 0
+    days = await _cached_days(db, owner)
+    assert days >= 9
+
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    await call(db, owner, "create_sale", items=[line(product, 1)], sold_at=when)
+    assert await _cached_days(db, owner) == days - 1  # that day only
+    report = await call(db, owner, "analytics", start_date=start, end_date=today)
+    assert report["totals"]["sales_count"] == 1
+    day = when.astimezone(ZoneInfo("Asia/Kuala_Lumpur")).date().isoformat()
+    assert [d["date"] for d in report["by_day"] if d["sales_count"]] == [day]
+    assert report == await _live(db, owner, start, today)
+    assert await _cached_days(db, owner) == days
 
 
 async def test_a_fill_waits_for_a_void_in_progress_and_sees_it(db: asyncpg.Pool) -> None:
@@ -221,5 +244,7 @@ async def test_a_read_only_call_computes_live_and_fills_nothing(db: asyncpg.Pool
     assert report["totals"]["sales_count"] == 1
     assert await _cached_days(db, owner) == 0
     assert report == await call(db, owner, "analytics", start_date=start, end_date=today)
-    # The closed days of the range: today-30 to today-9 (ended over 8 days ago).
-    assert await _cached_days(db, owner) == 22
+    # The closed days of the range: those that ended more than 2 hours ago.
+    now = dt.datetime.now(ZoneInfo("Asia/Kuala_Lumpur"))
+    last_closed = (now - dt.timedelta(hours=2)).date() - dt.timedelta(days=1)
+    assert await _cached_days(db, owner) == (last_closed - start).days + 1

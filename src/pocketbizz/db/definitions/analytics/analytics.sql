@@ -4,7 +4,7 @@
 -- month's sale lines beat a scan of all of them — measured 21.7 → 8.2 ms for the top-products
 -- query of a 50,000-sale tenant (bench/sales_bench.py data).
 --
--- Closed days (ended more than 8 days ago) come from the per-day cache (analytics_cache.sql),
+-- Closed days (ended more than 2 hours ago) come from the per-day cache (analytics_cache.sql),
 -- filled on the first call that needs them; the open days are computed live. The result is the
 -- live computation's (tests/domain/test_analytics_cache.py compares both). VOLATILE since it may
 -- fill the cache, and its later statements must see what the fill wrote.

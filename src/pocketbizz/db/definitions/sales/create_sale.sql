@@ -333,7 +333,10 @@ begin
         returning *
     )
     select pb_internal.sale_json_of(
-               s::public.sales, (select array_agg(w::public.sale_items) from written w))
+               s::public.sales,
+               (select jsonb_agg(pb_internal.sale_item_json(w::public.sale_items)
+                                 order by w.line_no)
+                from written w))
     into v_result
     from sale s;
     return v_result;

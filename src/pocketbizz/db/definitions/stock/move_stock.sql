@@ -47,7 +47,9 @@ begin
     if coalesce(cardinality(p_products), 0) = 0
        or cardinality(p_quantities) is distinct from cardinality(p_products)
        or cardinality(p_unit_costs) is distinct from cardinality(p_products)
-       or exists (select from unnest(p_quantities) q where q is null or q = 0) then
+       -- (array_position finds a null too; plain expressions, no statement to run)
+       or pg_catalog.array_position(p_quantities, null) is not null
+       or pg_catalog.array_position(p_quantities, 0) is not null then
         raise exception 'move_stock: one non-zero quantity and one unit cost per product'
             using errcode = '22023';
     end if;
@@ -87,8 +89,8 @@ begin
     )
     -- The first product (by id) whose net change is out and took it below zero under the
     -- 'block' policy (its own, else the business's).
-    select (select count(*) from moved) as moved, s.name, s.current_stock - s.delta as available,
-           -s.delta as requested
+    select (select count(*) from wanted) as products, (select count(*) from moved) as moved,
+           s.name, s.current_stock - s.delta as available, -s.delta as requested
     into v_bad
     from (select) one
     left join lateral (
@@ -101,7 +103,7 @@ begin
                        'block') = 'block'
         order by d.id
         limit 1) s on true;
-    if v_bad.moved < (select count(distinct m) from unnest(p_products) m) then
+    if v_bad.moved < v_bad.products then
         select m.product_id into v_bad
         from unnest(p_products) m(product_id)
         where not exists (select from public.products p
