@@ -209,14 +209,18 @@ async def _analytics_latencies(conn: Connection, headers: dict[str, str], n: int
     return latencies
 
 
-async def _direct_analytics(conn: asyncpg.Connection, owner: uuid.UUID) -> float:
-    """One analytics() call on a direct connection: the database's share of the latency."""
+async def _direct_analytics(conn: asyncpg.Connection, owner: uuid.UUID, cache: str = "on") -> float:
+    """One analytics() call on a direct connection: the database's share of the latency.
+    `cache="off"` computes every day live (pb.analytics_cache, migration 0023): the same call
+    without the day cache, for a comparison in the same run."""
     t0 = time.perf_counter()
     async with conn.transaction():
         await conn.execute(
             "select set_config('role', 'authenticated', true), "
-            "set_config('request.jwt.claims', $1, true)",
+            "set_config('request.jwt.claims', $1, true), "
+            "set_config('pb.analytics_cache', $2, true)",
             json.dumps({"sub": str(owner), "role": "authenticated"}),
+            cache,
         )
         body = _analytics_body(30)
         await conn.fetchval(
@@ -234,17 +238,19 @@ async def _analytics_while(
     owner: uuid.UUID,
     sellers: list[Op],
     duration: float,
-) -> tuple[list[float], list[float], Result]:
-    """Analytics called back to back, alternately through the API and directly, while the
-    sellers run their closed loop."""
+) -> tuple[list[float], list[float], list[float], Result]:
+    """Analytics called back to back, in turn through the API, directly, and directly with
+    the day cache off (every day live), while the sellers run their closed loop."""
     api: list[float] = []
     direct: list[float] = []
+    live: list[float] = []
     load = asyncio.ensure_future(run_closed_loop("sellers", sellers, duration))
     await asyncio.sleep(min(1.0, duration / 10))  # let the sellers reach their pace
     while not load.done():
         api += await _analytics_latencies(conn, headers, 1)
         direct.append(await _direct_analytics(db, owner))
-    return api, direct, await load
+        live.append(await _direct_analytics(db, owner, "off"))
+    return api, direct, live, await load
 
 
 async def _explain(dsn: str, owner: uuid.UUID) -> list[str]:
@@ -423,10 +429,12 @@ async def _run(
     try:
         quiet = await _analytics_latencies(conn, headers, 40)
         quiet_db = [await _direct_analytics(db, big) for _ in range(40)]
+        quiet_live = [await _direct_analytics(db, big, "off") for _ in range(40)]
         lines.append(f"analytics 30 days, quiet, API                {summary(quiet)}")
         lines.append(f"analytics 30 days, quiet, direct             {summary(quiet_db)}")
+        lines.append(f"analytics 30 days, quiet, direct, cache off  {summary(quiet_live)}")
         lines += await _explain(dsn, big)
-        during, during_db, load = await _analytics_while(
+        during, during_db, during_live, load = await _analytics_while(
             conn, headers, db, big, api["sale"], duration
         )
     finally:
@@ -436,6 +444,9 @@ async def _run(
         "  (target p95 < 50 ms)"
     )
     lines.append(f"analytics 30 days, while {CLIENTS} clients sell, direct {summary(during_db)}")
+    lines.append(
+        f"analytics 30 days, while {CLIENTS} clients sell, direct, cache off {summary(during_live)}"
+    )
     lines.append(load.line().replace("sellers", f"  sellers (API create_sale, {n})", 1))
     after = await _analytics_latencies(conn, headers, 40)
     lines.append(f"analytics 30 days, right after the load      {summary(after)}")
