@@ -20,6 +20,7 @@ import httpx
 import pgserver
 import pytest
 from harness import TEST_JWT_SECRET, ServerProcess, free_port
+from storage.s3_local import LocalS3
 from supabase import Client, create_client
 
 from pocketbizz.gateway.tokens import api_keys
@@ -286,43 +287,60 @@ def test_backup_restore_round_trip_keeps_rows_files_passwords_keys_and_isolation
         server.stop()
 
 
-def test_backup_from_database_url_restores_into_an_embedded_data_dir(
+def test_backup_from_database_url_and_s3_restores_into_an_embedded_data_dir(
     owner_dsn: str, tmp_path: Path
 ) -> None:
-    """A deployment on DATABASE_URL with PB_JWT_SECRET set: the dump comes from that server,
-    the secret from the environment; the restore is an embedded instance with the same keys."""
+    """A deployment on DATABASE_URL, PB_JWT_SECRET set and files in an S3-compatible bucket: the
+    dump comes from that server, the secret from the environment, the bytes from the bucket; the
+    restore is an embedded instance with files on local disk and the same keys."""
     source = tmp_path / "source"
     source.mkdir()
-    server = ServerProcess(
-        owner_dsn, source, env_overrides={"PB_AUTHENTICATOR_PASSWORD": "test-authenticator"}
-    )
-    server.start()
     email = f"url-{uuid.uuid4().hex[:10]}@example.com"
-    try:
-        client = create_client(server.url, server.anon_key)
-        signed_up = client.auth.sign_up({"email": email, "password": PASSWORD})
-        assert signed_up.user is not None
-        uid = signed_up.user.id
-        client.storage.from_("receipts").upload(
-            f"{uid}/r.txt", RECEIPT, {"content-type": "text/plain"}
+    with LocalS3("backup-access", "backup-secret-key") as s3:
+        s3_env = {
+            "PB_STORAGE_BACKEND": "s3",
+            "PB_S3_ENDPOINT": s3.endpoint,
+            "PB_S3_BUCKET": "pb-objects",
+            "PB_S3_ACCESS_KEY": "backup-access",
+            "PB_S3_SECRET_KEY": "backup-secret-key",
+        }
+        server = ServerProcess(
+            owner_dsn,
+            source,
+            env_overrides={"PB_AUTHENTICATOR_PASSWORD": "test-authenticator", **s3_env},
         )
-    finally:
-        server.stop()
+        server.start()
+        try:
+            client = create_client(server.url, server.anon_key)
+            signed_up = client.auth.sign_up({"email": email, "password": PASSWORD})
+            assert signed_up.user is not None
+            uid = signed_up.user.id
+            client.storage.from_("receipts").upload(
+                f"{uid}/r.txt", RECEIPT, {"content-type": "text/plain"}
+            )
+        finally:
+            server.stop()
+        assert any(r.startswith("PUT /pb-objects/receipts/") for r in s3.requests)
 
-    env = {**_env(tmp_path), "DATABASE_URL": owner_dsn, "PB_JWT_SECRET": TEST_JWT_SECRET}
-    archive = tmp_path / "url.tar"
-    done = _pocketbizz("backup", "--out", str(archive), "--data-dir", str(source), env=env)
-    assert done.returncode == 0, done.stderr
+        env = {
+            **_env(tmp_path),
+            **s3_env,
+            "DATABASE_URL": owner_dsn,
+            "PB_JWT_SECRET": TEST_JWT_SECRET,
+        }
+        archive = tmp_path / "url.tar"
+        done = _pocketbizz("backup", "--out", str(archive), "--data-dir", str(source), env=env)
+        assert done.returncode == 0, done.stderr
     with tarfile.open(archive) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
     assert manifest["jwt_secret_from"] == "environment"
-    assert "storage/receipts/" in " ".join(manifest["files"])
+    assert any(name.startswith("storage/receipts/") for name in manifest["files"])
 
     refused = _pocketbizz("restore", str(archive), "--data-dir", str(tmp_path / "t"), env=env)
     assert refused.returncode == 2 and "unset DATABASE_URL" in refused.stderr
 
     target = tmp_path / "target"
-    plain = _env(tmp_path)  # no DATABASE_URL, no PB_JWT_SECRET: all from the archive
+    plain = _env(tmp_path)  # no DATABASE_URL, no PB_JWT_SECRET, local files: all from the archive
     restored = _pocketbizz("restore", str(archive), "--data-dir", str(target), env=plain)
     assert restored.returncode == 0, restored.stderr
     served = _Served(plain, target, tmp_path / "serve.log")
