@@ -4,8 +4,9 @@ Bounded and loopback only: an embedded PostgreSQL and one `pocketbizz serve` on 
 both removed at the end; every phase stops at its deadline and every request has a timeout.
 
 - Data: `bench.data.generate` (N tenants × 50 products × 5 customers); the simulated users are
-  U of those tenants (the most any phase needs), given a real password, stock, the pro plan and `--history` past sales
-  each (create_sale with sold_at over the last 30 days, as the app's offline replay does).
+  U of those tenants (the most any phase needs), each given a real password, stock, the pro plan
+  and `--history` past sales (create_sale with sold_at over the last 30 days, as the app's
+  offline replay does).
 - Each user holds one keep-alive HTTP connection and one realtime socket (postgres_changes on
   its `sales`), and after an exponential think time (`--think`, mean seconds) runs one flow:
   list products 30, sell 30 (client_ref, retried on 5xx or a lost connection), dashboard
