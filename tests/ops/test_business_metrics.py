@@ -503,12 +503,6 @@ def test_business_gauges_on_metrics(ops_server: ServerProcess) -> None:
             if line.startswith(("pocketbizz_tenants", "pocketbizz_mrr", "pocketbizz_daily_active"))
         }
 
-    assert set(gauges()) == {
-        'pocketbizz_tenants{plan="total"}',
-        'pocketbizz_tenants{plan="paid"}',
-        "pocketbizz_mrr_ringgit",
-        "pocketbizz_daily_active_users",
-    }
     today = kl_today().isoformat()
     figures = admin_get(
         ops_server, "metrics", ops_server.service_key, **{"from": today, "to": today}
@@ -519,7 +513,8 @@ def test_business_gauges_on_metrics(ops_server: ServerProcess) -> None:
         "pocketbizz_mrr_ringgit": float(figures["mrr"]),
         "pocketbizz_daily_active_users": float(figures["dau"][0]["count"]),
     }
-    # Recomputed every second on this server (PB_BUSINESS_GAUGES_INTERVAL_S=1), not per scrape.
+    # Recomputed every second on this server (PB_BUSINESS_GAUGES_INTERVAL_S=1), not per scrape;
+    # the first time a second after start.
     deadline = time.monotonic() + 10
     while gauges() != want and time.monotonic() < deadline:
         time.sleep(0.3)

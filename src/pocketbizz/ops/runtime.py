@@ -23,6 +23,7 @@ log = structlog.get_logger("pocketbizz.ops")
 RECORDER = "ops.activity"
 GAUGES = "ops.gauges"
 STARTED = "ops.started"  # time.time() when this process started serving
+START_DELAY_S = 5.0
 
 # "livemostrecent": with several processes, the value most recently set by a live one (they
 # all compute the same figures).
@@ -55,6 +56,9 @@ async def record_business_gauges(db: Database, today: date | None = None) -> Non
 
 
 async def _business_gauges_periodically(db: Database, interval: float) -> None:
+    # Not in the start-up burst, when every service takes connections at once: the pool would
+    # grow past its minimum for one query a minute.
+    await asyncio.sleep(min(START_DELAY_S, interval))
     while True:
         try:
             await record_business_gauges(db)
