@@ -36,6 +36,9 @@ import pytest
 from harness import TEST_JWT_SECRET, ServerProcess
 from supabase import create_client
 
+from pocketbizz.db.database import SERVICE, Database, Identity
+from pocketbizz.ops.activity import ActivityRecorder
+
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 NIL = uuid.UUID(int=0)
 OPERATOR_EMAIL = "ops-lead@example.com"
@@ -632,3 +635,39 @@ def test_cli_asks_the_running_server_without_database_url(
         timeout=60,
     )
     assert nobody.returncode == 2 and "DATABASE_URL" in nobody.stderr
+
+
+async def test_recorder_queues_a_user_once_and_keeps_rows_through_a_failed_write(
+    owner_pool: asyncpg.Pool, owner_dsn: str
+) -> None:
+    user = uuid.uuid4()
+    await owner_pool.execute(
+        "insert into auth.users (id, email, encrypted_password) values ($1, $2, 'x')",
+        user,
+        f"rec-{user.hex[:12]}@example.com",
+    )
+    db = Database(
+        owner_dsn, user="authenticator", password="test-authenticator", min_size=1, max_size=1
+    )
+    await db.open()
+    recorder = ActivityRecorder(db)
+    rows = "select day from pb_internal.user_activity where user_id = $1"
+    try:
+        me = Identity("authenticated", {"sub": str(user), "role": "authenticated"})
+        for identity in (me, me, SERVICE, me):
+            recorder.observe(identity)
+        # The pool's one session is cut under it: the write fails and its row is kept.
+        async with db.pool.acquire() as conn:
+            pid = conn.get_server_pid()
+        await owner_pool.execute("select pg_terminate_backend($1)", pid)
+        assert await recorder.flush() == 0
+        assert await owner_pool.fetch(rows, user) == []
+        # The next flush (on a new session) writes it, once.
+        assert await recorder.flush() == 1
+        assert [r["day"] for r in await owner_pool.fetch(rows, user)] == [kl_today()]
+        recorder.observe(me)
+        assert await recorder.flush() == 0  # already recorded today: nothing queued
+    finally:
+        await recorder.close()
+        await db.close()
+        await owner_pool.execute("delete from auth.users where id = $1", user)

@@ -20,10 +20,9 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import structlog
 
-from pocketbizz.db.database import SERVICE, Database, Identity, PoolTimeout
+from pocketbizz.db.database import SERVICE, Database, Identity
 from pocketbizz.ops import repository
 
 log = structlog.get_logger("pocketbizz.ops.activity")
@@ -74,10 +73,6 @@ class ActivityRecorder:
             return
         self._queue.append((self._day, user))
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="activity-recorder")
 
@@ -92,7 +87,7 @@ class ActivityRecorder:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._flush_interval)
-            await self.flush()
+            await self.flush()  # never raises: a failed write keeps its rows
 
     async def flush(self) -> int:
         """Write the queued rows in one statement; the number written (conflicts included)."""
@@ -102,14 +97,13 @@ class ActivityRecorder:
         try:
             async with self._db.transaction(SERVICE) as conn:
                 await repository.record_activity(conn, batch)
-        except (
-            OSError,
-            TimeoutError,
-            PoolTimeout,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-        ) as exc:
-            log.warning("activity not recorded yet", rows=len(batch), error=str(exc))
-            self._queue = (batch + self._queue)[-MAX_QUEUED:]
+        except Exception as exc:
+            # Whatever failed (the database restarting, a session cut under asyncpg's feet,
+            # the pool timing out), the rows wait for the next flush.
+            log.warning("activity not recorded yet", rows=len(batch), error=repr(exc))
+            kept = batch + self._queue
+            if len(kept) > MAX_QUEUED:
+                log.warning("activity dropped", rows=len(kept) - MAX_QUEUED)
+            self._queue = kept[-MAX_QUEUED:]
             return 0
         return len(batch)

@@ -9,11 +9,10 @@ import contextlib
 import time
 from datetime import date
 
-import asyncpg
 import structlog
 from prometheus_client import Gauge
 
-from pocketbizz.db.database import SERVICE, Database, PoolTimeout
+from pocketbizz.db.database import SERVICE, Database
 from pocketbizz.ops import repository
 from pocketbizz.ops.activity import ActivityRecorder, activity_day
 from pocketbizz.state import AppState
@@ -62,14 +61,8 @@ async def _business_gauges_periodically(db: Database, interval: float) -> None:
     while True:
         try:
             await record_business_gauges(db)
-        except (
-            OSError,
-            TimeoutError,
-            PoolTimeout,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-        ) as exc:
-            log.warning("business gauges not refreshed", error=str(exc))
+        except Exception as exc:  # the database away for a while: the gauges keep their values
+            log.warning("business gauges not refreshed", error=repr(exc))
         await asyncio.sleep(interval)
 
 
