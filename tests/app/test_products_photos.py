@@ -4,8 +4,10 @@ every field edited, the photo replaced, then removed — each checked through th
 
 from __future__ import annotations
 
+import io
 import re
 import struct
+import time
 import uuid
 import zlib
 from decimal import Decimal
@@ -14,7 +16,8 @@ from pathlib import Path
 import httpx
 from app.driver import TABLET, AppPage
 from app.test_counter_flow import PASSWORD, sign_up
-from playwright.sync_api import Browser, expect
+from PIL import Image
+from playwright.sync_api import Browser, Locator, expect
 from supabase import create_client
 
 
@@ -32,6 +35,19 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
         + chunk(b"IDAT", zlib.compress(row * height))
         + chunk(b"IEND", b"")
     )
+
+
+def _shows_blue(tile: Locator, timeout_s: float = 10.0) -> bool:
+    """Whether the control's pixels include the test photo's blue (the image loads after the
+    tile is drawn, so look again until it shows or the time is up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        shot = Image.open(io.BytesIO(tile.screenshot())).convert("RGB")
+        if any(r < 80 and g < 80 and b > 160 for r, g, b in shot.getdata()):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)
 
 
 def choose_file(app: AppPage, button: str, path: Path) -> None:
@@ -111,6 +127,13 @@ def test_product_photo_add_edit_replace_remove(server, browser: Browser, tmp_pat
     assert second_url != first_url and second_url.startswith(prefix)
     assert httpx.get(second_url).content == blue.read_bytes()
     assert httpx.get(first_url).status_code in (400, 404)
+
+    # On the Sell screen the tile shows the photo and keeps the product's name as its name.
+    app.navigate("Sell")
+    tile = app.page.get_by_role("button", name="Kopi O Kaw", exact=True)
+    expect(tile).to_be_visible()
+    assert _shows_blue(tile), "the Sell tile should show the (blue) photo"
+    app.navigate("Products")
 
     # Stock tracking off, photo removed: the product sells regardless of its count.
     app.tap(app.page.get_by_role("button", name=re.compile(r"^Kopi O Kaw")))

@@ -37,6 +37,7 @@ from pocketbizz.app.printing import (
     send,
     with_footer,
 )
+from pocketbizz.app.screens.photos import thumbnail
 from pocketbizz.app.session import Session
 
 METHODS = (("cash", "cash"), ("card", "card"), ("ewallet", "ewallet"))  # (api value, i18n key)
@@ -112,16 +113,19 @@ class SellScreen:
 
     def _tile(self, product: Product) -> ft.Control:
         stock_text = self.t("in_stock", stock=f"{product.current_stock.normalize():f}")
-        tap_area = ft.Container(
-            ft.Column(
-                [
-                    ft.Text(product.name, weight=ft.FontWeight.BOLD, max_lines=2),
-                    ft.Text(format_rm(product.sale_price)),
-                ],
-                spacing=2,
-            ),
-            on_click=lambda e, p=product: self._add(p),
+        label: ft.Control = ft.Column(
+            [
+                ft.Text(product.name, weight=ft.FontWeight.BOLD, max_lines=2),
+                ft.Text(format_rm(product.sale_price)),
+            ],
+            spacing=2,
+            expand=True,
         )
+        if product.photo_url is not None:
+            # The photo sits beside the name; it is out of the accessibility tree, so the
+            # tile's name stays the product's name.
+            label = ft.Row([thumbnail(product, 40), label], spacing=8)
+        tap_area = ft.Container(label, on_click=lambda e, p=product: self._add(p))
         return ft.Container(
             ft.Column(
                 [
