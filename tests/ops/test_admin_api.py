@@ -39,8 +39,10 @@ def ops_server(owner_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture(scope="module")
 def operator(ops_server: ServerProcess) -> dict[str, str]:
+    admin = create_client(ops_server.url, ops_server.service_key)
+    admin.auth.admin.create_user({"email": OPERATOR, "password": PASSWORD, "email_confirm": True})
     client = create_client(ops_server.url, ops_server.anon_key)
-    signed = client.auth.sign_up({"email": OPERATOR, "password": PASSWORD})
+    signed = client.auth.sign_in_with_password({"email": OPERATOR, "password": PASSWORD})
     assert signed.session is not None
     return {
         "apikey": ops_server.anon_key,

@@ -39,7 +39,9 @@ def ops_server(owner_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         },
     )
     proc.start()
-    create_client(proc.url, proc.anon_key).auth.sign_up({"email": OPERATOR, "password": PASSWORD})
+    create_client(proc.url, proc.service_key).auth.admin.create_user(
+        {"email": OPERATOR, "password": PASSWORD, "email_confirm": True}
+    )
     yield proc
     proc.stop()
 

@@ -35,6 +35,7 @@ import jwt
 import pytest
 from harness import TEST_JWT_SECRET, ServerProcess
 from supabase import create_client
+from supabase_auth.errors import AuthApiError
 
 from pocketbizz.db.database import SERVICE, Database, Identity
 from pocketbizz.ops.activity import ActivityRecorder
@@ -302,8 +303,12 @@ def history(owner_dsn: str) -> Iterator[tuple[History, dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def operator_token(ops_server: ServerProcess) -> str:
+    # Operator accounts are made with the admin API (sign-up refuses their addresses).
+    admin = create_client(ops_server.url, ops_server.service_key)
+    admin.auth.admin.create_user(
+        {"email": OPERATOR_EMAIL, "password": PASSWORD, "email_confirm": True}
+    )
     client = create_client(ops_server.url, ops_server.anon_key)
-    client.auth.sign_up({"email": OPERATOR_EMAIL, "password": PASSWORD})
     session = client.auth.sign_in_with_password({"email": OPERATOR_EMAIL, "password": PASSWORD})
     assert session.session is not None
     return session.session.access_token
@@ -444,6 +449,21 @@ def test_a_user_cannot_make_themselves_operator(ops_server: ServerProcess) -> No
         "HS256",
     )
     assert admin_get(ops_server, "metrics", forged).status_code == 401
+
+
+def test_nobody_takes_an_operator_address(ops_server: ServerProcess) -> None:
+    """With autoconfirm, sign-up proves no ownership of an address: it must not hand out the
+    operator claim. Neither may a user move their account to that address."""
+    client = create_client(ops_server.url, ops_server.anon_key)
+    with pytest.raises(AuthApiError) as refused:
+        client.auth.sign_up({"email": "Someone-Else@example.com", "password": PASSWORD})
+    assert refused.value.code == "user_already_exists"
+    email = f"mover-{uuid.uuid4().hex[:10]}@example.com"
+    assert client.auth.sign_up({"email": email, "password": PASSWORD}).session is not None
+    with pytest.raises(AuthApiError) as moved:
+        client.auth.update_user({"email": "someone-else@example.com"})
+    assert moved.value.code == "email_exists"
+    assert client.auth.get_user().user.email == email  # type: ignore[union-attr]
 
 
 def test_bad_dates_are_400(ops_server: ServerProcess) -> None:

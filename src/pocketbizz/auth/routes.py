@@ -101,6 +101,11 @@ async def signup(request: Request) -> Response:
             "Anonymous sign-ins are disabled", code=AuthCode.ANONYMOUS_PROVIDER_DISABLED
         )
     email = normalise_email(body.email)
+    if email in settings.operator_email_set:
+        # Operator accounts are made with the admin API: sign-up proves no ownership of an
+        # address (with autoconfirm, none at all), so it would hand out the operator claim.
+        # Answered as for a taken address.
+        raise Unprocessable("User already registered", code=AuthCode.USER_ALREADY_EXISTS)
     password = check_password(state, body.password)
     limiter = state.services["rate_limiter"]
     await limiter.enforce(limiter.sign_up, "signup", "ip", client(request)[1] or "unknown")
@@ -225,6 +230,12 @@ async def user(request: Request) -> Response:
         current = await service.load_user(conn, user_id, session_id)
         if email == current["email"]:
             email = None
+        if email is not None and email in settings.operator_email_set:
+            # As at sign-up: no user takes an operator's address (it carries the claim).
+            raise Unprocessable(
+                "A user with this email address has already been registered",
+                code=AuthCode.EMAIL_EXISTS,
+            )
         if email is not None and confirm_change:
             await service.request_email_change(conn, user_id, email)
             await emails.send_token(

@@ -116,7 +116,7 @@ def session_json(
         "iat": now,
         "email": user["email"],
         "phone": "",
-        "app_metadata": user["raw_app_meta_data"],
+        "app_metadata": app_metadata,
         "user_metadata": user["raw_user_meta_data"],
         "role": user["role"],
         "aal": "aal1",
