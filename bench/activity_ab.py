@@ -31,6 +31,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pgserver
+import psutil
 
 from bench.data import generate, give_stock, tenant_ids, user_token
 from bench.loadgen import Connection, Request, Result, run_closed_loop
@@ -179,12 +180,16 @@ async def _measure(
     # Warm-up, recorder on: plans, pools, and every user's first request of the day.
     recorder(True)
     await asyncio.gather(*(_times(op, TENANTS_PER_CLIENT + 10) for op in sellers))
+    process = psutil.Process(server.pid)
+    cpu = dict.fromkeys(MODES, 0.0)
     ratios = []
     for r in range(rounds):
         rps = {}
         for name in MODES if r % 2 == 0 else tuple(reversed(MODES)):
             recorder(name == "on")
+            cpu_before = _cpu_seconds(process)
             result = await run_closed_loop(name, sellers, block)
+            cpu[name] += _cpu_seconds(process) - cpu_before
             rps[name] = result.rps
             t = totals[name]
             t.requests += result.requests
@@ -197,6 +202,14 @@ async def _measure(
         f"{TENANTS_PER_CLIENT} tenants each, {rounds} rounds of {block:.0f} s per side"
     ]
     lines += [totals[name].line() for name in MODES]
+    # CPU seconds the server process spent per request: far less sensitive to the other work
+    # on the machine than throughput is.
+    per_request = {name: cpu[name] / totals[name].requests * 1e6 for name in MODES}
+    lines.append(
+        "server CPU per request: "
+        + ", ".join(f"{name} {per_request[name]:.0f} µs" for name in MODES)
+        + f" (on/off {per_request['on'] / per_request['off']:.1%})"
+    )
     on, off = totals["on"], totals["off"]
     lines.append(f"throughput on/off {on.rps / off.rps:6.1%} over the run")
     lines.append(
@@ -210,6 +223,12 @@ async def _measure(
         f"off, {await _activity_rows(dsn)} after the run"
     )
     return lines
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU of the server process (PostgreSQL's backends are not in it)."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 async def _activity_rows(dsn: str) -> int:
