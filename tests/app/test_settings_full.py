@@ -18,8 +18,6 @@ from app.test_products_photos import choose_file, png
 from playwright.sync_api import Browser, expect
 from supabase import create_client
 
-from pocketbizz.app.printing import escpos, with_footer
-
 
 def test_settings_are_kept_and_used_by_the_next_sale(
     server, browser: Browser, tmp_path: Path
@@ -134,19 +132,3 @@ def test_settings_are_kept_and_used_by_the_next_sale(
         Decimal("0"),
         Decimal("3.60"),
     ]
-
-
-def test_the_receipt_footer_goes_under_the_printed_receipt() -> None:
-    lines = ["      KEDAI RUNCIT", "TOTAL (RM)                  3.60"]
-    footer = "Barang yang dibeli tidak boleh ditukar\nTerima kasih"
-    printed = with_footer(lines, footer, 32)
-    assert printed == [
-        *lines,
-        "",
-        " Barang yang dibeli tidak boleh",
-        "            ditukar",
-        "          Terima kasih",
-    ]
-    assert all(len(line) <= 32 for line in printed)
-    assert with_footer(lines, "  ", 32) == lines
-    assert b"           ditukar\n" in escpos(printed)

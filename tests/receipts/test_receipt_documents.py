@@ -200,3 +200,38 @@ def test_bad_arguments_are_400(make_user: Callable[..., Any], query: dict[str, s
     with pytest.raises(FunctionsHttpError) as refused:
         fetch(user, query.pop("sale_id", sale["id"]), **query)
     assert refused.value.status == 400
+
+
+def test_the_business_footer_closes_every_form_of_the_receipt(
+    make_user: Callable[..., Any],
+) -> None:
+    """The footer kept in Settings (`business_profiles.settings.receipt_footer`) is printed
+    under the receipt, centred and wrapped to the paper, in the text, the PDF, the ESC/POS
+    bytes and the public page; a receipt without one ends at the thank-you line."""
+    user = make_user()
+    plain = sell(user, registered=False)
+    assert fetch(user, plain["id"])["text"].rstrip().endswith("Thank you! Terima kasih!")
+
+    footer = "Barang yang dibeli tidak boleh ditukar\nFollow us @kedairotiaminah"
+    user.client.table("business_profiles").update({"settings": {"receipt_footer": footer}}).eq(
+        "business_owner_id", user.id
+    ).execute()
+    sale = sell(user, registered=False)
+    text = fetch(user, sale["id"])["text"]
+    tail = text.rstrip().splitlines()[-5:]
+    assert [line.strip() for line in tail] == [
+        "Thank you! Terima kasih!",
+        "",
+        "Barang yang dibeli tidak boleh",
+        "ditukar",
+        "Follow us @kedairotiaminah",
+    ]
+    assert all(len(line) <= 32 for line in text.splitlines())
+    wide = fetch(user, sale["id"], width="80")["text"]
+    assert "Barang yang dibeli tidak boleh ditukar" in wide
+    assert "Follow us @kedairotiaminah" in pdf_text(fetch(user, sale["id"], format="pdf"))
+    printed = decode(fetch(user, sale["id"], format="escpos"))
+    assert "Follow us @kedairotiaminah" in "\n".join(line.strip() for line in printed.lines)
+    assert "Follow us @kedairotiaminah" in httpx.get(fetch(user, sale["id"])["url"]).text
+    # Settings are read at print time: the earlier sale's receipt now carries the footer too.
+    assert "Follow us" in fetch(user, plain["id"])["text"]

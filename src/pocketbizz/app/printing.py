@@ -10,7 +10,6 @@ for the cashier, after at most `SEND_TIMEOUT` seconds — never a frozen screen.
 from __future__ import annotations
 
 import asyncio
-import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,21 +49,6 @@ class PrinterSettings:
             port=int(printer.get("port") or DEFAULT_PORT),
             paper_mm=paper if paper in COLUMNS else 58,
         )
-
-
-def with_footer(lines: list[str], footer: str | None, columns: int) -> list[str]:
-    """The receipt with the business's own footer (Settings) centred under it, word-wrapped
-    to the paper; the backend's receipt does not carry one."""
-    if not footer or not footer.strip():
-        return lines
-    out = [*lines, ""]
-    for paragraph in footer.strip().splitlines():
-        out += [line.center(columns).rstrip() for line in _wrap(paragraph, columns)]
-    return out
-
-
-def _wrap(text: str, columns: int) -> list[str]:
-    return textwrap.wrap(text, columns, break_long_words=True) or [""]
 
 
 def escpos(lines: list[str]) -> bytes:

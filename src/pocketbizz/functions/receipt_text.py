@@ -57,6 +57,7 @@ class ReceiptData:
     tax_number: str | None = None
     phone: str | None = None
     address: Any = None  # jsonb: a string, a list of lines, or an object of parts
+    footer: str | None = None  # the business's own words under the receipt (Settings)
     items: list[ReceiptItem] = field(default_factory=list)
 
 
@@ -175,4 +176,8 @@ def render(receipt: ReceiptData, width: int) -> list[str]:
     lines += pair("Payment:", method, width)
     lines.append(rule)
     lines += center("Thank you! Terima kasih!", width)
+    if receipt.footer and receipt.footer.strip():
+        lines.append("")
+        for paragraph in receipt.footer.strip().splitlines():
+            lines += center(paragraph, width)
     return [line.translate(_ASCII).rstrip() for line in lines]

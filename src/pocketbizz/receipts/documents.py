@@ -62,6 +62,8 @@ def pdf(lines: list[str], header_lines: int, url: str | None, paper_mm: int, tit
     document.set_auto_page_break(False)
     document.add_page()
     for number, line in enumerate(lines):
+        if not line.strip():
+            continue  # a blank line is its place on the page (fpdf refuses an empty cell)
         document.set_font("Courier", "B" if number < header_lines else "", size_pt)
         text = line.encode("latin-1", "replace").decode("latin-1")
         document.set_xy(_MARGIN_MM, _MARGIN_MM + number * line_mm)

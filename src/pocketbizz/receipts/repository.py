@@ -19,7 +19,8 @@ select s.sale_number, s.status, s.channel, s.total_amount, s.discount_amount, s.
                'DD/MM/YYYY HH24:MI') as local_time,
        b.business_name, b.registration_number, b.tax_number, b.phone, b.address,
        coalesce(b.prices_include_tax, false) as prices_include_tax,
-       coalesce(b.sst_enabled, false) as sst_enabled
+       coalesce(b.sst_enabled, false) as sst_enabled,
+       b.settings ->> 'receipt_footer' as footer
 from public.sales s
 left join public.business_profiles b on b.business_owner_id = s.business_owner_id
 where s.business_owner_id = $1 and s.id = $2
@@ -82,6 +83,7 @@ async def load_receipt(conn: asyncpg.Connection, owner: UUID, sale_id: UUID) -> 
         tax_number=sale["tax_number"],
         phone=sale["phone"],
         address=sale["address"],
+        footer=sale["footer"],
         items=[
             ReceiptItem(
                 name=i["product_name"],

@@ -35,7 +35,6 @@ from pocketbizz.app.printing import (
     PrinterUnavailable,
     escpos,
     send,
-    with_footer,
 )
 from pocketbizz.app.screens.photos import thumbnail
 from pocketbizz.app.session import Session
@@ -701,7 +700,7 @@ class SellScreen:
             return
         try:
             lines = await self.session.backend.receipt_lines(sale_id, printer.columns)
-            await send(printer, escpos(with_footer(lines, self._footer(), printer.columns)))
+            await send(printer, escpos(lines))
         except (ApiFailure, PrinterUnavailable) as exc:
             self.session.page.show_dialog(
                 ft.SnackBar(
@@ -713,10 +712,6 @@ class SellScreen:
             )
             return
         self.session.notify(t("printed"))
-
-    def _footer(self) -> str | None:
-        footer = (self.session.profile.get("settings") or {}).get("receipt_footer")
-        return str(footer) if footer else None
 
     def _customer_phone(self) -> str | None:
         customer = next((c for c in self.customers if str(c["id"]) == self.customer_id), None)
@@ -734,7 +729,6 @@ class SellScreen:
         except ApiFailure as exc:
             self.session.notify(self.t("error", error=str(exc)))
             return
-        lines = with_footer(lines, self._footer(), 32)
         text = urllib.parse.quote("\n".join(line.rstrip() for line in lines))
         await ft.UrlLauncher().launch_url(f"https://wa.me/{phone}?text={text}")
 
