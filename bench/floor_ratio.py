@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 import asyncpg
 import psutil
 
-from bench.data import generate, tenant_ids, user_token
+from bench.data import generate, give_stock, tenant_ids, user_token
 from bench.loadgen import Connection, Request, Result, run_closed_loop
 from bench.stack import AUTHENTICATOR_PASSWORD, free_port, stack
 
@@ -59,6 +59,7 @@ async def _tenants(dsn: str) -> list[tuple[uuid.UUID, list[str]]]:
         )
     finally:
         await conn.close()
+    await give_stock(dsn, owners, 10_000_000)  # enough for every sale of a run
     products: dict[uuid.UUID, list[str]] = {o: [] for o in owners}
     for r in rows:
         products[r["business_owner_id"]].append(r["id"])
