@@ -26,6 +26,7 @@ from realtime import (
 )
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 from supabase.types import RealtimeClientOptions
+from supabase_auth.errors import AuthRetryableError
 
 from pocketbizz.app.config import AppConfig
 from pocketbizz.app.money import to_money
@@ -170,6 +171,22 @@ class Backend:
             raise ApiFailure(_message(exc)) from exc
         if res.session is None:
             raise ApiFailure("the account needs confirming before it can sign in")
+        self.user_id = res.user.id if res.user else None
+
+    async def resume(self, access_token: str, refresh_token: str) -> None:
+        """Sign in again from a session kept on the device, as supabase-js recovers one: a
+        still-valid access token is checked with the server (GET /user), an expired one is
+        refreshed (the client then announces TOKEN_REFRESHED, and the new pair is kept in
+        turn). Not refreshing a valid one spares a rotation per reload: another tab holding
+        the same refresh token would otherwise find it spent, and a spent token replayed
+        revokes the session. Offline: the server could not be asked; the kept session may
+        still be good."""
+        try:
+            res = await self.client.auth.set_session(access_token, refresh_token)
+        except AuthRetryableError as exc:  # the auth client's word for a transport failure
+            raise Offline("the server cannot be reached") from exc
+        except Exception as exc:  # revoked, expired, unknown user: the server said no
+            raise ApiFailure(_message(exc)) from exc
         self.user_id = res.user.id if res.user else None
 
     async def sign_out(self) -> None:

@@ -63,16 +63,23 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
             if not session.profile.get("business_name"):
                 session.show(auth.setup_view(session, home))
                 return
-            await shell.open(0)
+            # Back where this device left off (a restart or a reload), else at the counter.
+            kept = await session.last_screen()
+            keys = [d.key for d in shell.destinations]
+            await shell.open(keys.index(kept) if kept in keys else 0)
 
         async def on_resize(e: ft.PageResizeEvent) -> None:
             # Phone ↔ tablet layout when the window crosses the breakpoint.
             if session.backend.user_id and (page.navigation_bar is not None) == session.wide:
                 await shell.open(shell.index)
 
-        async def signed_out() -> None:
+        def sign_in() -> None:
             page.navigation_bar = None
             session.show(auth.sign_in_view(session, home))
+
+        async def signed_out() -> None:
+            await session.forget()
+            sign_in()
 
         async def on_close(e: ft.Event[ft.Page]) -> None:
             await session.close()
@@ -80,6 +87,11 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
         page.on_resize = on_resize
         page.on_close = on_close
         session.signed_out = signed_out
-        await signed_out()
+        # Nothing to fill in while a kept sign-in is tried: a spinner, not a form.
+        session.show(ft.Container(ft.ProgressRing(), alignment=ft.Alignment.CENTER, expand=True))
+        if await session.resume():
+            await home()
+        else:
+            sign_in()
 
     return main

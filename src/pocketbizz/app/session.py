@@ -4,13 +4,18 @@ the business profile, and which screen shows."""
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import flet as ft
+from supabase_auth.types import AuthChangeEvent
+from supabase_auth.types import Session as AuthSession
 
 from pocketbizz.app.api import ApiFailure, Backend, Offline, Product
 from pocketbizz.app.config import AppConfig
@@ -21,6 +26,20 @@ from pocketbizz.app.offline import OfflineStore
 TABLET_WIDTH = 720
 # How often waiting sales are tried again while the API is unreachable.
 REPLAY_SECONDS = 3.0
+# The screen on show, kept on the device beside the sign-in: a resumed session opens it again.
+SCREEN_KEY = "pocketbizz-screen"
+
+
+class _DevicePreferences(ft.SharedPreferences):
+    """SharedPreferences with an id no earlier server process gave out. Flet numbers controls
+    from 3 in each process, so after a restart the reconnecting browser, which still holds the
+    previous session's controls, sees this session's service come with its predecessor's id,
+    and Flet (1.0.5) disposing of the old one then drops the new one's listener too (every
+    call: "Timeout waiting for invoke method listener", after 10 s)."""
+
+    def init(self) -> None:  # Flet's hook before the service is registered and sent
+        # Far above the process's own count, and below 2**53 (a number in the web client).
+        self._i = 2**40 + secrets.randbelow(2**40)
 
 
 async def _nothing() -> None:
@@ -52,6 +71,15 @@ class Session:
         self._flush_lock = asyncio.Lock()
         # Shown above every signed-in screen: sales waiting to be sent, refused sales.
         self.banner = ft.Container(visible=False, bgcolor=ft.Colors.TERTIARY_CONTAINER, padding=8)
+        # The sign-in lives on the device (the browser's storage for the web app), as
+        # supabase-js keeps it: a new app session, after a reload or a server restart that
+        # ended the old one, resumes it instead of asking for the password again.
+        self._prefs: ft.SharedPreferences | None = None
+        self._auth_wanted: str | None = None
+        self._auth_kept: str | None = None
+        self._auth_lock = asyncio.Lock()
+        self._screen: str | None = None
+        backend.client.auth.on_auth_state_change(self._auth_changed)
 
     @property
     def wide(self) -> bool:
@@ -76,6 +104,86 @@ class Session:
             self.notify(self.t("error", error=str(exc)))
             return False
         return True
+
+    # -- the sign-in kept on the device ---------------------------------------------------
+    @property
+    def auth_key(self) -> str:
+        """supabase-js's storage key: `sb-<first label of the API's host>-auth-token`."""
+        host = urlsplit(self.config.backend_url).hostname or "localhost"
+        return f"sb-{host.split('.')[0]}-auth-token"
+
+    async def resume(self) -> bool:
+        """Sign in with the session kept on the device, if any. A session the server refuses
+        (revoked, expired, user gone) is forgotten; one it could not be asked about (offline)
+        stays kept for the next start."""
+        kept = await self._preference("get", self.auth_key)
+        if not isinstance(kept, str):
+            return False
+        self._auth_kept = kept
+        try:
+            tokens = json.loads(kept)
+            access_token, refresh_token = str(tokens["access_token"]), str(tokens["refresh_token"])
+        except (ValueError, KeyError, TypeError):
+            await self.forget()
+            return False
+        try:
+            await self.backend.resume(access_token, refresh_token)
+        except Offline:
+            return False
+        except ApiFailure:
+            await self.forget()
+            return False
+        return self.backend.user_id is not None
+
+    async def forget(self) -> None:
+        """Drop the kept sign-in (signed out, or refused) and the screen it was on."""
+        self._auth_wanted = None
+        await self._sync_auth()
+        self._screen = None
+        await self._preference("remove", SCREEN_KEY)
+
+    async def last_screen(self) -> str | None:
+        """The screen the device showed last (a destination's key), if it kept one."""
+        kept = await self._preference("get", SCREEN_KEY)
+        self._screen = kept if isinstance(kept, str) else None
+        return self._screen
+
+    def remember_screen(self, key: str) -> None:
+        if key != self._screen and not self.closed:
+            self._screen = key
+            self.page.run_task(self._preference, "set", SCREEN_KEY, key)
+
+    def _auth_changed(self, event: AuthChangeEvent, auth: AuthSession | None) -> None:
+        # Called by the auth client on every sign-in, refresh (a refresh token is used once:
+        # the new one must replace it) and sign-out.
+        if event in ("SIGNED_IN", "TOKEN_REFRESHED") and auth is not None:
+            self._auth_wanted = auth.model_dump_json()
+        elif event == "SIGNED_OUT":
+            self._auth_wanted = None
+        else:
+            return
+        if not self.closed:
+            self.page.run_task(self._sync_auth)
+
+    async def _sync_auth(self) -> None:
+        """Write the latest wanted state; writes queue behind each other, so the last
+        event wins whatever order their tasks run in."""
+        async with self._auth_lock:
+            wanted = self._auth_wanted
+            if wanted == self._auth_kept:
+                return
+            if wanted is None:
+                await self._preference("remove", self.auth_key)
+            else:
+                await self._preference("set", self.auth_key, wanted)
+            self._auth_kept = wanted
+
+    async def _preference(self, method: str, *args: str) -> Any:
+        """Call the device's SharedPreferences (made when first needed, so only for a
+        session that uses them)."""
+        if self._prefs is None:
+            self._prefs = _DevicePreferences()
+        return await getattr(self._prefs, method)(*args)
 
     async def load_profile(self) -> None:
         self.profile = await self.backend.business_profile()

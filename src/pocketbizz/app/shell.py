@@ -27,6 +27,7 @@ class Shell:
 
     async def open(self, index: int = 0) -> None:
         self.index = index
+        self.session.remember_screen(self.destinations[index].key)
         self.session.show(self._frame())
         await self.refresh()
 
