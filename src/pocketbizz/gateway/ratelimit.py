@@ -70,6 +70,8 @@ class RateLimiter:
         else:
             storage = MemoryStorage()
         self._limiter = SlidingWindowCounterRateLimiter(storage)
+        # In memory, the same counter without `limits`' storage layer (see LocalWindows).
+        self._local = LocalWindows() if not settings.redis_url else None
         self.general = RateLimitItemPerMinute(settings.rate_limit_per_minute)
         self.sign_in = RateLimitItemPerMinute(settings.rate_limit_sign_in_per_minute)
         self.sign_up = RateLimitItemPerMinute(settings.rate_limit_sign_up_per_minute)
@@ -78,6 +80,11 @@ class RateLimiter:
 
     async def hit(self, item: RateLimitItem, *key: str) -> Verdict | None:
         """Count one request; None when the storage is unavailable (the request goes through)."""
+        if self._local is not None:
+            allowed, remaining, reset_at = self._local.hit(item, item.key_for(*key), time.time())
+            return Verdict(
+                allowed, item.amount, remaining, max(1, math.ceil(reset_at - time.time()))
+            )
         if time.monotonic() < self._unavailable_until:
             RATE_LIMIT_UNAVAILABLE.inc()
             return None
@@ -112,3 +119,54 @@ class RateLimiter:
                 headers={**verdict.headers(), "Retry-After": str(verdict.reset_seconds)},
             )
         return verdict
+
+
+class LocalWindows:
+    """`limits`' sliding-window counter kept in this process's memory, with the same arithmetic
+    as its MemoryStorage and SlidingWindowCounterRateLimiter (so the same requests are refused
+    and the same RateLimit-* values sent) but without that storage layer: its async calls,
+    locks and expiry task took ~8% of a cheap request's time (two storage calls per request).
+
+    Windows are aligned to multiples of the item's expiry; a request is allowed while
+    floor(previous × the part of the previous window still in the sliding window + current)
+    stays within the limit."""
+
+    _PRUNE_AT = 50_000  # keys held before windows older than the previous one are dropped
+
+    def __init__(self) -> None:
+        # key → (window number, that window's count, the count of the window before it)
+        self._windows: dict[str, tuple[int, int, int]] = {}
+
+    def hit(self, item: RateLimitItem, key: str, now: float) -> tuple[bool, int, float]:
+        """Count one request at `now`: (allowed, remaining, when the next slot frees)."""
+        expiry = item.get_expiry()
+        window = int(now // expiry)
+        current, previous = self._counts(key, window)
+        # As limits computes it: the previous window's remaining weight, in seconds.
+        previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry if previous else 0.0
+        weighted = previous * previous_ttl / expiry + current
+        allowed = math.floor(weighted) + 1 <= item.amount
+        if allowed:
+            current += 1
+            weighted += 1
+            if len(self._windows) >= self._PRUNE_AT:
+                self._prune(window)
+            self._windows[key] = (window, current, previous)
+        remaining = max(0, item.amount - math.floor(weighted))
+        resets = []
+        if previous:
+            resets.append(previous_ttl % (expiry / previous))
+        if current:
+            resets.append(((1 - ((now / expiry) % 1)) * expiry + expiry) % expiry)
+        return allowed, remaining, now + min(resets) if resets else now
+
+    def _counts(self, key: str, window: int) -> tuple[int, int]:
+        entry = self._windows.get(key)
+        if entry is None or entry[0] < window - 1:
+            return 0, 0
+        if entry[0] == window - 1:
+            return 0, entry[1]
+        return entry[1], entry[2]
+
+    def _prune(self, window: int) -> None:
+        self._windows = {k: v for k, v in self._windows.items() if v[0] >= window - 1}
