@@ -92,6 +92,8 @@ class PostgrestCode(StrEnum):
     """PostgREST's own error codes that /rest answers (PostgREST's errors reference names
     them; each has one HTTP status, in POSTGREST_STATUS)."""
 
+    DB_UNREACHABLE = "PGRST000"
+    DB_CONNECTION_LOST = "PGRST001"
     NO_SCHEMA_CACHE = "PGRST002"
     POOL_TIMEOUT = "PGRST003"
     QUERY_PARAM = "PGRST100"
@@ -114,6 +116,8 @@ class PostgrestCode(StrEnum):
 
 
 POSTGREST_STATUS: Mapping[PostgrestCode, int] = {
+    PostgrestCode.DB_UNREACHABLE: 503,
+    PostgrestCode.DB_CONNECTION_LOST: 503,
     PostgrestCode.NO_SCHEMA_CACHE: 503,
     PostgrestCode.POOL_TIMEOUT: 504,
     PostgrestCode.QUERY_PARAM: 400,
@@ -168,6 +172,7 @@ class StorageCode(StrEnum):
     INVALID_MIME_TYPE = "InvalidMimeType"
     ENTITY_TOO_LARGE = "EntityTooLarge"
     ACCESS_DENIED = "AccessDenied"
+    INTERNAL_ERROR = "InternalError"
     ROUTE_NOT_FOUND = "not_found"
 
 
@@ -321,6 +326,10 @@ def from_postgres(exc: asyncpg.PostgresError, *, anonymous: bool) -> ApiError:
         status = int(sqlstate[2:])
     elif sqlstate.startswith(("22", "23")):
         status = 400
+    elif sqlstate.startswith("08") or (sqlstate.startswith("53") and sqlstate != "53400"):
+        # Connection exceptions and insufficient resources (too many clients, disk full, out of
+        # memory) are the server's passing state: 503, which clients retry, as in PostgREST.
+        status = 503
     else:
         status = 500
     message = getattr(exc, "message", None) or str(exc)

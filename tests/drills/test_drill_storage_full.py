@@ -105,14 +105,21 @@ def test_storage_disk_full_fails_cleanly(owner_dsn: str, tmp_path: Path) -> None
                     headers={"content-type": "text/plain", "x-upsert": "true"},
                 )
                 for res in (refused, replaced):
-                    # A 500 with a request id and nothing of the server's insides. (Storage
-                    # itself answers {"statusCode": "500", "code": "InternalError", "error":
-                    # "internal", ...}; ours is the gateway's generic 500 body today: the
-                    # store's OSError is not turned into a StorageCode error. Reported.)
+                    # Storage's InternalError (it defines nothing for a full disk), saying what
+                    # happened and nothing of the server's insides.
                     assert res.status_code == 500, res.text
-                    assert res.json()["message"] and res.headers["x-request-id"]
+                    assert res.json() == {
+                        "statusCode": "500",
+                        "error": "InternalError",
+                        "code": "InternalError",
+                        "message": (
+                            "No space left on the storage device"
+                            if how == "tmpfs"
+                            else "The object is larger than the storage device accepts"
+                        ),
+                    }
+                    assert res.headers["x-request-id"]
                     assert "Traceback" not in res.text and str(storage) not in res.text
-                    assert "No space" not in res.text and "too large" not in res.text
 
                 # No metadata row without bytes, no partial or temporary file.
                 names = _object_names(owner_dsn, f"{tenant.id}/")

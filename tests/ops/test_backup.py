@@ -331,10 +331,29 @@ def test_backup_from_database_url_and_s3_restores_into_an_embedded_data_dir(
         archive = tmp_path / "url.tar"
         done = _pocketbizz("backup", "--out", str(archive), "--data-dir", str(source), env=env)
         assert done.returncode == 0, done.stderr
+
+        # Behind a transaction pooler the dump (a snapshot shared with pg_dump) must reach the
+        # server directly: DATABASE_URL is the pooler's address (here nothing listens, so a
+        # backup that used it would fail), DATABASE_DIRECT_URL the server's.
+        pooled_env = {
+            **env,
+            "DATABASE_URL": f"postgresql://authenticator@127.0.0.1:{free_port()}/postgres",
+            "DATABASE_DIRECT_URL": owner_dsn,
+            "PB_STATEMENT_CACHE_SIZE": "0",
+        }
+        direct = tmp_path / "direct.tar"
+        done = _pocketbizz(
+            "backup", "--out", str(direct), "--data-dir", str(source), env=pooled_env
+        )
+        assert done.returncode == 0, done.stderr
     with tarfile.open(archive) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
     assert manifest["jwt_secret_from"] == "environment"
     assert any(name.startswith("storage/receipts/") for name in manifest["files"])
+    with tarfile.open(direct) as tar:
+        direct_manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert direct_manifest["migration_level"] == manifest["migration_level"]
+    assert set(direct_manifest["files"]) == set(manifest["files"])
 
     refused = _pocketbizz("restore", str(archive), "--data-dir", str(tmp_path / "t"), env=env)
     assert refused.returncode == 2 and "unset DATABASE_URL" in refused.stderr

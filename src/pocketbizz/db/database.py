@@ -15,8 +15,11 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+import structlog
 
 from pocketbizz.errors import ApiError, PostgrestCode
+
+log = structlog.get_logger("pocketbizz.db")
 
 # Roles a request may switch to; anything else is refused before reaching SQL.
 REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role", "pb_auth", "pb_payments"})
@@ -50,6 +53,36 @@ class PoolTimeout(ApiError):
 
     def __init__(self) -> None:
         super().__init__("Timed out acquiring connection from connection pool.")
+
+
+class DatabaseUnavailable(ApiError, ConnectionError):
+    """No connection to PostgreSQL could be opened (it is down, restarting or refusing us):
+    PostgREST's answer, whatever the surface. Also a ConnectionError, so the background loops
+    that already wait out OSError keep doing so."""
+
+    status = 503
+    code = PostgrestCode.DB_UNREACHABLE
+
+    def __init__(self) -> None:
+        super().__init__("Database connection error. Retrying the connection.")
+
+
+class DatabaseConnectionLost(ApiError, ConnectionError):
+    """The request's connection died under it (PostgreSQL stopped or restarted): PostgREST's
+    answer, whatever the surface. The transaction did not commit, unless it died during COMMIT
+    itself, when nobody can tell; a retried write needs its idempotency key either way."""
+
+    status = 503
+    code = PostgrestCode.DB_CONNECTION_LOST
+
+    def __init__(self) -> None:
+        super().__init__("Database client error. Retrying the connection.")
+
+
+# What opening a connection raises when the server is away: refused or missing socket
+# (OSError), "the database system is starting up / shutting down" (57P03), too many clients
+# (53300), a connection closed during the handshake (InterfaceError).
+_CONNECT_FAILURES = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 ANON = Identity("anon", {"role": "anon"})
@@ -182,16 +215,24 @@ class Database:
         conn = cast(asyncpg.Connection, proxy)
         try:
             timeout = self.statement_timeouts.get(identity.role, "8s")
-            await conn.execute(_begin_sql(identity, timeout))
             try:
-                yield conn
-            except BaseException:
-                if not conn.is_closed():
-                    # If this fails too, the pool's release rolls back or drops the connection.
-                    with suppress(Exception):
-                        await conn.execute("rollback")
-                raise
-            await conn.execute("commit")
+                await conn.execute(_begin_sql(identity, timeout))
+                try:
+                    yield conn
+                except BaseException:
+                    if not _gone(conn):
+                        # If this fails too, the pool's release rolls back or drops it.
+                        with suppress(Exception):
+                            await conn.execute("rollback")
+                    raise
+                await conn.execute("commit")
+            except _CONNECT_FAILURES as exc:
+                # Only a dead connection is a connection error; anything else (a constraint,
+                # a full disk under Storage) is the request's own failure and stays as it is.
+                if not _gone(conn):
+                    raise
+                log.warning("database connection lost", error=_reason(exc))
+                raise DatabaseConnectionLost() from exc
         finally:
             await self.pool.release(proxy)
 
@@ -201,6 +242,11 @@ class Database:
             conn = await self.pool.acquire(timeout=self.acquisition_timeout)
         except TimeoutError:
             raise PoolTimeout() from None  # counted as a 504 in the request metrics
+        except _CONNECT_FAILURES as exc:
+            # The pool opens a connection here when it has no live one. The reason (host,
+            # socket, authentication) is for the operator's log, not the caller.
+            log.warning("database unavailable", error=_reason(exc))
+            raise DatabaseUnavailable() from exc
         finally:
             self.waiting -= 1
         return conn
@@ -211,3 +257,16 @@ class Database:
             return (0, 0)
         size = self._pool.get_size()
         return (size - self._pool.get_idle_size(), size)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _gone(conn: asyncpg.Connection) -> bool:
+    """Whether the request's connection died: closed, or already taken back by the pool (which
+    detaches a connection the moment it closes, while the request still holds it)."""
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True

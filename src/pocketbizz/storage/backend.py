@@ -6,6 +6,7 @@ in `storage.objects`. Writes are all-or-nothing: a reader sees the old bytes or 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -31,9 +32,23 @@ class ObjectMissing(Exception):
     """The bytes of a key are not in the store."""
 
 
+class StoreFull(Exception):
+    """The store has no room for the bytes: the disk or the quota is full, or the bytes pass
+    the largest file the store may write. Nothing of them is left behind."""
+
+
+# ENOSPC: no space left; EDQUOT: quota exceeded; EFBIG: past the file-size limit.
+_NO_ROOM = {
+    errno.ENOSPC: "No space left on the storage device",
+    errno.EDQUOT: "The storage quota is exceeded",
+    errno.EFBIG: "The object is larger than the storage device accepts",
+}
+
+
 class ObjectStore(Protocol):
     async def put(self, key: str, source: BinaryIO, content_type: str) -> StoredObject:
-        """Store the whole of `source` (read from its start) under `key`, atomically."""
+        """Store the whole of `source` (read from its start) under `key`, atomically; raises
+        StoreFull when there is no room for it."""
         ...
 
     async def open(self, key: str) -> AsyncIterator[bytes]:
@@ -72,6 +87,15 @@ class LocalDiskStore:
 
     @staticmethod
     def _put(target: Path, source: BinaryIO) -> StoredObject:
+        try:
+            return LocalDiskStore._write(target, source)
+        except OSError as exc:
+            if exc.errno in _NO_ROOM:
+                raise StoreFull(_NO_ROOM[exc.errno]) from exc
+            raise
+
+    @staticmethod
+    def _write(target: Path, source: BinaryIO) -> StoredObject:
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.md5(usedforsecurity=False)
         size = 0

@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,7 +14,9 @@ from pocketbizz.db import Identity
 from pocketbizz.errors import ApiError, StorageCode, Unauthorized, from_postgres, storage_response
 from pocketbizz.state import app_state
 from pocketbizz.storage import paths, service
-from pocketbizz.storage.backend import ObjectMissing, ObjectStore
+from pocketbizz.storage.backend import ObjectMissing, ObjectStore, StoreFull
+
+log = structlog.get_logger("pocketbizz.storage")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -52,6 +55,9 @@ async def render_error(request: Request, exc: Exception) -> Response:
     ({statusCode, error, message})."""
     if isinstance(exc, ObjectMissing):
         return storage_response(service.object_not_found())
+    if isinstance(exc, StoreFull):
+        log.error("storage full", error=str(exc.__cause__ or exc))
+        return storage_response(service.store_full(str(exc)))
     if isinstance(exc, asyncpg.PostgresError):
         identity = request.scope.get("pb.identity")
         return storage_response(
@@ -68,6 +74,7 @@ async def render_error(request: Request, exc: Exception) -> Response:
 error_handlers = {
     ApiError: render_error,
     ObjectMissing: render_error,
+    StoreFull: render_error,
     asyncpg.PostgresError: render_error,
 }
 

@@ -45,6 +45,14 @@ def duplicate() -> ApiError:
     )
 
 
+def store_full(message: str) -> ApiError:
+    # Storage defines no answer of its own for a full disk: its InternalError, with a message
+    # that says what happened and nothing of where.
+    return ApiError(
+        message, status=500, code=StorageCode.INTERNAL_ERROR, extra={"error": "InternalError"}
+    )
+
+
 def invalid_request(message: str) -> ApiError:
     return ApiError(
         message, status=400, code=StorageCode.INVALID_REQUEST, extra={"error": "Invalid Input"}
