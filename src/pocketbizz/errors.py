@@ -240,10 +240,19 @@ def universal_response(exc: ApiError) -> Response:
     return _json(exc.status, body, headers)
 
 
+# The database away reaches /auth as PostgREST's connection errors (raised below the handlers,
+# by Database); GoTrue names every database failure unexpected_failure. The status (503, 504)
+# stays: the clients retry those instead of dropping the session.
+_AUTH_DATABASE_FAILURES = frozenset(
+    {PostgrestCode.DB_UNREACHABLE, PostgrestCode.DB_CONNECTION_LOST, PostgrestCode.POOL_TIMEOUT}
+)
+
+
 def auth_response(exc: ApiError) -> Response:
+    code = AuthCode.UNEXPECTED_FAILURE if exc.code in _AUTH_DATABASE_FAILURES else exc.code
     body: dict[str, Any] = {
-        "code": exc.code,
-        "error_code": exc.code,
+        "code": code,
+        "error_code": code,
         "msg": exc.message,
         "message": exc.message,
         **exc.extra,
