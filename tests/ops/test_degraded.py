@@ -24,7 +24,9 @@ def _log(server: LoggedServer) -> list[dict[str, object]]:
     return [json.loads(line) for line in server.log_path.read_text().splitlines()]
 
 
-def test_redis_down_fails_open_with_a_warning_and_a_metric(owner_dsn: str, tmp_path: Path) -> None:
+def test_redis_down_counts_per_process_with_a_warning_and_a_metric(
+    owner_dsn: str, tmp_path: Path
+) -> None:
     proc = LoggedServer(
         owner_dsn,
         tmp_path,
@@ -41,7 +43,10 @@ def test_redis_down_fails_open_with_a_warning_and_a_metric(owner_dsn: str, tmp_p
     finally:
         proc.stop()
     assert [r.status_code for r in statuses] == [200] * 20
-    assert "ratelimit-limit" not in statuses[0].headers  # unchecked, and not pretending
+    # Counted in this process instead: the budget is shown, and it is the per-process one.
+    assert [int(r.headers["ratelimit-remaining"]) for r in statuses[:3]] == [
+        int(statuses[0].headers["ratelimit-limit"]) - n for n in (1, 2, 3)
+    ]
     unchecked = re.search(r"^pocketbizz_rate_limit_storage_errors_total (\S+)$", metrics, re.M)
     assert unchecked is not None and float(unchecked.group(1)) >= 20
     warnings = [

@@ -2,9 +2,10 @@
 
 The algorithm is `limits`' sliding-window counter. Counts live in memory by default and in
 Redis when REDIS_URL is set, so several server processes share one user's budget. If Redis
-fails, each process lets requests through unchecked (fail open) rather than answer 500s: it
-logs a warning once per outage, counts each such request in a metric, and tries Redis again
-after a short pause.
+fails, each process falls back to counting in its own memory (each process then allows the
+full budget: the limit per process, not shared) rather than answer 500s: it logs a warning
+once per outage, counts each such request in a metric, and tries Redis again after a short
+pause.
 """
 
 from __future__ import annotations
@@ -72,47 +73,52 @@ class RateLimiter:
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         # In memory, the same counter without `limits`' storage layer (see LocalWindows).
         self._local = LocalWindows() if not settings.redis_url else None
+        # Where a Redis outage's requests are counted instead.
+        self._fallback = LocalWindows()
         self.general = RateLimitItemPerMinute(settings.rate_limit_per_minute)
         self.sign_in = RateLimitItemPerMinute(settings.rate_limit_sign_in_per_minute)
         self.sign_up = RateLimitItemPerMinute(settings.rate_limit_sign_up_per_minute)
         self.webhooks = RateLimitItemPerMinute(settings.rate_limit_webhooks_per_minute)
         self._unavailable_until = 0.0  # monotonic time before which storage is not tried
 
-    async def hit(self, item: RateLimitItem, *key: str) -> Verdict | None:
-        """Count one request; None when the storage is unavailable (the request goes through)."""
+    async def hit(self, item: RateLimitItem, *key: str) -> Verdict:
+        """Count one request: in memory, in Redis, or in this process while Redis is away."""
         if self._local is not None:
-            allowed, remaining, reset_at = self._local.hit(item, item.key_for(*key), time.time())
-            return Verdict(
-                allowed, item.amount, remaining, max(1, math.ceil(reset_at - time.time()))
-            )
+            return self._count_locally(self._local, item, key)
         if time.monotonic() < self._unavailable_until:
             RATE_LIMIT_UNAVAILABLE.inc()
-            return None
+            return self._count_locally(self._fallback, item, key)
         try:
             allowed = await self._limiter.hit(item, *key)
             stats = await self._limiter.get_window_stats(item, *key)
         except (StorageError, OSError) as exc:
             self._storage_failed(exc)
-            return None
+            return self._count_locally(self._fallback, item, key)
         if self._unavailable_until:
             self._unavailable_until = 0.0
             log.warning("rate-limit storage is back: limits apply again")
         reset = max(1, math.ceil(stats.reset_time - time.time()))
         return Verdict(allowed, item.amount, max(0, stats.remaining), reset)
 
+    @staticmethod
+    def _count_locally(windows: LocalWindows, item: RateLimitItem, key: tuple[str, ...]) -> Verdict:
+        now = time.time()
+        allowed, remaining, reset_at = windows.hit(item, item.key_for(*key), now)
+        return Verdict(allowed, item.amount, remaining, max(1, math.ceil(reset_at - now)))
+
     def _storage_failed(self, exc: Exception) -> None:
         RATE_LIMIT_UNAVAILABLE.inc()
         if not self._unavailable_until:
             log.warning(
-                "rate-limit storage unavailable: requests go through unlimited until it is back",
+                "rate-limit storage unavailable: limits count per process until it is back",
                 error=str(getattr(exc, "storage_error", exc)) or type(exc).__name__,
             )
         self._unavailable_until = time.monotonic() + _RETRY_AFTER_FAILURE_SECONDS
 
-    async def enforce(self, item: RateLimitItem, surface: str, *key: str) -> Verdict | None:
+    async def enforce(self, item: RateLimitItem, surface: str, *key: str) -> Verdict:
         """Count one request; raise 429 with Retry-After when over the limit."""
         verdict = await self.hit(item, *key)
-        if verdict is not None and not verdict.allowed:
+        if not verdict.allowed:
             RATE_LIMITED.labels(surface).inc()
             raise RateLimited(
                 "Too many requests: rate limit exceeded, retry later",
