@@ -32,10 +32,11 @@ SCREEN_KEY = "pocketbizz-screen"
 
 class _DevicePreferences(ft.SharedPreferences):
     """SharedPreferences with an id no earlier server process gave out. Flet numbers controls
-    from 3 in each process, so after a restart the reconnecting browser, which still holds the
-    previous session's controls, sees this session's service come with its predecessor's id,
-    and Flet (1.0.5) disposing of the old one then drops the new one's listener too (every
-    call: "Timeout waiting for invoke method listener", after 10 s)."""
+    from 3 in each process, so after a restart the browser that reconnects, still holding the
+    previous session's controls, is sent this session's service under its predecessor's id.
+    Seen with Flet 1.0.5: every call to it then fails after 10 s ("Timeout waiting for invoke
+    method listener") — the old one's disposal takes the new one's listener, it seems — while
+    the same service under an id of its own answers at once."""
 
     def init(self) -> None:  # Flet's hook before the service is registered and sent
         # Far above the process's own count, and below 2**53 (a number in the web client).
