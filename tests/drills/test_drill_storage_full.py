@@ -1,6 +1,8 @@
 """Drill: the disk under the storage dir fills up during an upload. The upload fails cleanly in
-Storage's error shape; no metadata row points at missing bytes, no partial or temporary file is
-left, an object being replaced keeps its old bytes, and uploads work again once there is room.
+Storage's error shape (its InternalError, saying there is no space), whether the store or the
+temporary file a large upload is spooled to meets the full disk; no metadata row points at
+missing bytes, no partial or temporary file is left, an object being replaced keeps its old
+bytes, and uploads work again once there is room.
 
 The full disk is real: the storage dir is a tmpfs of a few hundred KiB (ENOSPC), mounted when the
 test runs as root, as it does here. Elsewhere the server process gets a file-size limit instead
@@ -137,5 +139,55 @@ def test_storage_disk_full_fails_cleanly(owner_dsn: str, tmp_path: Path) -> None
                     headers={"content-type": "text/plain"},
                 )
                 assert after.status_code == 200, after.text
+        finally:
+            server.stop()
+
+
+def test_an_upload_spooled_to_a_full_temp_dir_fails_cleanly(owner_dsn: str, tmp_path: Path) -> None:
+    """On one disk a large upload meets the full disk before the store does: past 1 MB it is
+    spooled to a temporary file. That refusal is the same clean answer."""
+    temp = tmp_path / "tmp"
+    with _small_disk(temp) as how:
+        server = ServerProcess(
+            owner_dsn,
+            tmp_path,
+            env_overrides={
+                "PB_AUTHENTICATOR_PASSWORD": "test-authenticator",
+                "PB_STORAGE_DIR": str(tmp_path / "storage"),
+                "TMPDIR": str(temp),
+            },
+        )
+        _start(server, how)
+        try:
+            tenant = new_tenant(server, stock=1)
+            base = f"{server.url}/storage/v1/object/receipts/{tenant.id}"
+            with httpx.Client(headers=tenant.headers(server), timeout=CALL_TIMEOUT) as http:
+                temp_files = _files(temp)
+                refused = http.post(
+                    f"{base}/spooled.bin",
+                    content=os.urandom(4 * CAPACITY),  # past the spool's 1 MB in memory
+                    headers={"content-type": "text/plain"},
+                )
+                assert refused.status_code == 500, refused.text
+                assert refused.json() == {
+                    "statusCode": "500",
+                    "error": "InternalError",
+                    "code": "InternalError",
+                    "message": (
+                        "No space left on the storage device"
+                        if how == "tmpfs"
+                        else "The object is larger than the storage device accepts"
+                    ),
+                }
+                assert str(temp) not in refused.text
+                assert _object_names(owner_dsn, f"{tenant.id}/") == {}
+                assert _files(temp) == temp_files
+                assert _files(tmp_path / "storage") == []
+
+                # A small upload stays in memory until the store: it still goes through.
+                small = http.post(
+                    f"{base}/small.bin", content=b"x" * 1024, headers={"content-type": "text/plain"}
+                )
+                assert small.status_code == 200, small.text
         finally:
             server.stop()

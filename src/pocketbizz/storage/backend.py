@@ -45,6 +45,13 @@ _NO_ROOM = {
 }
 
 
+def no_room(exc: OSError) -> StoreFull | None:
+    """The StoreFull an OSError stands for, if it says the disk has no room: the store's, or
+    the temporary files an upload is spooled to before it reaches the store."""
+    message = _NO_ROOM.get(exc.errno) if exc.errno is not None else None
+    return StoreFull(message) if message is not None else None
+
+
 class ObjectStore(Protocol):
     async def put(self, key: str, source: BinaryIO, content_type: str) -> StoredObject:
         """Store the whole of `source` (read from its start) under `key`, atomically; raises
@@ -90,8 +97,8 @@ class LocalDiskStore:
         try:
             return LocalDiskStore._write(target, source)
         except OSError as exc:
-            if exc.errno in _NO_ROOM:
-                raise StoreFull(_NO_ROOM[exc.errno]) from exc
+            if (full := no_room(exc)) is not None:
+                raise full from exc
             raise
 
     @staticmethod

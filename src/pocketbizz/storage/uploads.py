@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 
+from pocketbizz.storage.backend import no_room
 from pocketbizz.storage.service import invalid_request
 
 _SPOOL_BYTES = 1024 * 1024
@@ -83,6 +84,10 @@ async def _read_multipart(request: Request) -> IncomingFile:
         raise invalid_request(f"Malformed multipart body: {exc.message}") from exc
     except ClientDisconnect as exc:
         raise invalid_request("The upload was interrupted") from exc
+    except OSError as exc:  # a file part spooled to a full temporary directory
+        if (full := no_room(exc)) is not None:
+            raise full from exc
+        raise
     upload = next((v for v in form.values() if isinstance(v, UploadFile)), None)
     if upload is None:
         await form.close()
@@ -114,6 +119,11 @@ async def _read_raw(request: Request, mimetype: str) -> IncomingFile:
     except ClientDisconnect as exc:
         spool.close()
         raise invalid_request("The upload was interrupted") from exc
+    except OSError as exc:  # past 1 MB the spool is a file in a temporary directory that is full
+        spool.close()
+        if (full := no_room(exc)) is not None:
+            raise full from exc
+        raise
     except BaseException:
         spool.close()
         raise
