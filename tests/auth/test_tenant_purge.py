@@ -40,21 +40,26 @@ async def _stock_a_shop(pool: asyncpg.Pool, user_id: str) -> None:
             "select public.create_sale($1::jsonb, 'walk-in', null, 0, 'cash')",
             json.dumps([{"product_id": str(bread), "quantity": 2}]),
         )
+        # The dashboard's last week: closed days land in the analytics cache (pb_internal).
+        await conn.execute("select public.analytics(current_date - 7, current_date)")
 
 
 async def _rows_per_table(pool: asyncpg.Pool, user_id: str) -> dict[str, int]:
-    """Every public table with a business_owner_id: this tenant's row count in it."""
+    """Every table with a business_owner_id (the API's and the server's own in pb_internal):
+    this tenant's row count in it."""
     async with pool.acquire() as conn:
         tables = await conn.fetch(
-            """select table_name from information_schema.columns
-               where table_schema = 'public' and column_name = 'business_owner_id'
-               order by table_name"""
+            """select c.table_schema, c.table_name from information_schema.columns c
+               join information_schema.tables t using (table_schema, table_name)
+               where c.table_schema in ('public', 'pb_internal')
+                 and c.column_name = 'business_owner_id' and t.table_type = 'BASE TABLE'
+               order by 1, 2"""
         )
         counts = {}
         for t in tables:
-            name = t["table_name"]
-            counts[name] = await conn.fetchval(
-                f'select count(*) from public."{name}" where business_owner_id = $1',
+            schema, name = t["table_schema"], t["table_name"]
+            counts[f"{schema}.{name}"] = await conn.fetchval(
+                f'select count(*) from {schema}."{name}" where business_owner_id = $1',
                 uuid.UUID(user_id),
             )
     return counts
@@ -90,7 +95,8 @@ async def test_deleting_a_user_purges_exactly_that_tenant(
 
     before_closing = await _rows_per_table(owner_pool, closing.id)
     before_staying = await _rows_per_table(owner_pool, staying.id)
-    assert before_closing["stock_movements"] >= 2 and before_closing["sales"] == 1
+    assert before_closing["public.stock_movements"] >= 2 and before_closing["public.sales"] == 1
+    assert before_closing["pb_internal.analytics_days"] >= 6
     closing_files = await _object_versions(owner_pool, closing.id)
     staying_files = await _object_versions(owner_pool, staying.id)
     assert len(closing_files) == 2 and len(staying_files) == 2
