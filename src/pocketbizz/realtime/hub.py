@@ -34,7 +34,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from pocketbizz.db import Database, Identity
-from pocketbizz.db.database import SERVICE
+from pocketbizz.db.database import SERVICE, DatabaseConnectionLost, DatabaseUnavailable
 from pocketbizz.realtime import frames
 from pocketbizz.realtime.catalog import Catalog, RealtimeTable
 from pocketbizz.realtime.changes import Change
@@ -249,6 +249,11 @@ class Hub:
         except asyncpg.PostgresError as exc:
             # e.g. no SELECT grant for this role: it cannot read the row, so it gets nothing.
             log.info("realtime read refused", table=table.name, sqlstate=exc.sqlstate)
+            return None
+        except (DatabaseUnavailable, DatabaseConnectionLost) as exc:
+            # The database is going away: the listener's reconnect tells joined channels to
+            # rejoin and re-read, so this one change is not the only news they get.
+            log.warning("realtime read lost its database", table=table.name, error=str(exc.code))
             return None
         if text is None:
             return None
