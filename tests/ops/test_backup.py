@@ -192,6 +192,20 @@ def test_backup_restore_round_trip_keeps_rows_files_passwords_keys_and_isolation
                 "image": image_path,
                 "receipt": receipt_path,
             }
+        # A's own ToyyibPay key, sealed under the data dir's secrets key (made on first use).
+        owner_a = create_client(server.url, keys["anon_key"])
+        owner_a.auth.sign_in_with_password({"email": "a@example.com", "password": PASSWORD})
+        owner_a.functions.invoke(
+            "payment-settings",
+            {
+                "method": "PUT",
+                "body": {
+                    "secret_key": "a1b2c3d4-aaaa-4bbb-8ccc-0123456789ab",
+                    "category_code": "c1",
+                },
+            },
+        )
+        assert (source / "secrets_key").exists()
         service = create_client(server.url, keys["service_role_key"])
         before = _snapshot(service)
 
@@ -219,7 +233,7 @@ def test_backup_restore_round_trip_keeps_rows_files_passwords_keys_and_isolation
     assert manifest["format"] == "pocketbizz-backup"
     assert manifest["migration_level"] == manifest["migrations"][-1]
     assert set(manifest["files"]) | {"manifest.json"} == names
-    assert {"database.dump", "roles.json", "secrets/jwt_secret"} <= names
+    assert {"database.dump", "roles.json", "secrets/jwt_secret", "secrets/secrets_key"} <= names
 
     # The server is stopped: a backup starts the embedded database itself, and stops it again.
     offline = _pocketbizz(
@@ -267,6 +281,9 @@ def test_backup_restore_round_trip_keeps_rows_files_passwords_keys_and_isolation
                 f"{server.url}/storage/v1/object/public/product-images/{mine['image']}"
             )
             assert public.status_code == 200 and public.content == PNG
+
+        # The key that seals A's payment-gateway key came back with it: the same bytes.
+        assert (target / "secrets_key").read_bytes() == (source / "secrets_key").read_bytes()
 
         # Tenant isolation survived: B reads, changes and downloads nothing of A's.
         a_product, a_sale = tenants["a"]["product"], tenants["a"]["sale"]

@@ -4,8 +4,10 @@ The archive holds, each with its SHA-256 in `manifest.json` (written last):
 - `database.dump`: `pg_dump --format=custom` of the database, taken in one snapshot;
 - `roles.json`: the cluster-level roles the dump's owners, grants and policies name, and their
   memberships (pg_dump leaves roles out; without them a restore has no grants and no RLS roles);
-- `secrets/jwt_secret` (and `secrets/authenticator_password` when the data dir keeps one): the
-  API keys are derived from the JWT secret, so the same secret makes the same keys work;
+- `secrets/jwt_secret` (and `secrets/authenticator_password` and `secrets/secrets_key` when the
+  data dir keeps them, or PB_SECRETS_KEY): the API keys are derived from the JWT secret, so the
+  same secret makes the same keys work; the secrets key seals the businesses' payment-gateway
+  keys (payments/sealing.py), which a new one could not open;
   passwords are argon2 hashes in `auth.users`, inside the dump;
 - `storage/{bucket}/{version}`: the bytes of every object the snapshot's `storage.objects` names.
 
@@ -47,10 +49,10 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DUMP = "database.dump"
 ROLES = "roles.json"
-SECRET_FILES = ("jwt_secret", "authenticator_password")
+SECRET_FILES = ("jwt_secret", "authenticator_password", "secrets_key")
 # Every name an archive may hold besides the manifest: nothing can land outside the staging dir.
 _MEMBER = re.compile(
-    r"(database\.dump|roles\.json|secrets/(jwt_secret|authenticator_password)"
+    r"(database\.dump|roles\.json|secrets/(jwt_secret|authenticator_password|secrets_key)"
     r"|storage/[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}/[0-9a-f-]{36})"
 )
 _CHUNK = 1024 * 1024
@@ -203,6 +205,8 @@ def _secrets(settings: Settings) -> dict[str, str]:
     found: dict[str, str] = {}
     if settings.jwt_secret:
         found["jwt_secret"] = settings.jwt_secret
+    if settings.secrets_key:
+        found["secrets_key"] = settings.secrets_key
     for name in SECRET_FILES:
         path = settings.data_dir / name
         if name not in found and path.exists():
