@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -187,9 +189,13 @@ def test_storage_upload_and_download(pooled_server: ServerProcess) -> None:
         other.storage.from_("receipts").download(key)
 
 
-async def test_realtime_changes_arrive(pooled_server: ServerProcess) -> None:
-    writer, user_id, email, password = sign_up(pooled_server)
-    client = await acreate_client(pooled_server.url, pooled_server.anon_key)
+@asynccontextmanager
+async def _inserts_seen(
+    server: ServerProcess, email: str, password: str, topic: str, table: str
+) -> AsyncIterator[tuple[list[dict[str, Any]], asyncio.Event]]:
+    """A client signed in on `server` and subscribed to INSERTs on `table`: the changes it
+    receives, and an event set at each."""
+    client = await acreate_client(server.url, server.anon_key)
     try:
         res = await client.auth.sign_in_with_password({"email": email, "password": password})
         assert res.session is not None
@@ -202,11 +208,21 @@ async def test_realtime_changes_arrive(pooled_server: ServerProcess) -> None:
             arrived.set()
 
         states: list[RealtimeSubscribeStates] = []
-        channel = client.channel("shop")
-        channel.on_postgres_changes("INSERT", on_change, table="products", schema="public")
+        channel = client.channel(topic)
+        channel.on_postgres_changes("INSERT", on_change, table=table, schema="public")
         await channel.subscribe(lambda state, _err: states.append(state))
         assert states == [RealtimeSubscribeStates.SUBSCRIBED]
+        yield changes, arrived
+    finally:
+        await client.realtime.close()
 
+
+async def test_realtime_changes_arrive(pooled_server: ServerProcess) -> None:
+    writer, user_id, email, password = sign_up(pooled_server)
+    async with _inserts_seen(pooled_server, email, password, "shop", "products") as (
+        changes,
+        arrived,
+    ):
         created = await asyncio.to_thread(
             lambda: (
                 writer.table("products")
@@ -215,11 +231,9 @@ async def test_realtime_changes_arrive(pooled_server: ServerProcess) -> None:
             )
         )
         await asyncio.wait_for(arrived.wait(), 10)
-        record = changes[0]["data"]["record"]
-        assert record["id"] == created.data[0]["id"]
-        assert record["business_owner_id"] == user_id
-    finally:
-        await client.realtime.close()
+    record = changes[0]["data"]["record"]
+    assert record["id"] == created.data[0]["id"]
+    assert record["business_owner_id"] == user_id
 
 
 async def test_a_change_made_through_one_process_reaches_a_subscriber_of_another(
@@ -229,32 +243,15 @@ async def test_a_change_made_through_one_process_reaches_a_subscriber_of_another
     subscriber is on the second, and the change crosses by NOTIFY on their direct LISTEN
     connections."""
     writer, user_id, email, password = sign_up(pooled_server)
-    client = await acreate_client(second_pooled_server.url, second_pooled_server.anon_key)
-    try:
-        res = await client.auth.sign_in_with_password({"email": email, "password": password})
-        assert res.session is not None
-        await client.realtime.set_auth(res.session.access_token)
-        changes: list[dict[str, Any]] = []
-        arrived = asyncio.Event()
-
-        def on_change(payload: dict[str, Any]) -> None:
-            changes.append(payload)
-            arrived.set()
-
-        states: list[RealtimeSubscribeStates] = []
-        channel = client.channel("other-process")
-        channel.on_postgres_changes("INSERT", on_change, table="customers", schema="public")
-        await channel.subscribe(lambda state, _err: states.append(state))
-        assert states == [RealtimeSubscribeStates.SUBSCRIBED]
-
+    async with _inserts_seen(
+        second_pooled_server, email, password, "other-process", "customers"
+    ) as (changes, arrived):
         created = await asyncio.to_thread(
             lambda: writer.table("customers").insert({"name": "Mak Cik Kiah"}).execute()
         )
         await asyncio.wait_for(arrived.wait(), 10)
-        assert changes[0]["data"]["record"]["id"] == created.data[0]["id"]
-        assert changes[0]["data"]["record"]["business_owner_id"] == user_id
-    finally:
-        await client.realtime.close()
+    assert changes[0]["data"]["record"]["id"] == created.data[0]["id"]
+    assert changes[0]["data"]["record"]["business_owner_id"] == user_id
 
 
 async def test_a_queued_receipt_job_runs(pooled_server: ServerProcess, graph: FakeGraph) -> None:
