@@ -53,7 +53,7 @@ redis:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
 
 test: check-locks browser pgbouncer redis lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench tools
