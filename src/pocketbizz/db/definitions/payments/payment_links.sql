@@ -94,10 +94,9 @@ alter function pb_internal.payment_link_secret(uuid, text) owner to pb_settlemen
 revoke all on function pb_internal.payment_link_secret(uuid, text) from public;
 grant execute on function pb_internal.payment_link_secret(uuid, text) to pb_payments;
 
--- Apply ToyyibPay's evidence about one link's bill, once: p_status '1' paid, '3' failed,
--- anything else leaves it open. Paid with the bill's amount (in sen or ringgit) marks the sale
--- paid; a different amount, or a sale no longer unpaid (voided, or paid meanwhile), flags the
--- link for a person and leaves the sale. Returns the link's status afterwards; null when no
+-- Apply ToyyibPay's evidence about one link's bill, once, by its verdict (toyyibpay_verdict;
+-- no verdict leaves it open). Paid marks the sale paid, unless the sale is no longer unpaid
+-- (voided, or paid meanwhile): then the link is flagged for a person and the sale left alone. Returns the link's status afterwards; null when no
 -- link has this id and bill code. The caller has verified the evidence (hash or re-query).
 create or replace function pb_internal.settle_payment_link(
     p_id uuid, p_bill_code text, p_status text, p_amount text, p_ref text, p_reason text
@@ -108,7 +107,7 @@ declare
     v_owner uuid;
     v_link public.payment_links;
     v_sale public.sales;
-    v_reported numeric;
+    v_verdict text;
     v_status text;
 begin
     select b.business_owner_id into v_owner
@@ -123,21 +122,14 @@ begin
     where l.business_owner_id = v_owner and l.id = p_id
     for update;
     v_status := v_link.status;
-    if v_status = 'open' and p_status in ('1', '3') then
-        if p_status = '3' then
-            v_status := 'failed';
-        else
-            begin
-                v_reported := pg_catalog.btrim(p_amount)::numeric;
-            exception when invalid_text_representation then
-                v_reported := null;
-            end;
+    v_verdict := pb_internal.toyyibpay_verdict(p_status, p_amount, v_link.amount);
+    if v_status = 'open' and v_verdict is not null then
+        v_status := v_verdict;
+        if v_status = 'paid' then
             select * into v_sale from public.sales s
             where s.business_owner_id = v_owner and s.id = v_link.sale_id
             for update;
-            if v_reported in (v_link.amount, v_link.amount * 100)
-               and v_sale.status = 'completed' and v_sale.payment_status = 'pending' then
-                v_status := 'paid';
+            if v_sale.status = 'completed' and v_sale.payment_status = 'pending' then
                 update public.sales s set payment_status = 'paid'
                 where s.business_owner_id = v_owner and s.id = v_link.sale_id;
             else

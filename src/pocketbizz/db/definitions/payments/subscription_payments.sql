@@ -32,10 +32,9 @@ grant execute on function pb_internal.open_subscription_payment(uuid, text, inte
     to authenticated;
 grant execute on function pb_internal.require_uid() to pb_settlement;
 
--- Apply ToyyibPay's evidence about one bill, once: p_status '1' paid (the plan is extended
--- from max(now, current expiry) by the payment's months), '3' failed, anything else leaves it
--- pending. A reported amount that is not the bill's, in sen or in ringgit, flags the payment
--- and extends nothing. Returns the payment's status afterwards; null when no payment has this
+-- Apply ToyyibPay's evidence about one bill, once, by its verdict (toyyibpay_verdict): paid
+-- extends the plan from max(now, current expiry) by the payment's months; failed or flagged
+-- extends nothing; no verdict leaves it pending. Returns the payment's status afterwards; null when no payment has this
 -- id and bill code (nothing changes). The caller has verified the evidence (hash or re-query).
 create or replace function pb_internal.settle_subscription_payment(
     p_id uuid, p_bill_code text, p_status text, p_amount text, p_ref text, p_reason text
@@ -45,7 +44,7 @@ declare
     saved_claims text := pg_catalog.current_setting('request.jwt.claims', true);
     v_owner uuid;
     v_payment public.subscription_payments;
-    v_reported numeric;
+    v_verdict text;
     v_status text;
 begin
     select b.business_owner_id into v_owner
@@ -61,26 +60,16 @@ begin
     where s.business_owner_id = v_owner and s.id = p_id
     for update;
     v_status := v_payment.status;
-    if v_status = 'pending' and p_status in ('1', '3') then
-        if p_status = '3' then
-            v_status := 'failed';
-        else
-            begin
-                v_reported := pg_catalog.btrim(p_amount)::numeric;
-            exception when invalid_text_representation then
-                v_reported := null;
-            end;
-            if v_reported in (v_payment.amount, v_payment.amount * 100) then
-                v_status := 'paid';
-                update public.users u
-                set subscription_plan = v_payment.plan,
-                    subscription_expires_at =
-                        greatest(now(), coalesce(u.subscription_expires_at, now()))
-                        + pg_catalog.make_interval(months => v_payment.months)
-                where u.business_owner_id = v_owner;
-            else
-                v_status := 'flagged';
-            end if;
+    v_verdict := pb_internal.toyyibpay_verdict(p_status, p_amount, v_payment.amount);
+    if v_status = 'pending' and v_verdict is not null then
+        v_status := v_verdict;
+        if v_status = 'paid' then
+            update public.users u
+            set subscription_plan = v_payment.plan,
+                subscription_expires_at =
+                    greatest(now(), coalesce(u.subscription_expires_at, now()))
+                    + pg_catalog.make_interval(months => v_payment.months)
+            where u.business_owner_id = v_owner;
         end if;
         update public.subscription_payments s
         set status = v_status, settled_at = now(), provider_ref = p_ref,
