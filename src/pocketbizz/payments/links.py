@@ -25,7 +25,8 @@ from pocketbizz.db import Database
 from pocketbizz.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized
 from pocketbizz.functions.context import FunctionContext
 from pocketbizz.payments import repository, sealing, service, toyyibpay
-from pocketbizz.payments.service import CENT, PAID, Evidence, ProviderError, bill_text
+from pocketbizz.payments.service import CENT, PAID, ProviderError, bill_text
+from pocketbizz.payments.toyyibpay import Evidence
 from pocketbizz.settings import Settings
 
 log = structlog.get_logger("pocketbizz.payments")
@@ -204,15 +205,7 @@ async def settle(
     conn: asyncpg.Connection, link_id: uuid.UUID, bill_code: str, evidence: Evidence
 ) -> str | None:
     """Apply verified evidence to the link, once; its status afterwards (None: no such link)."""
-    status = await repository.settle_link(
-        conn,
-        link_id,
-        bill_code,
-        status=evidence.status,
-        amount=evidence.amount,
-        ref=evidence.ref,
-        reason=evidence.reason,
-    )
+    status = await repository.settle_link(conn, link_id, bill_code, evidence)
     if status == "flagged" and evidence.status == PAID:
         log.warning("payment link flagged for review", link_id=str(link_id))
     return status

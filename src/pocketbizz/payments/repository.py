@@ -13,6 +13,8 @@ from decimal import Decimal
 
 import asyncpg
 
+from pocketbizz.payments.toyyibpay import Evidence
+
 
 async def open_pending(
     conn: asyncpg.Connection,
@@ -35,26 +37,12 @@ async def open_pending(
 
 
 async def settle(
-    conn: asyncpg.Connection,
-    payment_id: uuid.UUID,
-    bill_code: str,
-    *,
-    status: str,
-    amount: str,
-    ref: str | None,
-    reason: str | None,
+    conn: asyncpg.Connection, payment_id: uuid.UUID, bill_code: str, evidence: Evidence
 ) -> str | None:
     """Apply verified evidence, once; the payment's status afterwards (None: no such bill)."""
-    result = await conn.fetchval(
-        "select pb_internal.settle_subscription_payment($1, $2, $3, $4, $5, $6)",
-        payment_id,
-        bill_code,
-        status,
-        amount,
-        ref,
-        reason,
+    return await _settle(
+        conn, "pb_internal.settle_subscription_payment", payment_id, bill_code, evidence
     )
-    return None if result is None else str(result)
 
 
 async def find_payment(
@@ -153,24 +141,24 @@ async def link_secret(
 
 
 async def settle_link(
-    conn: asyncpg.Connection,
-    link_id: uuid.UUID,
-    bill_code: str,
-    *,
-    status: str,
-    amount: str,
-    ref: str | None,
-    reason: str | None,
+    conn: asyncpg.Connection, link_id: uuid.UUID, bill_code: str, evidence: Evidence
 ) -> str | None:
     """Apply verified evidence to a link, once; its status afterwards (None: no such link)."""
+    return await _settle(conn, "pb_internal.settle_payment_link", link_id, bill_code, evidence)
+
+
+async def _settle(
+    conn: asyncpg.Connection, function: str, row_id: uuid.UUID, bill_code: str, evidence: Evidence
+) -> str | None:
+    # Both settle functions take the same arguments and answer the status afterwards.
     result = await conn.fetchval(
-        "select pb_internal.settle_payment_link($1, $2, $3, $4, $5, $6)",
-        link_id,
+        f"select {function}($1, $2, $3, $4, $5, $6)",
+        row_id,
         bill_code,
-        status,
-        amount,
-        ref,
-        reason,
+        evidence.status,
+        evidence.amount,
+        evidence.ref,
+        evidence.reason,
     )
     return None if result is None else str(result)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +23,7 @@ from pocketbizz.errors import ApiError, BadRequest
 from pocketbizz.functions.context import FunctionContext
 from pocketbizz.payments import repository, toyyibpay
 from pocketbizz.payments.runtime import payments_transaction
+from pocketbizz.payments.toyyibpay import Evidence
 from pocketbizz.settings import Settings
 
 log = structlog.get_logger("pocketbizz.payments")
@@ -40,16 +40,6 @@ class NotConfigured(ApiError):
 class ProviderError(ApiError):
     status = 502
     code = "payment_provider_error"
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What ToyyibPay says happened to a bill."""
-
-    status: str
-    amount: str
-    ref: str | None
-    reason: str | None
 
 
 def configured(settings: Settings) -> bool:
@@ -131,15 +121,7 @@ async def settle(
 ) -> str | None:
     """Apply verified evidence to the payment, once (pb_internal.settle_subscription_payment
     decides, under the payment's row lock); its status afterwards (None: no such bill)."""
-    status = await repository.settle(
-        conn,
-        payment_id,
-        bill_code,
-        status=evidence.status,
-        amount=evidence.amount,
-        ref=evidence.ref,
-        reason=evidence.reason,
-    )
+    status = await repository.settle(conn, payment_id, bill_code, evidence)
     if status == "flagged" and evidence.status == PAID:
         log.warning("payment amount differs from its bill", payment_id=str(payment_id))
     return status

@@ -6,11 +6,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What ToyyibPay says happened to a bill (a callback's fields, or a re-query's answer)."""
+
+    status: str
+    amount: str
+    ref: str | None
+    reason: str | None
 
 
 class ToyyibPayError(Exception):
