@@ -33,7 +33,7 @@ import httpx
 import pgserver
 import psutil
 
-from bench.data import generate, give_stock, tenant_ids, user_token
+from bench.data import generate, selling_tenants, tenant_ids, user_token
 from bench.loadgen import Connection, Request, Result, run_closed_loop
 from bench.sales_bench import _sale_body
 from bench.stack import AUTHENTICATOR_PASSWORD, free_port
@@ -102,28 +102,6 @@ def _start(dsn: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"server did not start; see {data / 'server.log'}")
 
 
-async def _products(dsn: str, owners: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "update public.users set subscription_plan = 'pro' "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-        rows = await conn.fetch(
-            "select business_owner_id, id from public.products "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-    finally:
-        await conn.close()
-    await give_stock(dsn, owners, 10_000_000)
-    found: dict[uuid.UUID, list[str]] = {}
-    for r in rows:
-        found.setdefault(r["business_owner_id"], []).append(str(r["id"]))
-    return found
-
-
 def _sellers(
     url: str, anon_key: str, owners: list[list[uuid.UUID]], products: dict[uuid.UUID, list[str]]
 ) -> list[Callable[[], Awaitable[int]]]:
@@ -168,7 +146,7 @@ async def _measure(
 
     anon = api_keys(SECRET)["anon_key"]
     owners = await tenant_ids(dsn, clients * TENANTS_PER_CLIENT)
-    products = await _products(dsn, owners)
+    products = await selling_tenants(dsn, owners)
     groups = [owners[i::clients] for i in range(clients)]
     sellers = _sellers(url, anon, groups, products)
     totals = {name: Result(f"activity recorder {name}", 0, 0.0, [], Counter()) for name in MODES}

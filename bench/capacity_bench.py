@@ -22,23 +22,21 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
-from pathlib import Path
 from urllib.parse import urlparse
 
 import asyncpg
 import jwt
 import orjson
 
-from bench.data import generate, give_stock, tenant_ids, user_token
+from bench.data import generate, selling_tenants, tenant_ids, user_token
 from bench.loadgen import Connection, Request, Result, run_closed_loop, summary
-from bench.stack import AUTHENTICATOR_PASSWORD, free_port, stack
+from bench.stack import AUTHENTICATOR_PASSWORD, stack, start_floor_app
 
 CLIENTS = 20
 ONE_SQL = (
@@ -72,28 +70,6 @@ class _Tenant:
             self.token, secret, algorithms=["HS256"], audience="authenticated"
         )
         self.products = products
-
-
-async def _prepare(dsn: str, owners: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "update public.users set subscription_plan = 'pro' "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-        rows = await conn.fetch(
-            "select business_owner_id, id from public.products "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-    finally:
-        await conn.close()
-    await give_stock(dsn, owners, 10_000_000)
-    products: dict[uuid.UUID, list[str]] = {}
-    for r in rows:
-        products.setdefault(r["business_owner_id"], []).append(str(r["id"]))
-    return products
 
 
 def _direct_ops(pool: asyncpg.Pool, tenants: list[_Tenant]) -> dict[str, list[Op]]:
@@ -327,42 +303,6 @@ def _nodes(node: dict[str, object]) -> list[str]:
     return [label] + [n for child in children for n in _nodes(child)]
 
 
-def _start_floor(dsn: str, secret: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = open(workdir / "floor.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.floor_app",
-            "--dsn",
-            dsn,
-            "--user",
-            "authenticator",
-            "--password",
-            AUTHENTICATOR_PASSWORD,
-            "--secret",
-            secret,
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=log,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    import socket
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the floor app did not start; see floor.log")
-
-
 async def _interleaved(
     name_a: str, a: list[Op], name_b: str, b: list[Op], duration: float, rounds: int = 4
 ) -> tuple[Result, Result]:
@@ -412,7 +352,7 @@ async def _run(
     ]
     owners = await tenant_ids(dsn, CLIENTS + 1)
     big, load_owners = owners[0], owners[1:]
-    products = await _prepare(dsn, owners)
+    products = await selling_tenants(dsn, owners)
     sellers = [_Tenant(o, secret, products[o]) for o in load_owners]
     pool = await asyncpg.create_pool(
         dsn, user="authenticator", password=AUTHENTICATOR_PASSWORD, min_size=20, max_size=20
@@ -495,7 +435,7 @@ async def _run(
 
 def main(duration: float = 20.0, tenants: int = 10_000, big_sales: int = 50_000) -> list[str]:
     with stack(PB_RATE_LIMIT_PER_MINUTE="1000000000", PB_WORKERS="1") as s:
-        floor, floor_url = _start_floor(s.owner_dsn, s.secret, s.workdir)
+        floor, floor_url = start_floor_app(s.owner_dsn, s.secret, s.workdir)
         try:
             lines = asyncio.run(
                 _run(

@@ -100,6 +100,31 @@ async def give_stock(dsn: str, owners: list[uuid.UUID], quantity: int) -> None:
         await conn.close()
 
 
+async def selling_tenants(dsn: str, owners: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """Ready `owners` to sell for a whole run and return each one's product ids (as text), in
+    the order of `owners`: the 'pro' plan (a free plan's limits would refuse sales partway
+    through a run) and stock enough for every sale of a run."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "update public.users set subscription_plan = 'pro' "
+            "where business_owner_id = any($1::uuid[])",
+            owners,
+        )
+        rows = await conn.fetch(
+            "select business_owner_id, id::text from public.products "
+            "where business_owner_id = any($1::uuid[])",
+            owners,
+        )
+    finally:
+        await conn.close()
+    await give_stock(dsn, owners, 10_000_000)
+    products: dict[uuid.UUID, list[str]] = {o: [] for o in owners}
+    for r in rows:
+        products[r["business_owner_id"]].append(r["id"])
+    return products
+
+
 def user_token(secret: str, user_id: uuid.UUID, lifetime: int = 3600) -> str:
     """An access token as the auth service would issue it (benchmarks skip argon2 sign-ins)."""
     now = int(time.time())

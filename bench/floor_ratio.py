@@ -20,20 +20,16 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-import asyncpg
 import psutil
 
-from bench.data import generate, give_stock, tenant_ids, user_token
+from bench.data import generate, selling_tenants, tenant_ids, user_token
 from bench.loadgen import Connection, Request, Result, run_closed_loop
-from bench.stack import AUTHENTICATOR_PASSWORD, free_port, stack
+from bench.stack import AUTHENTICATOR_PASSWORD, stack, start_floor_app
 
 CLIENTS = 20
 TENANTS = 2_000
@@ -44,25 +40,7 @@ Op = Callable[[], Awaitable[int]]
 
 async def _tenants(dsn: str) -> list[tuple[uuid.UUID, list[str]]]:
     owners = await tenant_ids(dsn, SELLING_TENANTS)
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "select business_owner_id, id::text from public.products "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-        # Plan limits would refuse a free tenant's sales partway through a run.
-        await conn.execute(
-            "update public.users set subscription_plan = 'pro' "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-    finally:
-        await conn.close()
-    await give_stock(dsn, owners, 10_000_000)  # enough for every sale of a run
-    products: dict[uuid.UUID, list[str]] = {o: [] for o in owners}
-    for r in rows:
-        products[r["business_owner_id"]].append(r["id"])
+    products = await selling_tenants(dsn, owners)
     return list(products.items())
 
 
@@ -99,34 +77,6 @@ def _ops(
         ops["one"].append(one)
         ops["sale"].append(sale)
     return ops
-
-
-def _start_floor(dsn: str, secret: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = open(workdir / "floor.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.floor_app",
-            *("--dsn", dsn, "--user", "authenticator", "--password", AUTHENTICATOR_PASSWORD),
-            *("--secret", secret, "--port", str(port)),
-        ],
-        stdout=log,
-        stderr=log,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    import socket
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the floor app did not start; see floor.log")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -218,7 +168,7 @@ def main() -> None:
             )
             server.start()
             others[name] = server
-        floor, floor_url = _start_floor(s.owner_dsn, s.secret, s.workdir)
+        floor, floor_url = start_floor_app(s.owner_dsn, s.secret, s.workdir)
         try:
             targets = {"api": _ops(s.server.url, s.server.anon_key, s.secret, tenants)}
             for name, server in others.items():

@@ -20,10 +20,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import pgserver
 
 from bench.data import generate
-from pocketbizz.db import apply_migrations
+from bench.stack import embedded_postgres
 
 HISTORY_SQL = """
 update auth.users set created_at = now() - random() * interval '365 days';
@@ -86,14 +85,11 @@ async def _run(dsn: str, tenants: int, repeats: int) -> list[str]:
 
 
 def main(tenants: int = 10_000, repeats: int = 5) -> list[str]:
-    with tempfile.TemporaryDirectory(prefix="pb-metrics-bench-") as tmp:
-        pg = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")  # type: ignore[attr-defined]
-        dsn = str(pg.get_uri())
-        try:
-            asyncio.run(apply_migrations(dsn, authenticator_password="bench-authenticator"))
-            return asyncio.run(_run(dsn, tenants, repeats))
-        finally:
-            pg.cleanup()
+    with (
+        tempfile.TemporaryDirectory(prefix="pb-metrics-bench-") as tmp,
+        embedded_postgres(Path(tmp)) as dsn,
+    ):
+        return asyncio.run(_run(dsn, tenants, repeats))
 
 
 if __name__ == "__main__":

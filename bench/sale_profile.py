@@ -25,15 +25,13 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
 import orjson
-import pgserver
 
-from bench.data import generate, give_stock, tenant_ids
-from pocketbizz.db import apply_migrations
+from bench.data import generate, selling_tenants, tenant_ids
+from bench.stack import embedded_postgres
 
 SALE_SQL = "select public.create_sale(items => $1::jsonb, payment_method => 'cash')"
 CREATE_SALE = "public.create_sale(jsonb, text, uuid, numeric, text, text, text, uuid, timestamptz)"
@@ -41,24 +39,7 @@ CREATE_SALE = "public.create_sale(jsonb, text, uuid, numeric, text, text, text, 
 
 async def _tenants(dsn: str, count: int) -> list[tuple[str, list[str]]]:
     owners = await tenant_ids(dsn, count)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "update public.users set subscription_plan = 'pro' "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-        rows = await conn.fetch(
-            "select business_owner_id, id from public.products "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-    finally:
-        await conn.close()
-    await give_stock(dsn, owners, 10_000_000)
-    products: dict[uuid.UUID, list[str]] = {}
-    for r in rows:
-        products.setdefault(r["business_owner_id"], []).append(str(r["id"]))
+    products = await selling_tenants(dsn, owners)
     return [(json.dumps({"sub": str(o), "role": "authenticated"}), products[o]) for o in owners]
 
 
@@ -153,14 +134,11 @@ async def _run(dsn: str, count: int, tenants: int) -> list[str]:
 
 
 def main(count: int = 2000, tenants: int = 2000) -> list[str]:
-    with tempfile.TemporaryDirectory(prefix="pb-profile-") as tmp:
-        pg = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")  # type: ignore[attr-defined]
-        try:
-            dsn = str(pg.get_uri())
-            asyncio.run(apply_migrations(dsn, authenticator_password="bench-authenticator"))
-            return asyncio.run(_run(dsn, count, tenants))
-        finally:
-            pg.cleanup()
+    with (
+        tempfile.TemporaryDirectory(prefix="pb-profile-") as tmp,
+        embedded_postgres(Path(tmp)) as dsn,
+    ):
+        return asyncio.run(_run(dsn, count, tenants))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import asyncpg
 import orjson
 
-from bench.data import generate, give_stock, tenant_ids, user_token
+from bench.data import generate, selling_tenants, tenant_ids, user_token
 from bench.loadgen import Connection, Request, run_closed_loop, summary
 from bench.stack import AUTHENTICATOR_PASSWORD, stack
 
@@ -26,28 +26,6 @@ BIG_TENANT_SALES = 50_000
 CONTEXT_SQL = (
     "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)"
 )
-
-
-async def _prepare(dsn: str, owners: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "update public.users set subscription_plan = 'pro' "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-        rows = await conn.fetch(
-            "select business_owner_id, id from public.products "
-            "where business_owner_id = any($1::uuid[])",
-            owners,
-        )
-    finally:
-        await conn.close()
-    await give_stock(dsn, owners, 10_000_000)
-    products: dict[uuid.UUID, list[str]] = {}
-    for r in rows:
-        products.setdefault(r["business_owner_id"], []).append(str(r["id"]))
-    return products
 
 
 def _sale_body(products: list[str]) -> dict[str, object]:
@@ -111,7 +89,7 @@ async def _run(url: str, anon_key: str, secret: str, dsn: str, duration: float) 
     ]
     owners = await tenant_ids(dsn, CLIENTS + 1)
     big, load_owners = owners[0], owners[1:]
-    products = await _prepare(dsn, owners)
+    products = await selling_tenants(dsn, owners)
     parsed = urlparse(url)
 
     api_ops: list[Callable[[], Awaitable[int]]] = []

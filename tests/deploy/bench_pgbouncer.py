@@ -22,12 +22,11 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-import asyncpg  # noqa: E402
 import pgserver  # noqa: E402
 from deploy.bouncer import PgBouncer  # noqa: E402
 from harness import TEST_JWT_SECRET, ServerProcess, free_port  # noqa: E402
 
-from bench.data import generate, give_stock, tenant_ids, user_token  # noqa: E402
+from bench.data import generate, selling_tenants, tenant_ids, user_token  # noqa: E402
 from bench.loadgen import Connection, Request, run_closed_loop  # noqa: E402
 from pocketbizz.db import apply_migrations  # noqa: E402
 
@@ -37,24 +36,7 @@ READ_CLIENTS, SALE_CLIENTS = 50, 20
 
 async def _prepare(dsn: str) -> dict[uuid.UUID, list[str]]:
     await generate(dsn)
-    owners = await tenant_ids(dsn, READ_CLIENTS)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "update public.users set subscription_plan = 'pro' where business_owner_id = any($1)",
-            owners,
-        )
-        rows = await conn.fetch(
-            "select business_owner_id, id from public.products where business_owner_id = any($1)",
-            owners,
-        )
-    finally:
-        await conn.close()
-    await give_stock(dsn, owners, 10_000_000)
-    products: dict[uuid.UUID, list[str]] = {}
-    for r in rows:
-        products.setdefault(r["business_owner_id"], []).append(str(r["id"]))
-    return products
+    return await selling_tenants(dsn, await tenant_ids(dsn, READ_CLIENTS))
 
 
 def _ops(
