@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from app.driver import PHONE, AppPage
+from app.servers import AppProcess, own_server
 from app.test_counter_flow import PASSWORD, sign_up
 from app.test_live_updates import expect_stock
-from app.test_offline import AppProcess
 from harness import ServerProcess
 from playwright.sync_api import Browser, expect
 from supabase import Client, create_client
@@ -25,16 +25,8 @@ RECONNECT_MS = 30_000
 
 @pytest.fixture
 def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server of our own to restart (the session's `server` stays up for other tests)."""
-    (tmp_path / "server").mkdir()
-    proc = ServerProcess(
-        owner_dsn,
-        tmp_path / "server",
-        env_overrides={"PB_AUTHENTICATOR_PASSWORD": "test-authenticator"},
-    )
-    proc.start()
-    yield proc
-    proc.stop()
+    with own_server(owner_dsn, tmp_path) as proc:
+        yield proc
 
 
 def _sell(api: Client, product_id: str, quantity: int) -> None:

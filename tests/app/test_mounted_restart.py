@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from app.driver import PHONE, TIMEOUT_MS, AppPage
+from app.servers import own_server
 from app.test_counter_flow import PASSWORD, sign_up
 from harness import ServerProcess
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -27,16 +28,8 @@ RECONNECT_MS = 30_000
 
 @pytest.fixture
 def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server of our own to restart (the session's `server` stays up for other tests)."""
-    (tmp_path / "server").mkdir()
-    proc = ServerProcess(
-        owner_dsn,
-        tmp_path / "server",
-        env_overrides={"PB_AUTHENTICATOR_PASSWORD": "test-authenticator"},
-    )
-    proc.start()
-    yield proc
-    proc.stop()
+    with own_server(owner_dsn, tmp_path) as proc:
+        yield proc
 
 
 def _semantics_on(page: Page) -> None:

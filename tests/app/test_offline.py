@@ -5,87 +5,25 @@ sale the server refuses on replay is shown to the user, not dropped."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from app.driver import PHONE, AppPage
+from app.servers import AppProcess, own_server
 from app.test_counter_flow import PASSWORD, sign_up
-from harness import ServerProcess, free_port
+from harness import ServerProcess
 from playwright.sync_api import Browser, expect
 from supabase import create_client
 
 
-class AppProcess:
-    """`pocketbizz app --backend URL --port P` as a subprocess (the anon key is read from the
-    backend's /app/config.json, as a device would)."""
-
-    def __init__(self, backend: str, data_dir: Path) -> None:
-        self.backend = backend
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self) -> None:
-        env = {**os.environ, "PB_APP_DATA_DIR": str(self.data_dir)}
-        log = open(self.data_dir / f"app-{self.port}.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pocketbizz",
-                "app",
-                "--backend",
-                self.backend,
-                "--port",
-                str(self.port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"the app exited; see {log.name}"
-            try:
-                if httpx.get(self.url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the app did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
-        self.proc = None
-
-
 @pytest.fixture
 def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server of our own, to stop and start (the session's `server` stays up for others)."""
-    (tmp_path / "server").mkdir()
-    proc = ServerProcess(
-        owner_dsn,
-        tmp_path / "server",
-        env_overrides={"PB_AUTHENTICATOR_PASSWORD": "test-authenticator"},
-    )
-    proc.start()
-    yield proc
-    proc.stop()
+    with own_server(owner_dsn, tmp_path) as proc:
+        yield proc
 
 
 def _sell_by_card(app: AppPage, product: str) -> None:
