@@ -17,6 +17,7 @@ from app.driver import TABLET, AppPage
 from app.test_counter_flow import PASSWORD, sign_up
 from harness import ServerProcess
 from payments.fake_toyyibpay import FakeToyyibPay
+from payments.fixtures import payments_server, running_fake
 from playwright.sync_api import Browser, Route, expect
 from supabase import create_client
 
@@ -26,27 +27,22 @@ SHOP_CATEGORY = "shopcat9"
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeToyyibPay]:
-    server = FakeToyyibPay()
-    server.start()
-    yield server
-    server.stop()
+    with running_fake() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def link_server(
     owner_dsn: str, fake: FakeToyyibPay, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    server = ServerProcess(owner_dsn, tmp_path_factory.mktemp("app-payment-link"))
-    server.env_overrides = {
-        "PB_PUBLIC_URL": server.url,
-        "PB_TOYYIBPAY_URL": fake.url,
-        "PB_SECRETS_KEY": "server-secrets-key-for-the-app-link-test",
-        "PB_JOBS_QUEUES": "app-payment-link-test",  # its worker takes no other test's jobs
-        "PB_AUTHENTICATOR_PASSWORD": "test-authenticator",  # the session's (tests/conftest.py)
-    }
-    server.start()
-    yield server
-    server.stop()
+    with payments_server(
+        owner_dsn,
+        fake,
+        tmp_path_factory.mktemp("app-payment-link"),
+        queue="app-payment-link-test",
+        PB_SECRETS_KEY="server-secrets-key-for-the-app-link-test",
+    ) as server:
+        yield server
 
 
 def test_a_sale_paid_by_link_is_recorded_unpaid_and_its_link_shared(

@@ -17,6 +17,7 @@ from app.driver import TABLET, AppPage
 from app.test_counter_flow import PASSWORD, sign_up
 from harness import ServerProcess
 from payments.fake_toyyibpay import FakeToyyibPay
+from payments.fixtures import payments_server, running_fake
 from playwright.sync_api import Browser, expect
 from supabase import create_client
 
@@ -26,28 +27,23 @@ CATEGORY = "appcat01"
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeToyyibPay]:
-    server = FakeToyyibPay()
-    server.start()
-    yield server
-    server.stop()
+    with running_fake() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def pay_server(
     owner_dsn: str, fake: FakeToyyibPay, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    server = ServerProcess(owner_dsn, tmp_path_factory.mktemp("app-subscription"))
-    server.env_overrides = {
-        "PB_PUBLIC_URL": server.url,
-        "PB_TOYYIBPAY_URL": fake.url,
-        "PB_TOYYIBPAY_SECRET_KEY": SECRET,
-        "PB_TOYYIBPAY_CATEGORY_CODE": CATEGORY,
-        "PB_JOBS_QUEUES": "app-subscription-test",  # its worker takes no other test's jobs
-        "PB_AUTHENTICATOR_PASSWORD": "test-authenticator",  # the session's (tests/conftest.py)
-    }
-    server.start()
-    yield server
-    server.stop()
+    with payments_server(
+        owner_dsn,
+        fake,
+        tmp_path_factory.mktemp("app-subscription"),
+        queue="app-subscription-test",
+        PB_TOYYIBPAY_SECRET_KEY=SECRET,
+        PB_TOYYIBPAY_CATEGORY_CODE=CATEGORY,
+    ) as server:
+        yield server
 
 
 def _paid_callback(server: ServerProcess, payment_id: str, bill_code: str) -> None:

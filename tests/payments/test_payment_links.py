@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +17,7 @@ import httpx
 import pytest
 from harness import ServerProcess
 from payments.fake_toyyibpay import FakeToyyibPay
+from payments.fixtures import payments_server, running_fake, signed_in
 from postgrest.exceptions import APIError
 from supabase import Client, create_client
 from supabase_functions.errors import FunctionsHttpError
@@ -31,10 +32,8 @@ B_KEY = "b9b8b7b6-bbbb-4ccc-8ddd-ba9876543210"
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeToyyibPay]:
-    server = FakeToyyibPay()
-    server.start()
-    yield server
-    server.stop()
+    with running_fake() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -42,31 +41,15 @@ def link_server(
     owner_dsn: str, fake: FakeToyyibPay, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     # No platform account (PB_TOYYIBPAY_SECRET_KEY): links use each tenant's own.
-    server = ServerProcess(owner_dsn, tmp_path_factory.mktemp("payment-links"))
-    server.env_overrides = {
-        "PB_PUBLIC_URL": server.url,
-        "PB_TOYYIBPAY_URL": fake.url,
-        "PB_TOYYIBPAY_REQUERY_AFTER_S": "0",
-        "PB_SECRETS_KEY": "server-secrets-key-for-the-payment-link-tests",
-        "PB_JOBS_QUEUES": QUEUE,  # its worker takes only the jobs these tests enqueue
-        "PB_AUTHENTICATOR_PASSWORD": "test-authenticator",  # the session's (tests/conftest.py)
-    }
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def db(owner_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(owner_dsn, min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
-
-def _signed_in(server: ServerProcess, user: Any) -> Client:
-    client = create_client(server.url, server.anon_key)
-    client.auth.sign_in_with_password({"email": user.email, "password": user.password})
-    return client
+    with payments_server(
+        owner_dsn,
+        fake,
+        tmp_path_factory.mktemp("payment-links"),
+        queue=QUEUE,
+        PB_SECRETS_KEY="server-secrets-key-for-the-payment-link-tests",
+        PB_TOYYIBPAY_REQUERY_AFTER_S="0",
+    ) as server:
+        yield server
 
 
 def _invoke(client: Client, name: str, body: Any = None, method: str = "POST") -> Any:
@@ -80,6 +63,15 @@ def _configure(client: Client, key: str, category: str) -> Any:
     return _invoke(
         client, "payment-settings", {"secret_key": key, "category_code": category}, "PUT"
     )
+
+
+@pytest.fixture
+def shop(link_server: ServerProcess, make_user: Callable[..., Any]) -> tuple[Any, Client]:
+    """A new owner, signed in, whose own ToyyibPay account (A_KEY, catA) is set: (user, client)."""
+    user = make_user()
+    client = signed_in(link_server, user)
+    _configure(client, A_KEY, "catA")
+    return user, client
 
 
 def _pending_sale(
@@ -100,6 +92,16 @@ def _pending_sale(
         "payment_status": "paid" if paid_in_cash else "pending",
     }
     return dict(client.rpc("create_sale", args).execute().data)
+
+
+def _linked_sale(
+    client: Client, user_id: str, price: str, fake: FakeToyyibPay
+) -> tuple[dict[str, Any], Any, str]:
+    """A pending sale of `price` and its new link: (sale, the link's answer, the link's id, as
+    the bill that `fake` received names it)."""
+    sale = _pending_sale(client, user_id, price)
+    link = _invoke(client, "payment-link", {"sale_id": sale["id"]})
+    return sale, link, fake.bills()[-1]["billExternalReferenceNo"]
 
 
 def _callback_form(
@@ -143,7 +145,7 @@ async def test_settings_are_stored_sealed_and_the_key_is_never_returned(
     link_server: ServerProcess, make_user: Callable[..., Any], db: asyncpg.Pool
 ) -> None:
     user = make_user()
-    client = _signed_in(link_server, user)
+    client = signed_in(link_server, user)
     assert _invoke(client, "payment-settings", method="GET") == {
         "configured": False,
         "category_code": None,
@@ -200,7 +202,7 @@ def test_invalid_settings_are_400_with_the_reason(
     link_server: ServerProcess, make_user: Callable[..., Any], body: Any, code: str
 ) -> None:
     user = make_user()
-    client = _signed_in(link_server, user)
+    client = signed_in(link_server, user)
     session = client.auth.get_session()
     assert session is not None
     response = httpx.put(
@@ -224,7 +226,7 @@ def test_settings_need_a_signed_in_owner(link_server: ServerProcess) -> None:
 
 
 def test_other_methods_are_405(link_server: ServerProcess, make_user: Callable[..., Any]) -> None:
-    client = _signed_in(link_server, make_user())
+    client = signed_in(link_server, make_user())
     for name, method in [("payment-settings", "POST"), ("payment-link", "GET")]:
         with pytest.raises(FunctionsHttpError) as info:
             _invoke(client, name, {"sale_id": str(uuid.uuid4())}, method)
@@ -238,7 +240,7 @@ def test_without_settings_a_link_is_409(
     link_server: ServerProcess, make_user: Callable[..., Any], fake: FakeToyyibPay
 ) -> None:
     user = make_user()
-    client = _signed_in(link_server, user)
+    client = signed_in(link_server, user)
     sale = _pending_sale(client, user.id)
     bills = len(fake.bills())
     with pytest.raises(FunctionsHttpError) as info:
@@ -250,13 +252,11 @@ def test_without_settings_a_link_is_409(
 
 async def test_a_link_is_a_bill_on_the_tenants_account_paid_once_by_its_callback(
     link_server: ServerProcess,
-    make_user: Callable[..., Any],
+    shop: tuple[Any, Client],
     fake: FakeToyyibPay,
     db: asyncpg.Pool,
 ) -> None:
-    user = make_user()
-    client = _signed_in(link_server, user)
-    _configure(client, A_KEY, "catA")
+    user, client = shop
     sale = _pending_sale(client, user.id, "23.50")
     link = _invoke(client, "payment-link", {"sale_id": sale["id"]})
     assert link == {
@@ -319,16 +319,12 @@ async def test_a_link_is_a_bill_on_the_tenants_account_paid_once_by_its_callback
 
 async def test_forged_wrong_amount_and_failed_callbacks(
     link_server: ServerProcess,
-    make_user: Callable[..., Any],
+    shop: tuple[Any, Client],
     fake: FakeToyyibPay,
     db: asyncpg.Pool,
 ) -> None:
-    user = make_user()
-    client = _signed_in(link_server, user)
-    _configure(client, A_KEY, "catA")
-    sale = _pending_sale(client, user.id, "10.00")
-    link = _invoke(client, "payment-link", {"sale_id": sale["id"]})
-    link_id = fake.bills()[-1]["billExternalReferenceNo"]
+    user, client = shop
+    sale, link, link_id = _linked_sale(client, user.id, "10.00", fake)
     code = link["bill_code"]
 
     forged = _callback_form("not-the-key", link_id, code, "1", "1000")
@@ -360,16 +356,12 @@ async def test_forged_wrong_amount_and_failed_callbacks(
 
 async def test_a_link_paid_after_its_sale_was_voided_is_flagged(
     link_server: ServerProcess,
-    make_user: Callable[..., Any],
+    shop: tuple[Any, Client],
     fake: FakeToyyibPay,
     db: asyncpg.Pool,
 ) -> None:
-    user = make_user()
-    client = _signed_in(link_server, user)
-    _configure(client, A_KEY, "catA")
-    sale = _pending_sale(client, user.id, "8.00")
-    link = _invoke(client, "payment-link", {"sale_id": sale["id"]})
-    link_id = fake.bills()[-1]["billExternalReferenceNo"]
+    user, client = shop
+    sale, link, link_id = _linked_sale(client, user.id, "8.00", fake)
     client.rpc("void_sale", {"sale_id": sale["id"], "reason": "cancelled"}).execute()
     # The customer pays anyway: the money is real, the sale is gone — for a person to resolve.
     paid = _callback_form(A_KEY, link_id, link["bill_code"], "1", "800")
@@ -385,7 +377,7 @@ def test_paid_void_unknown_and_other_tenants_sales_get_no_link(
     link_server: ServerProcess, make_user: Callable[..., Any], fake: FakeToyyibPay
 ) -> None:
     alice, bob = make_user(), make_user()
-    a, b = _signed_in(link_server, alice), _signed_in(link_server, bob)
+    a, b = signed_in(link_server, alice), signed_in(link_server, bob)
     _configure(a, A_KEY, "catA")
     _configure(b, B_KEY, "catB")
     cash = _pending_sale(a, alice.id, paid_in_cash=True)
@@ -416,15 +408,11 @@ async def test_tenant_bs_callback_can_never_mark_tenant_as_sale(
     db: asyncpg.Pool,
 ) -> None:
     alice, bob = make_user(), make_user()
-    a, b = _signed_in(link_server, alice), _signed_in(link_server, bob)
+    a, b = signed_in(link_server, alice), signed_in(link_server, bob)
     _configure(a, A_KEY, "catA")
     _configure(b, B_KEY, "catB")
-    a_sale = _pending_sale(a, alice.id, "50.00")
-    a_link = _invoke(a, "payment-link", {"sale_id": a_sale["id"]})
-    a_link_id = fake.bills()[-1]["billExternalReferenceNo"]
-    b_sale = _pending_sale(b, bob.id, "50.00")
-    b_link = _invoke(b, "payment-link", {"sale_id": b_sale["id"]})
-    b_link_id = fake.bills()[-1]["billExternalReferenceNo"]
+    a_sale, a_link, a_link_id = _linked_sale(a, alice.id, "50.00", fake)
+    b_sale, b_link, b_link_id = _linked_sale(b, bob.id, "50.00", fake)
     assert fake.bills()[-1]["userSecretKey"] == B_KEY
 
     # B hashes a "paid" callback for A's link with B's own key: refused.
@@ -450,16 +438,12 @@ async def test_tenant_bs_callback_can_never_mark_tenant_as_sale(
 
 async def test_a_lost_callback_is_settled_by_the_requery_job(
     link_server: ServerProcess,
-    make_user: Callable[..., Any],
+    shop: tuple[Any, Client],
     fake: FakeToyyibPay,
     db: asyncpg.Pool,
 ) -> None:
-    user = make_user()
-    client = _signed_in(link_server, user)
-    _configure(client, A_KEY, "catA")
-    sale = _pending_sale(client, user.id, "12.30")
-    link = _invoke(client, "payment-link", {"sale_id": sale["id"]})
-    link_id = fake.bills()[-1]["billExternalReferenceNo"]
+    user, client = shop
+    sale, link, link_id = _linked_sale(client, user.id, "12.30", fake)
     fake.transactions[link["bill_code"]] = [
         {
             "billpaymentStatus": "1",
@@ -481,18 +465,16 @@ async def test_a_lost_callback_is_settled_by_the_requery_job(
 
 
 def test_concurrent_requests_for_one_sale_make_one_bill(
-    link_server: ServerProcess, make_user: Callable[..., Any], fake: FakeToyyibPay
+    link_server: ServerProcess, shop: tuple[Any, Client], fake: FakeToyyibPay
 ) -> None:
-    user = make_user()
-    client = _signed_in(link_server, user)
-    _configure(client, A_KEY, "catA")
+    user, client = shop
     sale = _pending_sale(client, user.id)
     bills = len(fake.bills())
     with ThreadPoolExecutor(4) as pool:
         answers = list(
             pool.map(
                 lambda _: _invoke(
-                    _signed_in(link_server, user), "payment-link", {"sale_id": sale["id"]}
+                    signed_in(link_server, user), "payment-link", {"sale_id": sale["id"]}
                 ),
                 range(4),
             )

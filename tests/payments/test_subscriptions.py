@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,9 @@ import httpx
 import pytest
 from harness import ServerProcess
 from payments.fake_toyyibpay import FakeToyyibPay
+from payments.fixtures import payments_server, running_fake, signed_in
 from postgrest.exceptions import APIError
-from supabase import Client, create_client
+from supabase import Client
 from supabase_functions.errors import FunctionsHttpError
 
 from pocketbizz.jobs.repository import enqueue
@@ -29,42 +30,24 @@ QUEUE = "payments-test"
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeToyyibPay]:
-    server = FakeToyyibPay()
-    server.start()
-    yield server
-    server.stop()
+    with running_fake() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def pay_server(
     owner_dsn: str, fake: FakeToyyibPay, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    server = ServerProcess(owner_dsn, tmp_path_factory.mktemp("payments"))
-    server.env_overrides = {
-        "PB_PUBLIC_URL": server.url,
-        "PB_TOYYIBPAY_URL": fake.url,
-        "PB_TOYYIBPAY_SECRET_KEY": SECRET,
-        "PB_TOYYIBPAY_CATEGORY_CODE": CATEGORY,
-        "PB_TOYYIBPAY_REQUERY_AFTER_S": "0",
-        "PB_JOBS_QUEUES": QUEUE,  # its worker takes only the jobs these tests enqueue
-        "PB_AUTHENTICATOR_PASSWORD": "test-authenticator",  # the session's (tests/conftest.py)
-    }
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def db(owner_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(owner_dsn, min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
-
-def _signed_in(server: ServerProcess, user: Any) -> Client:
-    client = create_client(server.url, server.anon_key)
-    client.auth.sign_in_with_password({"email": user.email, "password": user.password})
-    return client
+    with payments_server(
+        owner_dsn,
+        fake,
+        tmp_path_factory.mktemp("payments"),
+        queue=QUEUE,
+        PB_TOYYIBPAY_SECRET_KEY=SECRET,
+        PB_TOYYIBPAY_CATEGORY_CODE=CATEGORY,
+        PB_TOYYIBPAY_REQUERY_AFTER_S="0",
+    ) as server:
+        yield server
 
 
 def _subscribe(client: Client, body: dict[str, Any]) -> Any:
@@ -121,7 +104,7 @@ async def test_an_owner_subscribes_and_the_fake_receives_the_exact_fields(
         "where business_owner_id = $1",
         user.id,
     )
-    payment = _subscribe(_signed_in(pay_server, user), {"plan": "pro", "months": 2})
+    payment = _subscribe(signed_in(pay_server, user), {"plan": "pro", "months": 2})
     assert payment["amount"] == "58.00"  # plans.price_monthly 29.00 × 2
     assert payment["payment_url"] == f"{fake.url}/{payment['bill_code']}"
     assert fake.bills()[-1] == {
@@ -166,7 +149,7 @@ def test_a_free_or_unknown_plan_or_bad_months_is_400(
     pay_server: ServerProcess, make_user: Callable[..., Any], body: dict[str, Any]
 ) -> None:
     with pytest.raises(FunctionsHttpError) as refused:
-        _subscribe(_signed_in(pay_server, make_user()), body)
+        _subscribe(signed_in(pay_server, make_user()), body)
     assert refused.value.status == 400
 
 
@@ -180,7 +163,7 @@ async def test_a_toyyibpay_error_is_502_and_leaves_no_row(
     fake.error = "[KEY-DID-NOT-EXIST-OR-USER-IS-NOT-ACTIVE]"
     try:
         with pytest.raises(FunctionsHttpError) as refused:
-            _subscribe(_signed_in(pay_server, user), {"plan": "pro", "months": 1})
+            _subscribe(signed_in(pay_server, user), {"plan": "pro", "months": 1})
     finally:
         fake.error = None
     assert refused.value.status == 502
@@ -198,7 +181,7 @@ async def test_only_a_valid_callback_settles_and_only_once(
     pay_server: ServerProcess, make_user: Callable[..., Any], db: asyncpg.Pool
 ) -> None:
     user = make_user()
-    payment = _subscribe(_signed_in(pay_server, user), {"plan": "pro", "months": 1})
+    payment = _subscribe(signed_in(pay_server, user), {"plan": "pro", "months": 1})
     before = await _state(db, payment)
     assert before[:2] == ("pending", "free")
 
@@ -233,7 +216,7 @@ async def test_only_a_valid_callback_settles_and_only_once(
     assert "Status: paid." in page.text
 
     # A second payment extends from the current expiry, not from now.
-    second = _subscribe(_signed_in(pay_server, user), {"plan": "pro", "months": 1})
+    second = _subscribe(signed_in(pay_server, user), {"plan": "pro", "months": 1})
     assert _post_callback(pay_server, _callback_form(second, "1", "29.00")).status_code == 200
     later = (await _state(db, second))[2]
     assert 27 <= (later - expires).days <= 31
@@ -243,7 +226,7 @@ async def test_a_wrong_amount_is_flagged_and_a_failure_is_failed(
     pay_server: ServerProcess, make_user: Callable[..., Any], db: asyncpg.Pool
 ) -> None:
     user = make_user()
-    client = _signed_in(pay_server, user)
+    client = signed_in(pay_server, user)
     short = _subscribe(client, {"plan": "pro", "months": 1})
     assert _post_callback(pay_server, _callback_form(short, "1", "100")).status_code == 200
     assert (await _state(db, short))[:2] == ("flagged", "free")
@@ -262,7 +245,7 @@ async def test_a_lost_callback_is_settled_by_the_requery_job(
     db: asyncpg.Pool,
 ) -> None:
     user = make_user()
-    payment = _subscribe(_signed_in(pay_server, user), {"plan": "pro", "months": 3})
+    payment = _subscribe(signed_in(pay_server, user), {"plan": "pro", "months": 3})
     fake.transactions[payment["bill_code"]] = [
         {
             "billName": "PocketBizz pro",
@@ -289,11 +272,11 @@ async def test_payments_are_readable_by_their_owner_only_and_writable_by_no_clie
     pay_server: ServerProcess, make_user: Callable[..., Any]
 ) -> None:
     alice, bob = make_user(), make_user()
-    alice_client = _signed_in(pay_server, alice)
+    alice_client = signed_in(pay_server, alice)
     payment = _subscribe(alice_client, {"plan": "pro", "months": 1})
     mine = alice_client.table("subscription_payments").select("id, status").execute().data
     assert mine == [{"id": payment["payment_id"], "status": "pending"}]
-    bob_client = _signed_in(pay_server, bob)
+    bob_client = signed_in(pay_server, bob)
     assert bob_client.table("subscription_payments").select("id").execute().data == []
     with pytest.raises(APIError):
         alice_client.table("subscription_payments").update({"status": "paid"}).eq(
@@ -312,7 +295,7 @@ async def test_the_servers_pools_log_in_as_no_superuser(
     pay_server: ServerProcess, make_user: Callable[..., Any], db: asyncpg.Pool
 ) -> None:
     # Settlement and the return page have run (their connections are in the pool now).
-    payment = _subscribe(_signed_in(pay_server, make_user()), {"plan": "pro", "months": 1})
+    payment = _subscribe(signed_in(pay_server, make_user()), {"plan": "pro", "months": 1})
     assert _post_callback(pay_server, _callback_form(payment, "1", "2900")).status_code == 200
     page = _return_page(pay_server, billcode=payment["bill_code"], order_id=payment["payment_id"])
     assert "Status: paid." in page.text
