@@ -5,7 +5,6 @@ and Free again once the paid time is over."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import pytest
 from app.driver import TABLET, AppPage
 from app.test_counter_flow import PASSWORD, sign_up
 from harness import ServerProcess
-from payments.fake_toyyibpay import FakeToyyibPay
+from payments.fake_toyyibpay import FakeToyyibPay, callback_form
 from payments.fixtures import payments_server, running_fake
 from playwright.sync_api import Browser, expect
 from supabase import create_client
@@ -48,18 +47,7 @@ def pay_server(
 
 def _paid_callback(server: ServerProcess, payment_id: str, bill_code: str) -> None:
     """ToyyibPay's callback for a successful payment, signed as it signs them."""
-    refno = "TP2611300042"
-    digest = hashlib.md5(f"{SECRET}1{payment_id}{refno}ok".encode()).hexdigest()
-    form = {
-        "refno": refno,
-        "status": "1",
-        "reason": "Approved",
-        "billcode": bill_code,
-        "order_id": payment_id,
-        "amount": "29.00",
-        "transaction_time": "2026-11-30 12:00:00",
-        "hash": digest,
-    }
+    form = callback_form(SECRET, payment_id, bill_code, "1", "29.00", refno="TP2611300042")
     assert httpx.post(f"{server.url}/webhooks/toyyibpay", data=form).status_code == 200
 
 

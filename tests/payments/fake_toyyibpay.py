@@ -4,6 +4,7 @@ arrays back, an error as a body with `msg`. It records every request it receives
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
@@ -69,3 +70,20 @@ class FakeToyyibPay:
 
     def bills(self) -> list[dict[str, str]]:
         return [fields for name, fields in self.requests if name == "createBill"]
+
+
+def callback_form(
+    key: str, order_id: str, bill_code: str, status: str, amount: str, refno: str = "TP001"
+) -> dict[str, str]:
+    """The form ToyyibPay POSTs to a bill's callback URL, hashed with `key` as it hashes them
+    (status '1' paid, '2' pending, '3' failed; `amount` as it reports it)."""
+    return {
+        "refno": refno,
+        "status": status,
+        "reason": "Approved" if status == "1" else "Declined",
+        "billcode": bill_code,
+        "order_id": order_id,
+        "amount": amount,
+        "transaction_time": "2026-11-30 12:00:00",
+        "hash": hashlib.md5(f"{key}{status}{order_id}{refno}ok".encode()).hexdigest(),
+    }

@@ -5,7 +5,6 @@ ToyyibPay over real HTTP."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from harness import ServerProcess
-from payments.fake_toyyibpay import FakeToyyibPay
+from payments.fake_toyyibpay import FakeToyyibPay, callback_form
 from payments.fixtures import payments_server, running_fake, signed_in
 from postgrest.exceptions import APIError
 from supabase import Client, create_client
@@ -102,21 +101,6 @@ def _linked_sale(
     sale = _pending_sale(client, user_id, price)
     link = _invoke(client, "payment-link", {"sale_id": sale["id"]})
     return sale, link, fake.bills()[-1]["billExternalReferenceNo"]
-
-
-def _callback_form(
-    key: str, link_id: str, bill_code: str, status: str, amount: str, refno: str = "TP001"
-) -> dict[str, str]:
-    return {
-        "refno": refno,
-        "status": status,
-        "reason": "Approved" if status == "1" else "Declined",
-        "billcode": bill_code,
-        "order_id": link_id,
-        "amount": amount,
-        "transaction_time": "2026-11-30 12:00:00",
-        "hash": hashlib.md5(f"{key}{status}{link_id}{refno}ok".encode()).hexdigest(),
-    }
 
 
 def _post_callback(server: ServerProcess, form: dict[str, str]) -> httpx.Response:
@@ -292,7 +276,7 @@ async def test_a_link_is_a_bill_on_the_tenants_account_paid_once_by_its_callback
     assert len(fake.bills()) == bills
     assert await _sale_state(db, sale["id"]) == ("pending", ["open"])
 
-    paid = _callback_form(A_KEY, link_id, link["bill_code"], "1", "2350")
+    paid = callback_form(A_KEY, link_id, link["bill_code"], "1", "2350")
     assert _post_callback(link_server, paid).status_code == 200
     assert await _sale_state(db, sale["id"]) == ("paid", ["paid"])
     settled_at = await db.fetchval(
@@ -300,7 +284,7 @@ async def test_a_link_is_a_bill_on_the_tenants_account_paid_once_by_its_callback
     )
     # A replay, or a later failure for the same bill, changes nothing.
     assert _post_callback(link_server, paid).status_code == 200
-    failed = _callback_form(A_KEY, link_id, link["bill_code"], "3", "2350", refno="TP002")
+    failed = callback_form(A_KEY, link_id, link["bill_code"], "3", "2350", refno="TP002")
     assert _post_callback(link_server, failed).status_code == 200
     assert await _sale_state(db, sale["id"]) == ("paid", ["paid"])
     assert settled_at == await db.fetchval(
@@ -327,11 +311,11 @@ async def test_forged_wrong_amount_and_failed_callbacks(
     sale, link, link_id = _linked_sale(client, user.id, "10.00", fake)
     code = link["bill_code"]
 
-    forged = _callback_form("not-the-key", link_id, code, "1", "1000")
+    forged = callback_form("not-the-key", link_id, code, "1", "1000")
     assert _post_callback(link_server, forged).status_code == 403
-    tampered = {**_callback_form(A_KEY, link_id, code, "1", "1000"), "status": "3"}
+    tampered = {**callback_form(A_KEY, link_id, code, "1", "1000"), "status": "3"}
     assert _post_callback(link_server, tampered).status_code == 403
-    unknown = _callback_form(A_KEY, str(uuid.uuid4()), code, "1", "1000")
+    unknown = callback_form(A_KEY, str(uuid.uuid4()), code, "1", "1000")
     assert _post_callback(link_server, unknown).status_code == 404
     assert _post_callback(link_server, {"order_id": "x"}).status_code == 404
     assert await _sale_state(db, sale["id"]) == ("pending", ["open"])
@@ -341,15 +325,15 @@ async def test_forged_wrong_amount_and_failed_callbacks(
     assert await _sale_state(db, sale["id"]) == ("pending", ["open"])
 
     # Pending (2) keeps it open; failed (3) ends the link, the sale stays unpaid...
-    assert _post_callback(link_server, _callback_form(A_KEY, link_id, code, "2", "1000")).is_success
+    assert _post_callback(link_server, callback_form(A_KEY, link_id, code, "2", "1000")).is_success
     assert await _sale_state(db, sale["id"]) == ("pending", ["open"])
-    assert _post_callback(link_server, _callback_form(A_KEY, link_id, code, "3", "1000")).is_success
+    assert _post_callback(link_server, callback_form(A_KEY, link_id, code, "3", "1000")).is_success
     assert await _sale_state(db, sale["id"]) == ("pending", ["failed"])
     # ...so a new link can be made; paid with the wrong amount, it is flagged, not paid.
     second = _invoke(client, "payment-link", {"sale_id": sale["id"]})
     assert second["bill_code"] != code
     second_id = fake.bills()[-1]["billExternalReferenceNo"]
-    short = _callback_form(A_KEY, second_id, second["bill_code"], "1", "100")
+    short = callback_form(A_KEY, second_id, second["bill_code"], "1", "100")
     assert _post_callback(link_server, short).status_code == 200
     assert await _sale_state(db, sale["id"]) == ("pending", ["failed", "flagged"])
 
@@ -364,7 +348,7 @@ async def test_a_link_paid_after_its_sale_was_voided_is_flagged(
     sale, link, link_id = _linked_sale(client, user.id, "8.00", fake)
     client.rpc("void_sale", {"sale_id": sale["id"], "reason": "cancelled"}).execute()
     # The customer pays anyway: the money is real, the sale is gone — for a person to resolve.
-    paid = _callback_form(A_KEY, link_id, link["bill_code"], "1", "800")
+    paid = callback_form(A_KEY, link_id, link["bill_code"], "1", "800")
     assert _post_callback(link_server, paid).status_code == 200
     assert await _sale_state(db, sale["id"]) == ("pending", ["flagged"])
     status = await db.fetchval(
@@ -416,16 +400,16 @@ async def test_tenant_bs_callback_can_never_mark_tenant_as_sale(
     assert fake.bills()[-1]["userSecretKey"] == B_KEY
 
     # B hashes a "paid" callback for A's link with B's own key: refused.
-    aimed = _callback_form(B_KEY, a_link_id, a_link["bill_code"], "1", "5000")
+    aimed = callback_form(B_KEY, a_link_id, a_link["bill_code"], "1", "5000")
     assert _post_callback(link_server, aimed).status_code == 403
     # B's own link id with A's bill code, or A's link id with B's bill code: no such link.
-    mixed = _callback_form(B_KEY, b_link_id, a_link["bill_code"], "1", "5000")
+    mixed = callback_form(B_KEY, b_link_id, a_link["bill_code"], "1", "5000")
     assert _post_callback(link_server, mixed).status_code == 404
-    crossed = _callback_form(B_KEY, a_link_id, b_link["bill_code"], "1", "5000")
+    crossed = callback_form(B_KEY, a_link_id, b_link["bill_code"], "1", "5000")
     assert _post_callback(link_server, crossed).status_code == 404
     assert await _sale_state(db, a_sale["id"]) == ("pending", ["open"])
     # B's valid callback settles B's sale only.
-    own = _callback_form(B_KEY, b_link_id, b_link["bill_code"], "1", "5000")
+    own = callback_form(B_KEY, b_link_id, b_link["bill_code"], "1", "5000")
     assert _post_callback(link_server, own).status_code == 200
     assert await _sale_state(db, b_sale["id"]) == ("paid", ["paid"])
     assert await _sale_state(db, a_sale["id"]) == ("pending", ["open"])

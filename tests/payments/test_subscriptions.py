@@ -4,7 +4,6 @@ over real HTTP, through the official client and real callbacks to a real server.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -15,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 from harness import ServerProcess
-from payments.fake_toyyibpay import FakeToyyibPay
+from payments.fake_toyyibpay import FakeToyyibPay, callback_form
 from payments.fixtures import payments_server, running_fake, signed_in
 from postgrest.exceptions import APIError
 from supabase import Client
@@ -58,17 +57,9 @@ def _callback_form(
     payment: dict[str, Any], status: str, amount: str, **over: str
 ) -> dict[str, str]:
     refno = over.pop("refno", "TP2611300001")
-    digest = hashlib.md5(f"{SECRET}{status}{payment['payment_id']}{refno}ok".encode()).hexdigest()
-    form = {
-        "refno": refno,
-        "status": status,
-        "reason": "Approved" if status == "1" else "Declined",
-        "billcode": payment["bill_code"],
-        "order_id": payment["payment_id"],
-        "amount": amount,
-        "transaction_time": "2026-11-30 12:00:00",
-        "hash": digest,
-    }
+    form = callback_form(
+        SECRET, payment["payment_id"], payment["bill_code"], status, amount, refno=refno
+    )
     return {**form, **over}
 
 
