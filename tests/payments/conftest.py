@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
+from payments.fake_toyyibpay import FakeToyyibPay
+from payments.fixtures import running_fake
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeToyyibPay]:
+    """The fake ToyyibPay, one per test module (its bills and requests are that module's)."""
+    with running_fake() as server:
+        yield server
 
 
 @pytest.fixture

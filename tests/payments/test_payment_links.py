@@ -16,7 +16,7 @@ import httpx
 import pytest
 from harness import ServerProcess
 from payments.fake_toyyibpay import FakeToyyibPay, callback_form
-from payments.fixtures import payments_server, running_fake, signed_in
+from payments.fixtures import payments_server, signed_in
 from postgrest.exceptions import APIError
 from supabase import Client, create_client
 from supabase_functions.errors import FunctionsHttpError
@@ -27,12 +27,6 @@ from pocketbizz.payments import sealing
 QUEUE = "payment-links-test"
 A_KEY = "a1b2c3d4-aaaa-4bbb-8ccc-0123456789ab"
 B_KEY = "b9b8b7b6-bbbb-4ccc-8ddd-ba9876543210"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeToyyibPay]:
-    with running_fake() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from harness import ServerProcess
 from payments.fake_toyyibpay import FakeToyyibPay, callback_form
-from payments.fixtures import payments_server, running_fake, signed_in
+from payments.fixtures import payments_server, signed_in
 from postgrest.exceptions import APIError
 from supabase import Client
 from supabase_functions.errors import FunctionsHttpError
@@ -25,12 +25,6 @@ from pocketbizz.jobs.repository import enqueue
 SECRET = "toyyib-secret-key-for-tests"
 CATEGORY = "cat4tests"
 QUEUE = "payments-test"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeToyyibPay]:
-    with running_fake() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
