@@ -138,7 +138,9 @@ async def test_concurrent_tenants_with_failures_leave_nothing_on_the_pooled_sess
     done = asyncio.Event()
 
     async def watch() -> None:
-        while not done.is_set():
+        # Until the trading is over, and at least 20 looks in all: on a fast run the trading
+        # may leave the probe only a few turns on the shared sessions.
+        while not done.is_set() or len(seen) < 20:
             row = await probe.fetchrow(
                 "select current_user::text, current_setting('role'),"
                 " coalesce(current_setting('request.jwt.claims', true), ''), pg_backend_pid()"
@@ -169,7 +171,7 @@ async def test_concurrent_tenants_with_failures_leave_nothing_on_the_pooled_sess
         assert stock_of(client, product) == 100 - 2 * sold
         sales = client.table("sales").select("business_owner_id", count="exact").execute()
         assert sales.count == sold and {r["business_owner_id"] for r in sales.data} == {user_id}
-    assert len(seen) > 10
+    assert len(seen) >= 20
     assert {(login, role, claims) for login, role, claims, _ in seen} == {
         ("authenticator", "none", "")
     }
