@@ -8,7 +8,9 @@ service_role: the figures count all tenants, which no tenant's role may read.
 from __future__ import annotations
 
 import html
+import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +94,9 @@ async def update_plan(request: Request) -> Response:
     state = _operator_state(request)
     code = request.path_params["code"]
     try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
+        # A price is money: JSON numbers are read as Decimal, never through a float.
+        body = json.loads(await request.body(), parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise BadRequest("The request body must be valid JSON", code="invalid_json") from None
     changes = service.plan_changes(code, body)
     try:

@@ -50,6 +50,7 @@ async def record_business_gauges(db: Database, today: date | None = None) -> Non
         figures = await repository.business_metrics(conn, day, day)
     TENANTS.labels("total").set(figures["tenants"]["total"])
     TENANTS.labels("paid").set(figures["tenants"]["paid"])
+    # Prometheus samples are floats by its format; the exact MRR is the endpoint's decimal string.
     MRR.set(float(figures["mrr"]))
     DAU.set(figures["dau"][0]["count"])
 

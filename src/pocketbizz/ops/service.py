@@ -101,9 +101,6 @@ def plan_changes(code: str, body: Any) -> dict[str, Any]:
     """The columns to set, validated; BadRequest naming each problem."""
     if not isinstance(body, dict) or not body:
         raise BadRequest("send a JSON object with the fields to change", code="invalid_plan")
-    if isinstance(body.get("price_monthly"), float):
-        # JSON numbers arrive as floats; their shortest text is the number the client wrote.
-        body = {**body, "price_monthly": repr(body["price_monthly"])}
     try:
         changes = PlanChanges.model_validate(body)
     except ValidationError as exc:

@@ -287,7 +287,9 @@ $("range-form").addEventListener("submit", (event) => {
 
 $("sign-out").addEventListener("click", () => signOut());
 
-const today = isoDay(new Date());
+// The figures count Malaysian days (ops/activity.py): "today" is Kuala Lumpur's date, which is
+// tomorrow's UTC date from 16:00 UTC on.
+const today = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Kuala_Lumpur" }).format(new Date());
 $("to").value = today;
 $("from").value = addDays(today, -29);
 if (session) {
