@@ -196,3 +196,24 @@ async def test_client_callable_definer_functions_run_under_rls(owner_pool: async
     )
     assert role is not None and not any(role.values())
     assert owners == {"pb_definer"}
+
+
+async def test_clients_hold_no_rights_on_server_tables(owner_pool: asyncpg.Pool) -> None:
+    """pb_internal is the server's own (sealed payment keys, bills, activity, the analytics
+    cache, reminders): the API's client roles get no table right there, directly or through
+    a role they are members of, so a new table there cannot leak by a stray grant."""
+    tables = await owner_pool.fetch(
+        "select c.oid, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'pb_internal' and c.relkind in ('r', 'p', 'v', 'm')"
+    )
+    assert {"payment_secrets", "user_activity", "analytics_days"} <= {t["relname"] for t in tables}
+    leaks = await owner_pool.fetch(
+        "select c.relname, r.role, p.privilege from pg_class c "
+        "join pg_namespace n on n.oid = c.relnamespace "
+        "cross join unnest(array['anon', 'authenticated']) as r(role) "
+        "cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) "
+        "  as p(privilege) "
+        "where n.nspname = 'pb_internal' and c.relkind in ('r', 'p', 'v', 'm') "
+        "  and has_table_privilege(r.role, c.oid, p.privilege) order by 1, 2, 3"
+    )
+    assert [tuple(row) for row in leaks] == []
