@@ -265,17 +265,7 @@ class Backend:
         """Upload the logo to the public `logos` bucket under the owner's folder (its policy
         requires `{uid}/...`), point the profile's `logo_url` at it, then delete the one it
         replaces. A new name per upload: the old URL may sit in a device's image cache."""
-        if self.user_id is None:
-            raise ApiFailure("not signed in")
-        path = f"{self.user_id}/logo/{uuid.uuid4().hex}.{extension}"
-        bucket = self.client.storage.from_(LOGOS)
-        try:
-            await bucket.upload(path, data, {"content-type": content_type})
-            url = await bucket.get_public_url(path)
-        except httpx.TransportError as exc:
-            raise Offline("the server cannot be reached") from exc
-        except Exception as exc:
-            raise ApiFailure(_message(exc)) from exc
+        url = await self._upload_public(LOGOS, "logo", data, content_type, extension)
         await self.update_business(profile_id, {"logo_url": url})
         await self._remove_files(LOGOS, (old,) if old else ())
         return url
@@ -283,6 +273,23 @@ class Backend:
     async def remove_logo(self, profile_id: str, old: str | None) -> None:
         await self.update_business(profile_id, {"logo_url": None})
         await self._remove_files(LOGOS, (old,) if old else ())
+
+    async def _upload_public(
+        self, bucket_id: str, folder: str, data: bytes, content_type: str, extension: str
+    ) -> str:
+        """Upload under the owner's folder (the buckets' policies require `{uid}/...`) with a
+        new name each time (an old URL may sit in a device's image cache); its public URL."""
+        if self.user_id is None:
+            raise ApiFailure("not signed in")
+        path = f"{self.user_id}/{folder}/{uuid.uuid4().hex}.{extension}"
+        bucket = self.client.storage.from_(bucket_id)
+        try:
+            await bucket.upload(path, data, {"content-type": content_type})
+            return str(await bucket.get_public_url(path))
+        except httpx.TransportError as exc:
+            raise Offline("the server cannot be reached") from exc
+        except Exception as exc:
+            raise ApiFailure(_message(exc)) from exc
 
     async def _remove_files(self, bucket: str, urls: tuple[str, ...]) -> None:
         # Only files this app put in the bucket (a URL set elsewhere is left alone); a file
@@ -368,33 +375,15 @@ class Backend:
         """Upload a photo to `product-images` under the owner's folder (the bucket's policy
         requires `{uid}/...`), make it the product's image, then delete the one it replaces.
         A new name per upload: the old URL may sit in a device's image cache."""
-        if self.user_id is None:
-            raise ApiFailure("not signed in")
-        path = f"{self.user_id}/products/{product.id}/{uuid.uuid4().hex}.{extension}"
-        bucket = self.client.storage.from_(PRODUCT_IMAGES)
-        try:
-            await bucket.upload(path, data, {"content-type": content_type})
-            url = await bucket.get_public_url(path)
-        except httpx.TransportError as exc:
-            raise Offline("the server cannot be reached") from exc
-        except Exception as exc:
-            raise ApiFailure(_message(exc)) from exc
+        folder = f"products/{product.id}"
+        url = await self._upload_public(PRODUCT_IMAGES, folder, data, content_type, extension)
         await self.update_product(product.id, {"images": [url]})
-        await self._remove_photos(product.images)
+        await self._remove_files(PRODUCT_IMAGES, product.images)
         return url
 
     async def remove_product_photo(self, product: Product) -> None:
         await self.update_product(product.id, {"images": []})
-        await self._remove_photos(product.images)
-
-    async def _remove_photos(self, urls: tuple[str, ...]) -> None:
-        # Only files this app put in the bucket (a URL set elsewhere is left alone); a file
-        # already gone is no reason to fail a save that has happened.
-        marker = f"/storage/v1/object/public/{PRODUCT_IMAGES}/"
-        paths = [url.split(marker, 1)[1] for url in urls if marker in url]
-        if paths:
-            with suppress(Exception):
-                await self.client.storage.from_(PRODUCT_IMAGES).remove(paths)
+        await self._remove_files(PRODUCT_IMAGES, product.images)
 
     async def recipe(self, product_id: str) -> list[dict[str, Any]]:
         """What one unit of the product uses: `recipe_items` rows, each with its ingredient's
