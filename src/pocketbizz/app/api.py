@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -521,8 +521,9 @@ class Backend:
         )
         return list(rows)
 
-    async def subscription(self) -> dict[str, Any]:
-        """The plan, its limits and what is used of them this month."""
+    async def subscription(self, zone: tzinfo) -> dict[str, Any]:
+        """The plan, its limits and what is used of them this month (the business's month, in
+        its time zone `zone`, as create_sale counts it)."""
         users = await self._call(
             self.client.table("users").select("subscription_plan, subscription_expires_at")
         )
@@ -539,7 +540,8 @@ class Backend:
             .eq("is_active", True)
             .execute()
         )
-        month_start = date.today().replace(day=1).isoformat()
+        now = datetime.now(zone)
+        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).isoformat()
         sales = (
             await self.client.table("sales")
             .select("id", count=CountMethod.exact, head=True)

@@ -9,9 +9,10 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import flet as ft
 from supabase_auth.types import AuthChangeEvent
@@ -28,6 +29,7 @@ TABLET_WIDTH = 720
 REPLAY_SECONDS = 3.0
 # The screen on show, kept on the device beside the sign-in: a resumed session opens it again.
 SCREEN_KEY = "pocketbizz-screen"
+DEFAULT_ZONE = "Asia/Kuala_Lumpur"  # business_profiles.timezone's default
 
 
 class _DevicePreferences(ft.SharedPreferences):
@@ -89,6 +91,18 @@ class Session:
     @property
     def cash_rounding(self) -> bool:
         return bool(self.profile.get("cash_rounding", True))
+
+    @property
+    def business_zone(self) -> ZoneInfo:
+        """The business's time zone (its profile; Malaysia by default): its days are the
+        dashboard's and the sales list's, wherever this app process runs (a server in UTC)."""
+        try:
+            return ZoneInfo(str(self.profile.get("timezone") or DEFAULT_ZONE))
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo(DEFAULT_ZONE)
+
+    def business_today(self) -> date:
+        return datetime.now(self.business_zone).date()
 
     def show(self, control: ft.Control) -> None:
         self.page.controls = [control]

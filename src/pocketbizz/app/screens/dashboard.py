@@ -3,7 +3,7 @@ average sale, revenue by day (chart), top products and low stock."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import flet as ft
@@ -52,7 +52,7 @@ class DashboardScreen:
 
     async def render(self) -> None:
         t = self.t
-        today = date.today()
+        today = self.session.business_today()
         data = await self.session.backend.analytics(today - timedelta(days=self.days_back), today)
         totals = data["totals"]
         ranges = ft.Row(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
+from functools import partial
 from itertools import groupby
 from typing import Any
 
@@ -13,8 +14,9 @@ from pocketbizz.app.money import format_rm, to_money
 from pocketbizz.app.session import Session
 
 
-def _local_day(sale: dict[str, Any]) -> str:
-    return datetime.fromisoformat(str(sale["created_at"])).astimezone().strftime("%d/%m/%Y")
+def _local_day(sale: dict[str, Any], zone: tzinfo) -> str:
+    """The sale's day in the business's time zone (not the app process's)."""
+    return datetime.fromisoformat(str(sale["created_at"])).astimezone(zone).strftime("%d/%m/%Y")
 
 
 class SalesScreen:
@@ -56,7 +58,7 @@ class SalesScreen:
         ]
         if not shown:
             rows.append(ft.Text(t("no_sales"), italic=True))
-        for day, group in groupby(shown, key=_local_day):
+        for day, group in groupby(shown, key=partial(_local_day, zone=self.session.business_zone)):
             rows.append(ft.Text(day, weight=ft.FontWeight.BOLD))
             for sale in group:
                 void = sale["status"] == "void"

@@ -31,7 +31,7 @@ def _paid_until(value: Any) -> str | None:
 async def section(session: Session) -> ft.Control:
     t = session.t
     try:
-        usage = await session.backend.subscription()
+        usage = await session.backend.subscription(session.business_zone)
         plans = await session.backend.plans()
     except ApiFailure as exc:
         return ft.Text(t("error", error=str(exc)))
