@@ -30,6 +30,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def early_in_a_rate_window(room_s: float = 25.0) -> int:
+    """Wait for a new minute when fewer than `room_s` seconds are left in this one, and return
+    the minute. Rate-limit windows are aligned to whole minutes, and a burst that straddles two
+    is weighted across both (the sliding window lets part of it through again): that is the
+    limiter working, so a test that counts refusals must fall within one minute."""
+    left = 60 - time.time() % 60
+    if left < room_s:
+        time.sleep(left + 0.05)
+    return int(time.time() // 60)
+
+
 @dataclass
 class ServerProcess:
     """`pocketbizz serve` against an existing database, as a subprocess."""

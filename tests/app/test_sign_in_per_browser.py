@@ -17,24 +17,15 @@ from contextlib import suppress
 import pytest
 from app.driver import TABLET, AppPage
 from app.test_counter_flow import PASSWORD
-from harness import ServerProcess
+from harness import ServerProcess, early_in_a_rate_window
 from playwright.sync_api import Browser, expect
 from supabase import create_client
 
 SIGN_INS_PER_MINUTE = 3
 TOO_MANY = re.compile(r"^Could not sign in: Too many requests")
-# The limiter is a sliding-window counter (as `limits` computes it) over minutes aligned to the
-# clock: just after a minute turns, the last minute's attempts count only in part, so a locked-out
-# browser may get one more try. Every attempt below must fall within one minute, in this many s.
+# Every attempt below must fall within one clock minute (see early_in_a_rate_window), and they
+# take about 20 s.
 ATTEMPTS_WITHIN_S = 40
-
-
-def _start_of_a_minute() -> int:
-    """Wait, when needed, until the clock's minute has ATTEMPTS_WITHIN_S seconds left; return it."""
-    into = time.time() % 60
-    if into > 60 - ATTEMPTS_WITHIN_S:
-        time.sleep(60 - into + 0.5)
-    return int(time.time() // 60)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +122,7 @@ def test_a_browser_out_of_sign_in_attempts_does_not_lock_out_another(
     guesser = _browser_at(browser, proxies["10.1.1.1"])
     owner = _browser_at(browser, proxies["10.2.2.2"])
     owner.textbox("Email").wait_for()
-    minute = _start_of_a_minute()
+    minute = early_in_a_rate_window(ATTEMPTS_WITHIN_S)
 
     # Browser A guesses a password until the server stops it.
     _sign_in(guesser, emails[0], "wrong password 1")

