@@ -239,7 +239,12 @@ class Database:
     async def _acquire(self) -> asyncpg.pool.PoolConnectionProxy:
         self.waiting += 1
         try:
-            conn = await self.pool.acquire(timeout=self.acquisition_timeout)
+            if self.pool.get_idle_size():
+                # A connected connection is free, so taking it never waits: no timer (the
+                # timeout's task and its cancellation were ~8% of a cheap request's CPU).
+                conn = await self.pool.acquire()
+            else:
+                conn = await self.pool.acquire(timeout=self.acquisition_timeout)
         except TimeoutError:
             raise PoolTimeout() from None  # counted as a 504 in the request metrics
         except _CONNECT_FAILURES as exc:
