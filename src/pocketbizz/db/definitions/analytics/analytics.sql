@@ -1,5 +1,10 @@
--- Planned for each call's tenant and range: a cached generic plan cannot tell a 30-day range of
--- a small shop from a year of a busy one, and measured twice as slow on the latter.
+-- Planned for each call's tenant and range when days are computed live over more than 3 days: a
+-- cached generic plan cannot tell a 30-day range of a small shop from a year of a busy one, and
+-- measured twice as slow on the latter. When the cache serves all but the last days (the usual
+-- report), the live part is a day or two and the query is the same shape every time: it then
+-- runs one generic plan per session (the cached reads inside too), since planning this query
+-- (with the functions it inlines) was ~40% of the call's CPU — measured 4.1 → 2.6 ms of backend
+-- CPU per 30-day call of a 50,000-sale tenant (docs/benchmarks.md, issue 12.3).
 -- random_page_cost 1.1: a tenant's rows are in memory (or on SSD), so index lookups of a
 -- month's sale lines beat a scan of all of them — measured 21.7 → 8.2 ms for the top-products
 -- query of a 50,000-sale tenant (bench/sales_bench.py data).
@@ -36,6 +41,10 @@ begin
     -- [v_start, v_split) from the cache, [v_split, v_end] live.
     v_split := pb_internal.analytics_fill(v_tz, v_start, v_end);
     v_live := least(v_split::timestamp at time zone v_tz, v_to);
+    if v_to - v_live <= interval '3 days' then
+        -- Scoped to this call by the function's own plan_cache_mode setting.
+        perform pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true);
+    end if;
 
     return (
         with cube as materialized (
