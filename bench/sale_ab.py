@@ -9,7 +9,10 @@ swapped every round), so both see the same load. Per sale it reports the CPU tim
 backend serving the connection (from /proc) and the client's wall time, as in
 bench/sale_profile.py: 3-line cash sales, one per transaction, as `authenticated`.
 
-`python -m bench.sale_ab /tmp/before/src/pocketbizz/db [rounds] [block] [tenants]`
+`python -m bench.sale_ab /tmp/before/src/pocketbizz/db [rounds] [block] [tenants] [after]`
+
+`after` (optional) is another checkout's `db` directory to measure instead of this tree's, so a
+variant can be tried without putting its migration where other test runs would apply it.
 """
 
 from __future__ import annotations
@@ -40,12 +43,9 @@ async def _prepare(dsn: str, db_dir: Path | None, tenants: int) -> list[tuple[st
 
 
 async def _run(
-    dsns: dict[str, str], before: Path, rounds: int, block: int, tenants: int
+    dsns: dict[str, str], dirs: dict[str, Path | None], rounds: int, block: int, tenants: int
 ) -> list[str]:
-    sellers = {
-        name: await _prepare(dsn, before if name == "before" else None, tenants)
-        for name, dsn in dsns.items()
-    }
+    sellers = {name: await _prepare(dsn, dirs[name], tenants) for name, dsn in dsns.items()}
     conns = {name: await asyncpg.connect(dsn) for name, dsn in dsns.items()}
     cpu = dict.fromkeys(dsns, 0.0)
     wall = dict.fromkeys(dsns, 0.0)
@@ -74,7 +74,13 @@ async def _run(
     return lines
 
 
-def main(before: Path, rounds: int = 10, block: int = 200, tenants: int = 2000) -> list[str]:
+def main(
+    before: Path,
+    rounds: int = 10,
+    block: int = 200,
+    tenants: int = 2000,
+    after: Path | None = None,
+) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="pb-ab-") as tmp:
         servers = {
             name: pgserver.get_server(Path(tmp) / name, cleanup_mode="delete")  # type: ignore[attr-defined]
@@ -82,13 +88,16 @@ def main(before: Path, rounds: int = 10, block: int = 200, tenants: int = 2000) 
         }
         try:
             dsns = {name: str(pg.get_uri()) for name, pg in servers.items()}
-            return asyncio.run(_run(dsns, before, rounds, block, tenants))
+            dirs = {"before": before, "after": after}
+            return asyncio.run(_run(dsns, dirs, rounds, block, tenants))
         finally:
             for pg in servers.values():
                 pg.cleanup()
 
 
 if __name__ == "__main__":
-    numbers = [int(a) for a in sys.argv[2:5]]
-    for line in main(Path(sys.argv[1]), *numbers):
+    args = sys.argv[1:]
+    rounds, block, tenants = [int(a) for a in args[1:4]] + [10, 200, 2000][len(args[1:4]) :]
+    other = Path(args[4]) if len(args) > 4 else None
+    for line in main(Path(args[0]), rounds, block, tenants, other):
         print(line, flush=True)

@@ -19,7 +19,10 @@ language plpgsql volatile security definer set search_path = ''
 -- Generic plans: PL/pgSQL would otherwise plan the array- and jsonb-parameter statements below
 -- anew on every call (their custom plans look cheaper than the generic ones), ~15% of a sale's
 -- backend CPU (issue 12, bench/sale_ab.py). Every statement here reads by its table's key.
-set plan_cache_mode = force_generic_plan as $$
+set plan_cache_mode = force_generic_plan
+-- The quiet marks it makes (realtime/realtime_quiet.sql) end with its return.
+set pb_realtime_quiet.products = '' set pb_realtime_quiet.stock_movements = ''
+set pb_realtime_quiet.sales = '' set pb_realtime_quiet.sale_items = '' as $$
 #variable_conflict use_column
 declare
     v_uid      uuid := pb_internal.require_uid();
@@ -234,6 +237,9 @@ begin
         raise exception 'the discount on item % is larger than its amount', v_negative
             using errcode = 'PT422';
     end if;
+    -- From here on it writes: the tables nobody listens to skip their realtime triggers
+    -- (realtime/realtime_quiet.sql).
+    perform pb_internal.realtime_quiet(v_uid, '{products,stock_movements,sales,sale_items}');
     -- The stock out, one movement per line (refused, naming the product, when a product under
     -- the 'block' policy has too little): the ledger rows come before the sale row they
     -- reference, all in this transaction.

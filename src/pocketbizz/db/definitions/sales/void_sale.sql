@@ -1,7 +1,10 @@
 -- Void: the sale is kept (status, time, reason) and its stock comes back. Voiding a void sale
 -- returns it unchanged, so a retried void is harmless.
 create or replace function public.void_sale(sale_id uuid, reason text) returns jsonb
-language plpgsql volatile security definer set search_path = '' as $$
+language plpgsql volatile security definer set search_path = ''
+-- The quiet marks it makes (realtime/realtime_quiet.sql) end with its return.
+set pb_realtime_quiet.products = '' set pb_realtime_quiet.stock_movements = ''
+set pb_realtime_quiet.sales = '' as $$
 #variable_conflict use_column
 declare
     v_uid    uuid := pb_internal.require_uid();
@@ -32,10 +35,12 @@ begin
     into v_products, v_quantities, v_costs
     from public.sale_items i
     where i.business_owner_id = v_uid and i.sale_id = v_sale;
+    perform pb_internal.realtime_quiet(v_uid, '{products,stock_movements,sales}');
     perform pb_internal.move_stock(v_uid, 'void', v_sale, v_products, v_quantities, v_costs,
                                    false, p_reason => v_reason);
     update public.sales s
-    set status = 'void', voided_at = now(), void_reason = v_reason
+    -- updated_at as sales_touch would set it, which then is not called (migration 0031)
+    set status = 'void', voided_at = now(), void_reason = v_reason, updated_at = now()
     where s.business_owner_id = v_uid and s.id = v_sale;
 
     return pb_internal.sale_json(v_uid, v_sale);

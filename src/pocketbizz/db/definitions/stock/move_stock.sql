@@ -71,7 +71,8 @@ begin
         group by m.product_id
     ), moved as (
         update public.products p
-        set current_stock = p.current_stock + w.delta
+        -- updated_at as products_touch would set it, which then is not called (0031)
+        set current_stock = p.current_stock + w.delta, updated_at = pg_catalog.now()
         from wanted w
         where p.business_owner_id = p_owner and p.id = w.product_id
         returning p.id, p.name, p.current_stock, p.negative_stock_policy, w.delta

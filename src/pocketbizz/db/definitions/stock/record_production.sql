@@ -2,7 +2,9 @@
 -- finished goods' cost is the recipe cost, averaged into cost_price like a purchase.
 create or replace function public.record_production(product_id uuid, quantity numeric,
                                                     notes text default null) returns jsonb
-language plpgsql volatile security definer set search_path = '' as $$
+language plpgsql volatile security definer set search_path = ''
+-- The quiet marks it makes (realtime/realtime_quiet.sql) end with its return.
+set pb_realtime_quiet.products = '' set pb_realtime_quiet.stock_movements = '' as $$
 #variable_conflict use_column
 declare
     v_uid         uuid := pb_internal.require_uid();
@@ -46,6 +48,7 @@ begin
 
     -- Ingredients out (refused when one under the 'block' policy has too little), the
     -- finished goods in at the recipe cost, averaged into cost_price like a purchase.
+    perform pb_internal.realtime_quiet(v_uid, '{products,stock_movements}');
     perform pb_internal.move_stock(
         v_uid, 'production', v_batch, v_ingredients || v_product,
         array(select -n from unnest(v_needed) n) || v_qty,
@@ -54,7 +57,9 @@ begin
     update public.products p
     set cost_price = case when v_unit_cost is null then p.cost_price
                           else round((greatest(v_stock, 0) * v_old_cost + v_qty * v_unit_cost)
-                                     / (greatest(v_stock, 0) + v_qty), 2) end
+                                     / (greatest(v_stock, 0) + v_qty), 2) end,
+        -- updated_at as products_touch would set it, which then is not called (migration 0031)
+        updated_at = now()
     where p.business_owner_id = v_uid and p.id = v_product;
 
     return jsonb_build_object('production_id', v_batch, 'product_id', v_product,

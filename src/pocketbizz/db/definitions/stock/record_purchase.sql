@@ -2,7 +2,9 @@
 -- (negative stock counts as none).
 create or replace function public.record_purchase(product_id uuid, quantity numeric, unit_cost numeric,
                                        notes text default null) returns jsonb
-language plpgsql volatile security definer set search_path = '' as $$
+language plpgsql volatile security definer set search_path = ''
+-- The quiet marks it makes (realtime/realtime_quiet.sql) end with its return.
+set pb_realtime_quiet.products = '' set pb_realtime_quiet.stock_movements = '' as $$
 #variable_conflict use_column
 declare
     v_uid      uuid := pb_internal.require_uid();
@@ -25,12 +27,14 @@ begin
     end if;
     v_new_cost := round((greatest(v_stock, 0) * v_old_cost + v_qty * v_cost)
                         / (greatest(v_stock, 0) + v_qty), 2);
+    perform pb_internal.realtime_quiet(v_uid, '{products,stock_movements}');
     perform pb_internal.move_stock(v_uid, 'purchase', v_movement, array[v_product],
                                    array[v_qty], array[v_cost], false,
                                    p_notes => record_purchase.notes, p_ids => array[v_movement],
                                    p_locked => true);
     update public.products p
-    set cost_price = v_new_cost
+    -- updated_at as products_touch would set it, which then is not called (migration 0031)
+    set cost_price = v_new_cost, updated_at = now()
     where p.business_owner_id = v_uid and p.id = v_product;
     return jsonb_build_object('movement_id', v_movement, 'product_id', v_product,
                               'current_stock', v_stock + v_qty, 'cost_price', v_new_cost);
