@@ -44,10 +44,26 @@ class AppPage:
     def type_into(self, name: str, value: str) -> None:
         box = self.textbox(name)
         box.click()
-        time.sleep(0.4)  # focus first, or the first character can be lost
+        # Flutter focuses the field's input, then places the caret from the click on a
+        # following frame: a select-all or a key before that is overwritten or lost.
+        expect(box).to_be_focused()
+        self.after_frames(3)
         self.page.keyboard.press("Control+A")
-        self.page.keyboard.type(value, delay=30)
-        time.sleep(0.2)
+        self.page.keyboard.type(value)
+        # Every key taken (Flutter writes its editing state back to the input); the change
+        # messages go out ahead of whatever the test does next on the same socket.
+        expect(box).to_have_value(value)
+
+    def after_frames(self, count: int) -> None:
+        """Return after `count` animation frames of the page (Flutter works frame by frame,
+        so a loaded machine waits longer, not a shorter time)."""
+        self.page.evaluate(
+            """count => new Promise(done => {
+                const next = n => n === 0 ? done(null) : requestAnimationFrame(() => next(n - 1));
+                next(count);
+            })""",
+            count,
+        )
 
     def click(self, name: str, role: str = "button") -> None:
         self.tap(self.page.get_by_role(role, name=name, exact=True))  # type: ignore[arg-type]

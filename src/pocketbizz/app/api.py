@@ -336,8 +336,14 @@ class Backend:
 
     # -- products ------------------------------------------------------------------------
     async def product_rows(self) -> list[dict[str, Any]]:
+        # No client retries: offline, the catalogue kept on the device is the answer, and the
+        # client's three retries (1 + 2 + 4 s) would only keep the counter waiting for it.
         rows = await self._call(
-            self.client.table("products").select("*").eq("is_active", True).order("name")
+            self.client.table("products")
+            .select("*")
+            .eq("is_active", True)
+            .order("name")
+            .retry(False)
         )
         return [dict(r) for r in rows]
 
@@ -451,10 +457,11 @@ class Backend:
         return list(rows)
 
     # -- customers -----------------------------------------------------------------------
-    async def customers(self) -> list[dict[str, Any]]:
-        return list(
-            await self._call(self.client.table("customers").select("*").order("name").limit(500))
-        )
+    async def customers(self, *, retry: bool = True) -> list[dict[str, Any]]:
+        """`retry=False` where the caller goes on without them when the server cannot be
+        reached, rather than after the client's retries (1 + 2 + 4 s)."""
+        request = self.client.table("customers").select("*").order("name").limit(500)
+        return list(await self._call(request.retry(retry)))
 
     async def add_customer(self, name: str, phone: str | None) -> None:
         await self._call(self.client.table("customers").insert({"name": name, "phone": phone}))

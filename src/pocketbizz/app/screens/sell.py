@@ -393,7 +393,8 @@ class SellScreen:
     # -- payment -------------------------------------------------------------------------
     async def _charge(self, e: ft.Event[ft.Button]) -> None:
         try:
-            self.customers = await self.session.backend.customers()
+            # Offline the sheet opens at once, without the client's retries (7 s).
+            self.customers = await self.session.backend.customers(retry=False)
         except ApiFailure:
             self.customers = []  # offline: the sale goes without a customer
         try:
