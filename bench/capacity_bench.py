@@ -9,18 +9,25 @@
 4. analytics 30-day p95 for a tenant with many sales among many tenants: quiet, while 20
    clients sell through the API, and right after — with EXPLAIN (ANALYZE, BUFFERS) of its
    two queries and the sales tables' vacuum state at each moment (issue 12 item 3); the direct
-   call also with the day cache off (every day computed live).
+   call also with the day cache off (every day computed live). While selling, a GET of one
+   product by id is timed in turn with each analytics call: the latency of the cheapest
+   request through the same server under the same load (the API's floor at that moment). The
+   selling phase runs twice: on the one-process server of the comparisons above, and on a
+   second server started with `--workers 2` (one process per core, 10 connections each).
 
 Every figure that is compared is a ratio of two phases of the same run: other processes share
 the machine's CPU, so absolute rates move between runs.
 
-    python -m bench.capacity_bench [SECONDS] [TENANTS] [BIG_TENANT_SALES]
+    python -m bench.capacity_bench [SECONDS] [TENANTS] [BIG_TENANT_SALES] [--analytics-only]
+
+`--analytics-only` skips the rate comparisons (items 1-3) and runs only the analytics phases.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -36,7 +43,7 @@ import orjson
 
 from bench.data import generate, selling_tenants, tenant_ids, user_token
 from bench.loadgen import Connection, Request, Result, run_closed_loop, summary
-from bench.stack import AUTHENTICATOR_PASSWORD, stack, start_floor_app
+from bench.stack import AUTHENTICATOR_PASSWORD, Stack, stack, start_floor_app
 
 CLIENTS = 20
 ONE_SQL = (
@@ -210,6 +217,32 @@ async def _direct_analytics(conn: asyncpg.Connection, owner: uuid.UUID, cache: s
     return (time.perf_counter() - t0) * 1000
 
 
+async def _probe(conn: Connection, headers: dict[str, str], product: uuid.UUID) -> float:
+    """One GET of a product by id: the cheapest request, timed like the analytics call."""
+    t0 = time.perf_counter()
+    status, payload = await conn.send(Request("GET", f"/rest/v1/products?id=eq.{product}", headers))
+    assert status == 200, payload[:300]
+    return (time.perf_counter() - t0) * 1000
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU of a local process so far, in clock ticks (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+async def _backend_cpu(db: asyncpg.Connection, owner: uuid.UUID, n: int, cache: str) -> float:
+    """The database backend's own CPU per direct analytics() call, in ms: what a call costs
+    the server whatever else runs on the machine (the embedded PostgreSQL is local)."""
+    pid = await db.fetchval("select pg_backend_pid()")
+    await _direct_analytics(db, owner, cache)
+    before = _cpu_ticks(pid)
+    for _ in range(n):
+        await _direct_analytics(db, owner, cache)
+    return (_cpu_ticks(pid) - before) * 1000 / os.sysconf("SC_CLK_TCK") / n
+
+
 async def _analytics_while(
     conn: Connection,
     headers: dict[str, str],
@@ -217,19 +250,33 @@ async def _analytics_while(
     owner: uuid.UUID,
     sellers: list[Op],
     duration: float,
-) -> tuple[list[float], list[float], list[float], Result]:
-    """Analytics called back to back, in turn through the API, directly, and directly with
-    the day cache off (every day live), while the sellers run their closed loop."""
+) -> tuple[list[float], list[float], list[float], Result, list[float]]:
+    """Analytics called back to back, in turn through the API and directly, plus a GET of one
+    product through the API, while the sellers run their closed loop; then, for half as long
+    under the same load, the direct call with the day cache off (every day live) alone — its
+    ~18 ms of CPU a call would otherwise add a 21st client's work to the phase timed above.
+    The sellers run on this process's event loop: moving them to a process of their own
+    changed neither figure (docs/benchmarks.md, issue 12.3)."""
     api: list[float] = []
     direct: list[float] = []
+    probe: list[float] = []
     live: list[float] = []
+    product = await db.fetchval(
+        "select id from public.products where business_owner_id = $1 order by id limit 1", owner
+    )
     load = asyncio.ensure_future(run_closed_loop("sellers", sellers, duration))
     await asyncio.sleep(min(1.0, duration / 10))  # let the sellers reach their pace
     while not load.done():
         api += await _analytics_latencies(conn, headers, 1)
         direct.append(await _direct_analytics(db, owner))
+        probe.append(await _probe(conn, headers, product))
+    result = await load
+    load = asyncio.ensure_future(run_closed_loop("sellers", sellers, duration / 2))
+    await asyncio.sleep(min(1.0, duration / 20))
+    while not load.done():
         live.append(await _direct_analytics(db, owner, "off"))
-    return api, direct, live, await load
+    await load
+    return api, direct, probe, result, live
 
 
 async def _explain(dsn: str, owner: uuid.UUID) -> list[str]:
@@ -335,16 +382,86 @@ def _ratio(name: str, a: Result, b: Result, target: str) -> str:
     return f"       {name:<40} {a.rps / b.rps:6.1%}  (target {target})"
 
 
-async def _run(
+async def _rates(
+    direct: dict[str, list[Op]],
+    api: dict[str, list[Op]],
+    floor: dict[str, list[Op]],
+    duration: float,
+) -> list[str]:
+    """Items 1-3: the rates and their ratios."""
+    n = f"{CLIENTS} clients"
+    # Warm every path once (statement caches, connections) before anything is timed.
+    for ops in (direct, api, floor):
+        for key in ("one", "sale"):
+            await run_closed_loop("warm-up", ops[key], min(2.0, duration))
+    d_one = await run_closed_loop(f"direct one product by id, {n}", direct["one"], duration)
+    d_sale = await run_closed_loop(
+        f"direct create_sale (3 lines, card), {n}", direct["sale"], duration
+    )
+    a_one = await run_closed_loop(f"API    one product by id, {n}", api["one"], duration)
+    f_one = await run_closed_loop(f"floor  one product by id, {n}", floor["one"], duration)
+    a_sale = await run_closed_loop(
+        f"API    create_sale (3 lines, card), {n}", api["sale"], duration
+    )
+    f_sale = await run_closed_loop(
+        f"floor  create_sale (3 lines, card), {n}", floor["sale"], duration
+    )
+    i_one, i_sale = await _interleaved(
+        f"direct one product by id, {n}",
+        direct["one"],
+        f"direct create_sale, {n}",
+        direct["sale"],
+        2 * duration,
+    )
+    return [
+        *(r.line() for r in (d_one, d_sale, a_one, f_one, a_sale, f_sale, i_one, i_sale)),
+        _ratio("direct create_sale / direct read", d_sale, d_one, "≥ 25%"),
+        _ratio("the same, interleaved (4 blocks each)", i_sale, i_one, "≥ 25%"),
+        _ratio("API create_sale / direct create_sale", a_sale, d_sale, "≥ 70%"),
+        _ratio("API read / floor read", a_one, f_one, "≥ 90%"),
+        _ratio("API create_sale / floor create_sale", a_sale, f_sale, "—"),
+    ]
+
+
+async def _analytics_under_load(
+    label: str,
     url: str,
+    headers: dict[str, str],
+    db: asyncpg.Connection,
+    big: uuid.UUID,
+    sellers: list[Op],
+    duration: float,
+) -> list[str]:
+    """The selling phase against the server at `url` (after a short warm-up of its sellers)."""
+    await run_closed_loop("warm-up", sellers, min(2.0, duration))
+    parsed = urlparse(url)
+    conn = Connection(parsed.hostname or "127.0.0.1", parsed.port or 80)
+    try:
+        api, direct, probe, load, live = await _analytics_while(
+            conn, headers, db, big, sellers, duration
+        )
+    finally:
+        conn.close()
+    w = f"while {CLIENTS} clients sell"
+    return [
+        f"analytics 30 days, {w}, API ({label})  {summary(api)}  (target p95 < 50 ms)",
+        f"  GET one product by id, in turn, API ({label})  {summary(probe)}",
+        f"analytics 30 days, {w}, direct   {summary(direct)}",
+        load.line().replace("sellers", f"  sellers (API create_sale, {CLIENTS} clients)", 1),
+        f"analytics 30 days, {w}, direct, cache off (alone)  {summary(live)}",
+    ]
+
+
+async def _run(
+    s: Stack,
     floor_url: str,
-    anon_key: str,
-    secret: str,
-    dsn: str,
     duration: float,
     tenants: int,
     big_sales: int,
+    analytics_only: bool,
+    workers2_url: str,
 ) -> list[str]:
+    url, anon_key, secret, dsn = s.server.url, s.server.anon_key, s.secret, s.owner_dsn
     timings = await generate(dsn, tenants=tenants)
     lines = [
         f"data: {tenants:,} tenants × 50 products — generated in "
@@ -354,47 +471,17 @@ async def _run(
     big, load_owners = owners[0], owners[1:]
     products = await selling_tenants(dsn, owners)
     sellers = [_Tenant(o, secret, products[o]) for o in load_owners]
-    pool = await asyncpg.create_pool(
-        dsn, user="authenticator", password=AUTHENTICATOR_PASSWORD, min_size=20, max_size=20
-    )
-    direct = _direct_ops(pool, sellers)
     api = _http_ops(url, anon_key, sellers)
-    floor = _http_ops(floor_url, anon_key, sellers)
-    n = f"{CLIENTS} clients"
-    try:
-        # Warm every path once (statement caches, connections) before anything is timed.
-        for ops in (direct, api, floor):
-            for key in ("one", "sale"):
-                await run_closed_loop("warm-up", ops[key], min(2.0, duration))
-        d_one = await run_closed_loop(f"direct one product by id, {n}", direct["one"], duration)
-        d_sale = await run_closed_loop(
-            f"direct create_sale (3 lines, card), {n}", direct["sale"], duration
+    if not analytics_only:
+        pool = await asyncpg.create_pool(
+            dsn, user="authenticator", password=AUTHENTICATOR_PASSWORD, min_size=20, max_size=20
         )
-        a_one = await run_closed_loop(f"API    one product by id, {n}", api["one"], duration)
-        f_one = await run_closed_loop(f"floor  one product by id, {n}", floor["one"], duration)
-        a_sale = await run_closed_loop(
-            f"API    create_sale (3 lines, card), {n}", api["sale"], duration
-        )
-        f_sale = await run_closed_loop(
-            f"floor  create_sale (3 lines, card), {n}", floor["sale"], duration
-        )
-        i_one, i_sale = await _interleaved(
-            f"direct one product by id, {n}",
-            direct["one"],
-            f"direct create_sale, {n}",
-            direct["sale"],
-            2 * duration,
-        )
-    finally:
-        await pool.close()
-    lines += [r.line() for r in (d_one, d_sale, a_one, f_one, a_sale, f_sale, i_one, i_sale)]
-    lines += [
-        _ratio("direct create_sale / direct read", d_sale, d_one, "≥ 25%"),
-        _ratio("the same, interleaved (4 blocks each)", i_sale, i_one, "≥ 25%"),
-        _ratio("API create_sale / direct create_sale", a_sale, d_sale, "≥ 70%"),
-        _ratio("API read / floor read", a_one, f_one, "≥ 90%"),
-        _ratio("API create_sale / floor create_sale", a_sale, f_sale, "—"),
-    ]
+        try:
+            lines += await _rates(
+                _direct_ops(pool, sellers), api, _http_ops(floor_url, anon_key, sellers), duration
+            )
+        finally:
+            await pool.close()
 
     seconds = await _big_tenant(dsn, big, big_sales)
     lines.append(
@@ -412,54 +499,83 @@ async def _run(
         lines.append(f"analytics 30 days, quiet, API                {summary(quiet)}")
         lines.append(f"analytics 30 days, quiet, direct             {summary(quiet_db)}")
         lines.append(f"analytics 30 days, quiet, direct, cache off  {summary(quiet_live)}")
+        lines.append(
+            "analytics 30 days, backend CPU per direct call: "
+            f"{await _backend_cpu(db, big, 200, 'on'):.2f} ms, cache off "
+            f"{await _backend_cpu(db, big, 20, 'off'):.2f} ms"
+        )
         lines += await _explain(dsn, big)
-        during, during_db, during_live, load = await _analytics_while(
-            conn, headers, db, big, api["sale"], duration
+        lines += await _analytics_under_load(
+            "1 process", url, headers, db, big, api["sale"], duration
+        )
+        after = await _analytics_latencies(conn, headers, 40)
+        lines.append(f"analytics 30 days, right after the load      {summary(after)}")
+        lines += await _explain(dsn, big)
+        lines += await _analytics_under_load(
+            "serve --workers 2",
+            workers2_url,
+            headers,
+            db,
+            big,
+            _http_ops(workers2_url, anon_key, sellers)["sale"],
+            duration,
         )
     finally:
+        conn.close()
         await db.close()
-    lines.append(
-        f"analytics 30 days, while {CLIENTS} clients sell, API    {summary(during)}"
-        "  (target p95 < 50 ms)"
-    )
-    lines.append(f"analytics 30 days, while {CLIENTS} clients sell, direct {summary(during_db)}")
-    lines.append(
-        f"analytics 30 days, while {CLIENTS} clients sell, direct, cache off {summary(during_live)}"
-    )
-    lines.append(load.line().replace("sellers", f"  sellers (API create_sale, {n})", 1))
-    after = await _analytics_latencies(conn, headers, 40)
-    lines.append(f"analytics 30 days, right after the load      {summary(after)}")
-    lines += await _explain(dsn, big)
     return lines
 
 
-def main(duration: float = 20.0, tenants: int = 10_000, big_sales: int = 50_000) -> list[str]:
-    with stack(PB_RATE_LIMIT_PER_MINUTE="1000000000", PB_WORKERS="1") as s:
+def main(
+    duration: float = 20.0,
+    tenants: int = 10_000,
+    big_sales: int = 50_000,
+    analytics_only: bool = False,
+) -> list[str]:
+    from harness import ServerProcess  # tests/ is on the path once bench.stack is imported
+
+    env = {"PB_RATE_LIMIT_PER_MINUTE": "1000000000", "PB_WORKERS": "1"}
+    with stack(**env) as s:
         floor, floor_url = start_floor_app(s.owner_dsn, s.secret, s.workdir)
+        # One process per core, for the second selling phase: 2 × 10 connections, the one
+        # process's 20 in all.
+        workers2 = ServerProcess(
+            s.owner_dsn,
+            s.workdir,
+            env_overrides={
+                "PB_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
+                "PB_LOG_LEVEL": "warning",
+                **env,
+                "PB_WORKERS": "2",
+                "PB_POOL_MAX_SIZE": "10",
+            },
+        )
+        workers2.start()
         try:
             lines = asyncio.run(
-                _run(
-                    s.server.url,
-                    floor_url,
-                    s.server.anon_key,
-                    s.secret,
-                    s.owner_dsn,
-                    duration,
-                    tenants,
-                    big_sales,
-                )
+                _run(s, floor_url, duration, tenants, big_sales, analytics_only, workers2.url)
             )
         finally:
+            workers2.stop()
             floor.terminate()
             floor.wait(10)
-    return ["server processes: 1 (pocketbizz serve) and 1 (bench/floor_app.py)", *lines]
+    return [
+        "server processes: 1 (pocketbizz serve), 1 (bench/floor_app.py) and, for the second"
+        " selling phase, 2 (pocketbizz serve --workers 2)",
+        *lines,
+    ]
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
+    flags = {a for a in sys.argv[1:] if a.startswith("--")}
+    unknown = flags - {"--analytics-only"}
+    if unknown:
+        sys.exit(f"unknown option: {', '.join(sorted(unknown))}")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     for line in main(
         float(args[0]) if args else 20.0,
         int(args[1]) if len(args) > 1 else 10_000,
         int(args[2]) if len(args) > 2 else 50_000,
+        "--analytics-only" in flags,
     ):
         print(line, flush=True)
