@@ -8,15 +8,39 @@ Facts used here are in ../shared/reference/flet-app.md (typing beats `fill`, set
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, StorageState, expect
 
 CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 412, "height": 915}
 TABLET = {"width": 1024, "height": 768}
 TIMEOUT_MS = 15_000
+
+# Every message of the app's session socket (Flet: a tap goes out as an event, the screen's
+# changes come back) stamps the time it passed, for `AppPage.settle`.
+WATCH_SOCKET = """
+(() => {
+  const seen = { sent: 0, received: 0 };
+  window.__pbSocket = seen;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", () => { seen.received = performance.now(); });
+    }
+    send(data) {
+      seen.sent = performance.now();
+      super.send(data);
+    }
+  };
+})();
+"""
+# Settled: the socket quiet this long since the tap and since its last message...
+QUIET_MS = 200
+# ...and the page's last message answered, or this long unanswered (a tap whose handler
+# changes nothing sends no reply).
+ANSWER_MS = 500
 
 
 @dataclass
@@ -24,8 +48,26 @@ class AppPage:
     page: Page
 
     @classmethod
-    def open(cls, browser: Browser, url: str, viewport: dict[str, int] = PHONE) -> AppPage:
-        context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    def open(
+        cls,
+        browser: Browser,
+        url: str,
+        viewport: dict[str, int] = PHONE,
+        local_storage: dict[str, dict[str, str]] | None = None,
+    ) -> AppPage:
+        """`local_storage`: what the browser holds already, per origin (name: value)."""
+        state: StorageState = {
+            "cookies": [],
+            "origins": [
+                {
+                    "origin": origin,
+                    "localStorage": [{"name": k, "value": v} for k, v in items.items()],
+                }
+                for origin, items in (local_storage or {}).items()
+            ],
+        }
+        context = browser.new_context(viewport=viewport, storage_state=state)  # type: ignore[arg-type]
+        context.add_init_script(WATCH_SOCKET)  # every page of the context, new tabs too
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(url)
@@ -69,8 +111,21 @@ class AppPage:
         self.tap(self.page.get_by_role(role, name=name, exact=True))  # type: ignore[arg-type]
 
     def tap(self, locator: Locator) -> None:
+        tapped_at = self.page.evaluate("performance.now()")
         locator.click()
-        time.sleep(0.5)  # let the screen settle, as a person would
+        self.settle(tapped_at)
+
+    def settle(self, since: float) -> None:
+        """Wait until the app has answered what the page sent since `since` (its
+        performance.now()) and its socket has gone quiet: the screen has its changes."""
+        self.page.wait_for_function(
+            """([since, quiet, answer]) => {
+                const seen = window.__pbSocket, now = performance.now();
+                const answered = seen.received >= seen.sent || now - seen.sent >= answer;
+                return answered && now - Math.max(since, seen.sent, seen.received) >= quiet;
+            }""",
+            arg=[since, QUIET_MS, ANSWER_MS],
+        )
 
     def destination(self, name: str) -> Locator:
         """A navigation destination: a tab of the phone's bottom bar, a button of the rail."""
