@@ -14,8 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from app.accounts import PASSWORD, open_signed_up
 from app.driver import TABLET, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
 from PIL import Image
 from playwright.sync_api import Browser, Locator, expect
 from supabase import create_client
@@ -52,16 +52,16 @@ def _shows_blue(tile: Locator, timeout_s: float = 10.0) -> bool:
 
 def choose_file(app: AppPage, button: str, path: Path) -> None:
     """Tap the photo button and answer the browser's file chooser, as a person would."""
+    since = app.page.evaluate("performance.now()")
     with app.page.expect_file_chooser() as chooser:
         app.button(button).click()
     chooser.value.set_files(str(path))
-    app.page.wait_for_timeout(800)
+    app.settle(since)  # the file (picked with its data) has gone to the app, and its answer back
 
 
 def test_product_photo_add_edit_replace_remove(server, browser: Browser, tmp_path: Path) -> None:
     email = f"photo-{uuid.uuid4().hex[:10]}@example.com"
-    app = AppPage.open(browser, server.url + "/app/", TABLET)
-    sign_up(app, email, "Kedai Kopi")
+    app = open_signed_up(browser, server, email, "Kedai Kopi", TABLET)
     api = create_client(server.url, server.anon_key)
     session = api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     assert session.user is not None
