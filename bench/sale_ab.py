@@ -1,4 +1,4 @@
-"""create_sale before and after a change, measured side by side in one run.
+"""A writer (create_sale by default) before and after a change, measured side by side in one run.
 
 On a machine shared with other work a per-sale figure moves by tens of percent from one
 minute to the next, so two runs one after the other compare the load more than the code. This
@@ -9,24 +9,32 @@ swapped every round), so both see the same load. Per sale it reports the CPU tim
 backend serving the connection (from /proc) and the client's wall time, as in
 bench/sale_profile.py: 3-line cash sales, one per transaction, as `authenticated`.
 
-`python -m bench.sale_ab /tmp/before/src/pocketbizz/db [rounds] [block] [tenants] [after]`
+`python -m bench.sale_ab /tmp/before/src/pocketbizz/db [rounds] [block] [tenants] [after]
+[--writer void_sale|record_purchase|adjust_stock]`
 
 `after` (optional) is another checkout's `db` directory to measure instead of this tree's, so a
 variant can be tried without putting its migration where other test runs would apply it.
+`--writer` measures another writer the same way, one call per transaction: void_sale voids
+3-line sales made just before (not counted), record_purchase buys 2 of a random product,
+adjust_stock counts a random product at 500.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
+import json
+import random
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import pgserver
 
 from bench.data import generate
-from bench.sale_profile import _sales, _tenants
+from bench.sale_profile import SALE_SQL, _cpu_seconds, _sales, _tenants
 from pocketbizz.db import apply_migrations
 from pocketbizz.db.migrate import load_definitions, load_migrations
 
@@ -42,33 +50,86 @@ async def _prepare(dsn: str, db_dir: Path | None, tenants: int) -> list[tuple[st
     return await _tenants(dsn, 20)
 
 
+Tenants = list[tuple[str, list[str]]]
+Measure = Callable[[asyncpg.Connection, Tenants, int], Awaitable[tuple[float, float]]]
+
+
+async def _as_tenant(conn: asyncpg.Connection, claims: str) -> None:
+    await conn.execute(
+        "select set_config('role', 'authenticated', true), "
+        "set_config('request.jwt.claims', $1, true)",
+        claims,
+    )
+
+
+def _writer(name: str) -> Measure:
+    """`count` calls of another writer, one per transaction: client wall µs and backend CPU µs
+    per call, as `_sales` measures create_sale."""
+
+    async def measure(
+        conn: asyncpg.Connection, tenants: Tenants, count: int
+    ) -> tuple[float, float]:
+        calls: list[tuple[str, str, list[object]]] = []
+        for n in range(count):
+            claims, products = tenants[n % len(tenants)]
+            if name == "void_sale":
+                items = [{"product_id": p, "quantity": 1} for p in random.sample(products, 3)]
+                async with conn.transaction():
+                    await _as_tenant(conn, claims)
+                    sale = json.loads(await conn.fetchval(SALE_SQL, json.dumps(items)))
+                calls.append((claims, "select public.void_sale($1::uuid, 'bench')", [sale["id"]]))
+            elif name == "record_purchase":
+                sql = "select public.record_purchase($1::uuid, 2, 1.50)"
+                calls.append((claims, sql, [random.choice(products)]))
+            else:
+                sql = "select public.adjust_stock($1::uuid, 500, 'count')"
+                calls.append((claims, sql, [random.choice(products)]))
+        pid = conn.get_server_pid()
+        cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
+        for claims, sql, args in calls:
+            async with conn.transaction():
+                await _as_tenant(conn, claims)
+                await conn.fetchval(sql, *args)
+        wall = time.perf_counter() - t0
+        return wall / count * 1e6, (_cpu_seconds(pid) - cpu0) / count * 1e6
+
+    return measure
+
+
 async def _run(
-    dsns: dict[str, str], dirs: dict[str, Path | None], rounds: int, block: int, tenants: int
+    dsns: dict[str, str],
+    dirs: dict[str, Path | None],
+    rounds: int,
+    block: int,
+    tenants: int,
+    writer: str = "create_sale",
 ) -> list[str]:
+    measure: Measure = _sales if writer == "create_sale" else _writer(writer)
     sellers = {name: await _prepare(dsn, dirs[name], tenants) for name, dsn in dsns.items()}
     conns = {name: await asyncpg.connect(dsn) for name, dsn in dsns.items()}
     cpu = dict.fromkeys(dsns, 0.0)
     wall = dict.fromkeys(dsns, 0.0)
     try:
         for name, conn in conns.items():
-            await _sales(conn, sellers[name], 200)  # warm the caches and the plans
+            await measure(conn, sellers[name], 200)  # warm the caches and the plans
         for r in range(rounds):
             order = list(dsns) if r % 2 == 0 else list(reversed(dsns))
             for name in order:
-                w, c = await _sales(conns[name], sellers[name], block)
+                w, c = await measure(conns[name], sellers[name], block)
                 wall[name] += w / rounds
                 cpu[name] += c / rounds
     finally:
         for conn in conns.values():
             await conn.close()
+    what = "create_sale (3 lines)" if writer == "create_sale" else writer
     lines = [
-        f"{name:<7} create_sale (3 lines): backend CPU {cpu[name]:7.1f} µs/sale, "
-        f"client wall {wall[name]:7.1f} µs/sale"
+        f"{name:<7} {what}: backend CPU {cpu[name]:7.1f} µs/call, "
+        f"client wall {wall[name]:7.1f} µs/call"
         for name in dsns
     ]
     lines.append(
         f"after/before: CPU {cpu['after'] / cpu['before']:6.1%}, "
-        f"wall {wall['after'] / wall['before']:6.1%}  ({rounds} rounds × {block} sales each, "
+        f"wall {wall['after'] / wall['before']:6.1%}  ({rounds} rounds × {block} calls each, "
         f"{tenants:,} tenants × 50 products)"
     )
     return lines
@@ -80,6 +141,7 @@ def main(
     block: int = 200,
     tenants: int = 2000,
     after: Path | None = None,
+    writer: str = "create_sale",
 ) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="pb-ab-") as tmp:
         servers = {
@@ -89,15 +151,24 @@ def main(
         try:
             dsns = {name: str(pg.get_uri()) for name, pg in servers.items()}
             dirs = {"before": before, "after": after}
-            return asyncio.run(_run(dsns, dirs, rounds, block, tenants))
+            return asyncio.run(_run(dsns, dirs, rounds, block, tenants, writer))
         finally:
             for pg in servers.values():
                 pg.cleanup()
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    rounds, block, tenants = [int(a) for a in args[1:4]] + [10, 200, 2000][len(args[1:4]) :]
-    other = Path(args[4]) if len(args) > 4 else None
-    for line in main(Path(args[0]), rounds, block, tenants, other):
+    parser = argparse.ArgumentParser(prog="python -m bench.sale_ab")
+    parser.add_argument("before", type=Path)
+    parser.add_argument("rounds", type=int, nargs="?", default=10)
+    parser.add_argument("block", type=int, nargs="?", default=200)
+    parser.add_argument("tenants", type=int, nargs="?", default=2000)
+    parser.add_argument("after", type=Path, nargs="?", default=None)
+    parser.add_argument(
+        "--writer",
+        choices=["create_sale", "void_sale", "record_purchase", "adjust_stock"],
+        default="create_sale",
+    )
+    a = parser.parse_args()
+    for line in main(a.before, a.rounds, a.block, a.tenants, a.after, a.writer):
         print(line, flush=True)

@@ -33,17 +33,37 @@ select coalesce(pg_stat_get_xact_function_calls(
 """
 
 
+class Calls:
+    """Calls of the triggers and the lookup since `start`, in one transaction (the session's
+    pending counts may still hold earlier transactions' calls: they are flushed at intervals)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.base: dict[str, int] = {}
+
+    async def start(self) -> None:
+        await self.conn.execute("set local track_functions = 'all'")
+        self.base = dict(await self.conn.fetchrow(CALLS))
+
+    async def __call__(self) -> dict[str, int]:
+        now = await self.conn.fetchrow(CALLS)
+        return {name: now[name] - self.base[name] for name in self.base}
+
+
 @asynccontextmanager
-async def counted_as(pool: asyncpg.Pool, user_id: str) -> AsyncIterator[asyncpg.Connection]:
-    """A committed transaction as the tenant, counting every function call in it."""
+async def counted_as(
+    pool: asyncpg.Pool, user_id: str
+) -> AsyncIterator[tuple[asyncpg.Connection, Calls]]:
+    """A committed transaction as the tenant, counting the trigger calls in it."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("set local track_functions = 'all'")
+        calls = Calls(conn)
+        await calls.start()
         await conn.execute(
             "select set_config('role', 'authenticated', true),"
             " set_config('request.jwt.claims', $1, true)",
             json.dumps({"role": "authenticated", "sub": user_id}),
         )
-        yield conn
+        yield conn, calls
 
 
 async def stocked_products(pool: asyncpg.Pool, owner_id: str, count: int = 2) -> list[str]:
@@ -84,9 +104,9 @@ async def test_a_sale_nobody_listens_to_calls_no_realtime_or_touch_trigger(
 ) -> None:
     a = make_user()
     products = await stocked_products(owner_pool, a.id)
-    async with counted_as(owner_pool, a.id) as conn:
+    async with counted_as(owner_pool, a.id) as (conn, counted):
         sale = await sell(conn, products)
-        calls = await conn.fetchrow(CALLS)
+        calls = await counted()
         # The marks end with create_sale (its SET clause), not with the transaction.
         marks = await conn.fetchval(
             "select array_agg(current_setting('pb_realtime_quiet.' || t, true))"
@@ -103,9 +123,9 @@ async def test_a_sale_nobody_listens_to_calls_no_realtime_or_touch_trigger(
             await conn.execute(
                 "update public.products set name = 'Renamed' where id = $1::uuid", products[0]
             )
-            after = await conn.fetchrow(CALLS)
+            after = await counted()
     assert sale["status"] == "completed" and len(sale["items"]) == 2
-    assert dict(calls) == {"notify": 0, "touch": 0, "asked": 1}
+    assert calls == {"notify": 0, "touch": 0, "asked": 1}
     assert all(m in (None, "") for m in marks), marks
     assert [r["now"] for r in stamped] == [True, True]
     assert after["notify"] == 1
@@ -120,9 +140,9 @@ async def test_the_tables_somebody_listens_to_are_announced(
     a = make_user()
     products = await stocked_products(owner_pool, a.id)
     async with registered(owner_pool, a.id, ["sales", "stock_movements"]):
-        async with counted_as(owner_pool, a.id) as conn:
+        async with counted_as(owner_pool, a.id) as (conn, counted):
             await sell(conn, products)
-            calls = await conn.fetchrow(CALLS)
+            calls = await counted()
         mark = await marker(owner_pool, a.id)
     # The sale and its two ledger rows; the lines and the stock updates are quiet.
     assert calls["notify"] == 3
@@ -141,18 +161,18 @@ async def test_a_subscriber_of_every_tenant_hears_every_row_of_the_sale_and_its_
     async with registered(owner_pool, ALL_TENANTS, SALE_TABLES):
         async with committed_as(owner_pool, a.id) as conn:
             sale = await sell(conn, products)
-        async with counted_as(owner_pool, a.id) as conn:
+        async with counted_as(owner_pool, a.id) as (conn, counted):
             voided = json.loads(
                 await conn.fetchval("select public.void_sale($1::uuid, 'wrong')", sale["id"])
             )
-            calls = await conn.fetchrow(CALLS)
+            calls = await counted()
             sale_stamp = await conn.fetchval(
                 "select updated_at = now() from public.sales where id = $1::uuid", sale["id"]
             )
         mark = await marker(owner_pool, a.id)
     assert voided["status"] == "void" and sale_stamp is True
     # The void: two stock updates, two ledger rows back, the sale's update; no touch call.
-    assert dict(calls) == {"notify": 5, "touch": 0, "asked": 1}
+    assert calls == {"notify": 5, "touch": 0, "asked": 1}
     assert await heard_until(notes, a.id, mark) == sorted(
         [("sales", "INSERT"), ("sales", "UPDATE")]
         + [("sale_items", "INSERT")] * 2
@@ -174,10 +194,10 @@ async def test_a_failing_lookup_leaves_the_triggers_to_ask_and_the_sale_stands(
     try:
         async with (
             registered(owner_pool, a.id, ["products"]),
-            counted_as(owner_pool, a.id) as conn,
+            counted_as(owner_pool, a.id) as (conn, counted),
         ):
             sale = await sell(conn, products)
-            calls = await conn.fetchrow(CALLS)
+            calls = await counted()
     finally:
         async with owner_pool.acquire() as conn:
             await conn.execute(grant)
@@ -196,7 +216,8 @@ async def test_other_writers_and_updates_are_touched_and_announced_as_before(
     a = make_user()
     product_id = await add_product(owner_pool, a.id)
     async with owner_pool.acquire() as conn, conn.transaction():
-        await conn.execute("set local track_functions = 'all'")
+        counted = Calls(conn)
+        await counted.start()
         # Asked for an old updated_at, the touch trigger still sets now().
         touched = await conn.fetchval(
             "update public.products set name = 'Kopi', updated_at = '2000-01-01'"
@@ -211,10 +232,16 @@ async def test_other_writers_and_updates_are_touched_and_announced_as_before(
             await conn.execute(
                 "update public.products set name = 'Teh' where id = $1::uuid", product_id
             )
-            calls = await conn.fetchrow(CALLS)
+            calls = await counted()
     assert touched is True
     # The second update found updated_at already now(): nothing for the touch trigger to do.
     assert calls["touch"] == 1 and calls["notify"] == 2
+    # A one-product writer asks no question up front: its triggers ask (stock and cost updates,
+    # one ledger row), and it sets updated_at itself.
+    async with counted_as(owner_pool, a.id) as (conn, counted):
+        await conn.execute("select public.record_purchase($1::uuid, 5, 2)", product_id)
+        purchase = await counted()
+    assert purchase == {"notify": 3, "touch": 0, "asked": 0}
     assert await heard_until(notes, a.id, await marker(owner_pool, a.id)) == [
         ("products", "UPDATE")
     ]

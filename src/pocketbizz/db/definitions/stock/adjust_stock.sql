@@ -2,9 +2,7 @@
 -- are recorded as waste, everything else as an adjustment.
 create or replace function public.adjust_stock(product_id uuid, counted_quantity numeric, reason text)
 returns jsonb
-language plpgsql volatile security definer set search_path = ''
--- The quiet marks it makes (realtime/realtime_quiet.sql) end with its return.
-set pb_realtime_quiet.products = '' set pb_realtime_quiet.stock_movements = '' as $$
+language plpgsql volatile security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
     v_uid      uuid := pb_internal.require_uid();
@@ -31,7 +29,6 @@ begin
     v_diff := v_counted - v_stock;
     if v_diff <> 0 then
         v_movement := gen_random_uuid();
-        perform pb_internal.realtime_quiet(v_uid, '{products,stock_movements}');
         -- The count is the truth: no stock policy applies.
         perform pb_internal.move_stock(
             v_uid,

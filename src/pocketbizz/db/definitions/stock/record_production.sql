@@ -2,9 +2,7 @@
 -- finished goods' cost is the recipe cost, averaged into cost_price like a purchase.
 create or replace function public.record_production(product_id uuid, quantity numeric,
                                                     notes text default null) returns jsonb
-language plpgsql volatile security definer set search_path = ''
--- The quiet marks it makes (realtime/realtime_quiet.sql) end with its return.
-set pb_realtime_quiet.products = '' set pb_realtime_quiet.stock_movements = '' as $$
+language plpgsql volatile security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
     v_uid         uuid := pb_internal.require_uid();
@@ -48,7 +46,6 @@ begin
 
     -- Ingredients out (refused when one under the 'block' policy has too little), the
     -- finished goods in at the recipe cost, averaged into cost_price like a purchase.
-    perform pb_internal.realtime_quiet(v_uid, '{products,stock_movements}');
     perform pb_internal.move_stock(
         v_uid, 'production', v_batch, v_ingredients || v_product,
         array(select -n from unnest(v_needed) n) || v_qty,

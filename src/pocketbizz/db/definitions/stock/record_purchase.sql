@@ -2,9 +2,7 @@
 -- (negative stock counts as none).
 create or replace function public.record_purchase(product_id uuid, quantity numeric, unit_cost numeric,
                                        notes text default null) returns jsonb
-language plpgsql volatile security definer set search_path = ''
--- The quiet marks it makes (realtime/realtime_quiet.sql) end with its return.
-set pb_realtime_quiet.products = '' set pb_realtime_quiet.stock_movements = '' as $$
+language plpgsql volatile security definer set search_path = '' as $$
 #variable_conflict use_column
 declare
     v_uid      uuid := pb_internal.require_uid();
@@ -27,7 +25,6 @@ begin
     end if;
     v_new_cost := round((greatest(v_stock, 0) * v_old_cost + v_qty * v_cost)
                         / (greatest(v_stock, 0) + v_qty), 2);
-    perform pb_internal.realtime_quiet(v_uid, '{products,stock_movements}');
     perform pb_internal.move_stock(v_uid, 'purchase', v_movement, array[v_product],
                                    array[v_qty], array[v_cost], false,
                                    p_notes => record_purchase.notes, p_ids => array[v_movement],
