@@ -12,8 +12,8 @@ from datetime import datetime
 
 import httpx
 import pytest
-from app.driver import TABLET, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
+from app.accounts import PASSWORD, open_signed_up
+from app.driver import TABLET
 from harness import ServerProcess
 from payments.fake_toyyibpay import FakeToyyibPay, callback_form
 from payments.fixtures import payments_server, running_fake
@@ -55,8 +55,7 @@ def test_upgrade_opens_the_bill_for_pro_and_the_paid_plan_shows(
     pay_server: ServerProcess, fake: FakeToyyibPay, browser: Browser
 ) -> None:
     email = f"sub-{uuid.uuid4().hex[:10]}@example.com"
-    app = AppPage.open(browser, pay_server.url + "/app/", {**TABLET, "height": 2200})
-    sign_up(app, email, "Kuih Mak Minah")
+    app = open_signed_up(browser, pay_server, email, "Kuih Mak Minah", {**TABLET, "height": 2200})
     api = create_client(pay_server.url, pay_server.anon_key)
     api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
 
@@ -84,6 +83,9 @@ def test_upgrade_opens_the_bill_for_pro_and_the_paid_plan_shows(
     assert (payment["plan"], payment["months"], payment["status"]) == ("pro", 1, "pending")
     assert bill["billExternalReferenceNo"] == payment["id"]
     assert opened.value.url == f"{fake.url}/{payment['bill_code']}"  # the bill's payment page
+    # Back to the app's tab, as the owner would after paying: a tab in the background gets
+    # no animation frames, and every wait on it (actionability, settling) drags.
+    app.page.bring_to_front()
 
     # Paid (ToyyibPay's signed callback): Settings shows the plan, until when, no limits.
     _paid_callback(pay_server, payment["id"], payment["bill_code"])

@@ -97,6 +97,9 @@ class StockScreen:
         if self.open_product is not product:
             return  # back to the list (or another product) while these were read
         self.root.controls = [
+            # At the top: under the history (which grows with every movement) it was a scroll
+            # away, and the message bar after Produce or a purchase covered it for seconds.
+            ft.TextButton(t("back"), icon=ft.Icons.ARROW_BACK, on_click=back),
             ft.Text(product.name, size=22, weight=ft.FontWeight.BOLD),
             ft.Text(t("in_stock", stock=_qty(product.current_stock))),
             ft.Text(t("record_purchase"), weight=ft.FontWeight.BOLD),
@@ -110,7 +113,6 @@ class StockScreen:
             ft.Divider(),
             ft.Text(t("history"), weight=ft.FontWeight.BOLD),
             *[self._movement(m) for m in movements],
-            ft.TextButton(t("back"), icon=ft.Icons.ARROW_BACK, on_click=back),
         ]
         session.page.update()
 
