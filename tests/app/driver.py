@@ -2,7 +2,9 @@
 
 Flutter draws on a canvas; the tree exists once semantics are switched on, and then controls
 are found by role and accessible name — the names issue 9 makes a contract.
-Facts used here are in ../shared/reference/flet-app.md (typing beats `fill`, settle times).
+Facts used here are in ../shared/reference/flet-app.md (typing beats `fill`). No fixed
+pauses: a field is typed into once Flutter has placed its caret, and a tap is over when the
+app's socket has answered it and gone quiet.
 """
 
 from __future__ import annotations
