@@ -9,11 +9,10 @@ import re
 import uuid
 from decimal import Decimal
 
+from app.accounts import PASSWORD, open_signed_up
 from app.driver import PHONE, TABLET, AppPage
 from playwright.sync_api import Browser, expect
 from supabase import create_client
-
-PASSWORD = "correct horse battery"
 
 
 def sign_up(app: AppPage, email: str, business: str) -> None:
@@ -126,8 +125,9 @@ def test_sell_void_dashboard_language_and_isolation(server, browser: Browser) ->
     expect(app.page.get_by_role("tab", name="Sell", exact=True)).to_have_count(0)
 
     # Tenant B, another browser context (tablet layout): none of A's products or sales.
-    other = AppPage.open(browser, server.url + "/app/", TABLET)
-    sign_up(other, f"stall-{uuid.uuid4().hex[:10]}@example.com", "Gerai Nasi Lemak")
+    other = open_signed_up(
+        browser, server, f"stall-{uuid.uuid4().hex[:10]}@example.com", "Gerai Nasi Lemak", TABLET
+    )
     other.navigate("Products")
     other.expect_text("No products yet")
     expect(other.page.get_by_text("Roti Canai")).to_have_count(0)

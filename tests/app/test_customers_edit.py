@@ -8,8 +8,8 @@ import re
 import uuid
 from typing import Any
 
-from app.driver import TABLET, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
+from app.accounts import PASSWORD, open_signed_up
+from app.driver import TABLET
 from playwright.sync_api import Browser, expect
 from supabase import Client, create_client
 
@@ -25,8 +25,7 @@ def sale(api: Client, product_id: str, quantity: int, customer_id: str | None) -
 
 def test_customer_add_edit_and_purchase_history(server, browser: Browser) -> None:
     email = f"cust-{uuid.uuid4().hex[:10]}@example.com"
-    app = AppPage.open(browser, server.url + "/app/", TABLET)
-    sign_up(app, email, "Kedai Dobi")
+    app = open_signed_up(browser, server, email, "Kedai Dobi", TABLET)
     api = create_client(server.url, server.anon_key)
     api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
 

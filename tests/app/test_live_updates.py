@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import uuid
 
+from app.accounts import PASSWORD, open_signed_up
 from app.driver import PHONE, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
 from playwright.sync_api import Browser, expect
 from supabase import create_client
 
@@ -19,8 +19,7 @@ def expect_stock(app: AppPage, quantity: str) -> None:
 
 def test_a_sale_made_elsewhere_updates_the_open_app(server, browser: Browser) -> None:
     email = f"live-{uuid.uuid4().hex[:10]}@example.com"
-    app = AppPage.open(browser, server.url + "/app/", PHONE)
-    sign_up(app, email, "Kedai Kuih")
+    app = open_signed_up(browser, server, email, "Kedai Kuih", PHONE)
 
     api = create_client(server.url, server.anon_key)
     api.auth.sign_in_with_password({"email": email, "password": PASSWORD})

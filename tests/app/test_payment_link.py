@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from app.driver import TABLET, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
+from app.accounts import PASSWORD, open_signed_up
+from app.driver import TABLET
 from harness import ServerProcess
 from payments.fake_toyyibpay import FakeToyyibPay
 from payments.fixtures import payments_server, running_fake
@@ -49,7 +49,7 @@ def test_a_sale_paid_by_link_is_recorded_unpaid_and_its_link_shared(
     link_server: ServerProcess, fake: FakeToyyibPay, browser: Browser
 ) -> None:
     email = f"link-{uuid.uuid4().hex[:10]}@example.com"
-    app = AppPage.open(browser, link_server.url + "/app/", TABLET)
+    app = open_signed_up(browser, link_server, email, "Kek Lapis Sarawak", TABLET)
     context = app.page.context
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     shared: list[str] = []
@@ -59,7 +59,6 @@ def test_a_sale_paid_by_link_is_recorded_unpaid_and_its_link_shared(
         route.fulfill(body="WhatsApp")
 
     context.route(re.compile(r"^https://wa\.me/"), whatsapp)
-    sign_up(app, email, "Kek Lapis Sarawak")
     api = create_client(link_server.url, link_server.anon_key)
     api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     api.table("products").insert(

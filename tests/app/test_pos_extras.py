@@ -8,16 +8,15 @@ import re
 import uuid
 from decimal import Decimal
 
-from app.driver import TABLET, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
+from app.accounts import PASSWORD, open_signed_up
+from app.driver import TABLET
 from playwright.sync_api import Browser, expect
 from supabase import create_client
 
 
 def test_category_channel_customer_discount_and_filters(server, browser: Browser) -> None:
     email = f"pos-{uuid.uuid4().hex[:10]}@example.com"
-    app = AppPage.open(browser, server.url + "/app/", TABLET)
-    sign_up(app, email, "Kafe Kita")
+    app = open_signed_up(browser, server, email, "Kafe Kita", TABLET)
     api = create_client(server.url, server.anon_key)
     api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     api.table("customers").insert({"name": "Encik Ali", "phone": "+60 12-345 6789"}).execute()

@@ -8,8 +8,8 @@ import re
 import uuid
 from decimal import Decimal
 
+from app.accounts import PASSWORD, open_signed_up
 from app.driver import TABLET, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
 from playwright.sync_api import Browser, expect
 from supabase import create_client
 
@@ -22,8 +22,7 @@ def choose_ingredient(app: AppPage, name: str) -> None:
 
 def test_recipe_production_and_history(server, browser: Browser) -> None:
     email = f"make-{uuid.uuid4().hex[:10]}@example.com"
-    app = AppPage.open(browser, server.url + "/app/", TABLET)
-    sign_up(app, email, "Nasi Lemak Mak Jah")
+    app = open_signed_up(browser, server, email, "Nasi Lemak Mak Jah", TABLET)
     api = create_client(server.url, server.anon_key)
     api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     rows = (

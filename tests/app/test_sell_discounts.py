@@ -12,8 +12,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from app.driver import TABLET, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
+from app.accounts import PASSWORD, open_signed_up
+from app.driver import TABLET
 from playwright.sync_api import Browser, expect
 from supabase import Client, create_client
 
@@ -135,8 +135,7 @@ def test_the_preview_equals_create_sale_for_many_carts(make_user: Any) -> None:
 
 def test_line_discounts_on_screen_are_the_sale_recorded(server: Any, browser: Browser) -> None:
     email = f"disc-{uuid.uuid4().hex[:10]}@example.com"
-    app = AppPage.open(browser, server.url + "/app/", TABLET)
-    sign_up(app, email, "Warung Diskaun")
+    app = open_signed_up(browser, server, email, "Warung Diskaun", TABLET)
     api = create_client(server.url, server.anon_key)
     api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     _products(api, [("Nasi Lemak", "4.50", None), ("Teh Tarik", "2.30", None)])

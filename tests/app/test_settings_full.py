@@ -12,8 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from app.driver import TABLET, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
+from app.accounts import PASSWORD, open_signed_up
+from app.driver import TABLET
 from app.test_products_photos import choose_file, png
 from playwright.sync_api import Browser, expect
 from supabase import create_client
@@ -25,8 +25,7 @@ def test_settings_are_kept_and_used_by_the_next_sale(
     email = f"settings-{uuid.uuid4().hex[:10]}@example.com"
     # Tall enough for the whole Settings form: a field scrolled into view while being tapped
     # can take the tap meant for it to the field below (Flutter moves it after the click).
-    app = AppPage.open(browser, server.url + "/app/", {**TABLET, "height": 2200})
-    sign_up(app, email, "Kedai Runcit Ah Meng")
+    app = open_signed_up(browser, server, email, "Kedai Runcit Ah Meng", {**TABLET, "height": 2200})
     api = create_client(server.url, server.anon_key)
     session = api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     assert session.user is not None

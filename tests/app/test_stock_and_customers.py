@@ -6,16 +6,15 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from app.driver import TABLET, AppPage
-from app.test_counter_flow import PASSWORD, sign_up
+from app.accounts import PASSWORD, open_signed_up
+from app.driver import TABLET
 from playwright.sync_api import Browser, expect
 from supabase import create_client
 
 
 def test_purchase_count_and_customer(server, browser: Browser) -> None:
     email = f"stock-{uuid.uuid4().hex[:10]}@example.com"
-    app = AppPage.open(browser, server.url + "/app/", TABLET)
-    sign_up(app, email, "Kedai Runcit")
+    app = open_signed_up(browser, server, email, "Kedai Runcit", TABLET)
     api = create_client(server.url, server.anon_key)
     api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     product = (
