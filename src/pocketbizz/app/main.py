@@ -51,15 +51,18 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
 
         async def home() -> None:
             session.open_store()
-            try:
-                await session.load_profile()
-            except ApiFailure as exc:
-                session.notify(session.t("error", error=str(exc)))
-                return
-            try:
-                await session.watch()
-            except ApiFailure as exc:  # the app works without live updates; say so
-                session.notify(session.t("error", error=str(exc)))
+            # Opened offline from the kept sign-in: the profile is the one kept on the device,
+            # and the replay loop loads the server's (and starts the live feed) once it answers.
+            if not session.unconfirmed:
+                try:
+                    await session.load_profile()
+                except ApiFailure as exc:
+                    session.notify(session.t("error", error=str(exc)))
+                    return
+                try:
+                    await session.watch()
+                except ApiFailure as exc:  # the app works without live updates; say so
+                    session.notify(session.t("error", error=str(exc)))
             if not session.profile.get("business_name"):
                 session.show(auth.setup_view(session, home))
                 return

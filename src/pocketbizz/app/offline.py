@@ -1,6 +1,6 @@
-"""Selling without the API: a local SQLite file per signed-in user keeps the last catalogue
-and the sales not yet recorded by the server, each with its `client_ref` and the time it was
-made.
+"""Selling without the API: a local SQLite file per signed-in user keeps the last catalogue,
+the business profile as last seen (its totals, SST, cash rounding and time zone), and the
+sales not yet recorded by the server, each with its `client_ref` and the time it was made.
 
 Every sale is written here before it is sent (an outbox), so a crash or a dropped connection
 cannot lose it; sales are sent oldest first, and the server's idempotency on `client_ref`
@@ -23,6 +23,10 @@ create table if not exists catalogue (
     id    text primary key,
     row   text not null,   -- the product row as the API returned it (JSON)
     name  text not null
+);
+create table if not exists business_profile (
+    id    integer primary key check (id = 1),  -- one row: the user's business
+    row   text not null    -- the profile row as the API returned it (JSON)
 );
 create table if not exists outbox (
     seq            integer primary key autoincrement,  -- the order the sales were made in
@@ -83,6 +87,21 @@ class OfflineStore:
         with self._db() as db:
             rows = db.execute("select row from catalogue order by name").fetchall()
         return [dict(json.loads(r[0])) for r in rows]
+
+    # -- business profile ----------------------------------------------------------------
+    def save_profile(self, row: dict[str, Any]) -> None:
+        with self._db() as db:
+            db.execute(
+                "insert into business_profile (id, row) values (1, ?)"
+                " on conflict (id) do update set row = excluded.row",
+                (json.dumps(row),),
+            )
+
+    def profile(self) -> dict[str, Any] | None:
+        """The business profile last read online; None before the first."""
+        with self._db() as db:
+            found = db.execute("select row from business_profile where id = 1").fetchone()
+        return None if found is None else dict(json.loads(found[0]))
 
     # -- outbox --------------------------------------------------------------------------
     def enqueue(

@@ -4,6 +4,8 @@ the business profile, and which screen shows."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import secrets
 import uuid
@@ -45,6 +47,19 @@ class _DevicePreferences(ft.SharedPreferences):
         self._i = 2**40 + secrets.randbelow(2**40)
 
 
+def _token_subject(access_token: str) -> str | None:
+    """The user id (`sub`) in a JWT's payload, read without checking the signature: only to
+    open this device's own offline file while the server cannot be asked. The device is not
+    the security boundary — the server checks every call replayed from it."""
+    try:
+        payload = access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return None
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    return sub if isinstance(sub, str) and sub else None
+
+
 async def _nothing() -> None:
     return None
 
@@ -82,6 +97,10 @@ class Session:
         self._auth_kept: str | None = None
         self._auth_lock = asyncio.Lock()
         self._screen: str | None = None
+        # The kept tokens of a session opened offline (the app started while the server was
+        # unreachable), still to be resumed with the server before anything is sent.
+        self._unconfirmed: tuple[str, str] | None = None
+        self._confirm_lock = asyncio.Lock()
         backend.client.auth.on_auth_state_change(self._auth_changed)
 
     @property
@@ -127,10 +146,17 @@ class Session:
         host = urlsplit(self.config.backend_url).hostname or "localhost"
         return f"sb-{host.split('.')[0]}-auth-token"
 
+    @property
+    def unconfirmed(self) -> bool:
+        """Signed in offline from the kept session: the server has not yet accepted it."""
+        return self._unconfirmed is not None
+
     async def resume(self) -> bool:
         """Sign in with the session kept on the device, if any. A session the server refuses
-        (revoked, expired, user gone) is forgotten; one it could not be asked about (offline)
-        stays kept for the next start."""
+        (revoked, expired, user gone) is forgotten. One it could not be asked about (offline)
+        stays kept, and opens offline when this device has the user's business profile from
+        an earlier online session: the counter sells from the kept catalogue into the outbox,
+        and the replay loop resumes the session once the server answers."""
         kept = await self._preference("get", self.auth_key)
         if not isinstance(kept, str):
             return False
@@ -144,11 +170,53 @@ class Session:
         try:
             await self.backend.resume(access_token, refresh_token)
         except Offline:
-            return False
+            return self._open_offline(access_token, refresh_token)
         except ApiFailure:
             await self.forget()
             return False
         return self.backend.user_id is not None
+
+    def _open_offline(self, access_token: str, refresh_token: str) -> bool:
+        user_id = _token_subject(access_token)
+        if user_id is None:
+            return False
+        path = self.config.data_dir / f"{user_id}.sqlite"
+        profile = OfflineStore(path).profile() if path.exists() else None
+        if not (profile or {}).get("business_name"):
+            return False  # never set up online on this device: nothing to sell from
+        assert profile is not None
+        self.backend.user_id = user_id
+        self._unconfirmed = (access_token, refresh_token)
+        self._use_profile(profile)
+        return True
+
+    async def confirm(self) -> bool:
+        """Resume an offline-opened session with the server, once: True when the session is
+        the server's now (or was already). Still unreachable: False, to try again later. Refused
+        (revoked meanwhile, user gone): back to the sign-in form; the outbox stays on disk, in
+        the user's file, and is sent after signing in again."""
+        async with self._confirm_lock:  # a refresh token is spent by its first use
+            if self._unconfirmed is None:
+                return self.backend.user_id is not None
+            access_token, refresh_token = self._unconfirmed
+            try:
+                # An expired access token is refreshed with the kept refresh token.
+                await self.backend.resume(access_token, refresh_token)
+            except Offline:
+                return False
+            except ApiFailure:
+                self._unconfirmed = None
+                self.backend.user_id = None
+                self.store = None  # ends the replay loop; the file keeps the outbox
+                await self.signed_out()
+                return False
+            self._unconfirmed = None
+        # Online now: the profile as the server has it, and the live feed.
+        with suppress(ApiFailure):
+            await self.load_profile()
+        with suppress(ApiFailure):
+            await self.watch()
+        return True
 
     async def forget(self) -> None:
         """Drop the kept sign-in (signed out, or refused) and the screen it was on."""
@@ -201,8 +269,17 @@ class Session:
         return await getattr(self._prefs, method)(*args)
 
     async def load_profile(self) -> None:
-        self.profile = await self.backend.business_profile()
-        language = (self.profile.get("settings") or {}).get("language", "en")
+        self._use_profile(await self.backend.business_profile())
+        self.keep_profile()
+
+    def keep_profile(self) -> None:
+        """Keep the business profile on the device, for a start while the server is down."""
+        if self.store is not None and self.profile:
+            self.store.save_profile(self.profile)
+
+    def _use_profile(self, profile: dict[str, Any]) -> None:
+        self.profile = profile
+        language = (profile.get("settings") or {}).get("language", "en")
         self.t = Translator(language)
 
     async def watch(self) -> None:
@@ -243,6 +320,9 @@ class Session:
 
     async def load_products(self) -> list[Product]:
         try:
+            # Not read without the user's token (it would come back empty, and be kept).
+            if self._unconfirmed is not None and not await self.confirm():
+                raise Offline("the server cannot be reached")
             rows = await self.backend.product_rows()
         except Offline:
             if self.store is None:
@@ -266,9 +346,10 @@ class Session:
         """Record a sale: into the outbox first, then to the API after every sale made before
         it. The server's sale, or None when it waits for the connection. A sale refused on its
         first try (not an offline one) is taken back out and raised, so the cart stays."""
-        assert self.store is not None
+        store = self.store  # the session may be refused meanwhile (see `confirm`)
+        assert store is not None
         client_ref = str(uuid.uuid4())
-        self.store.enqueue(
+        store.enqueue(
             client_ref=client_ref,
             items=items,
             payment_method=payment_method,
@@ -280,17 +361,28 @@ class Session:
         recorded = await self.flush()
         if client_ref in recorded:
             return recorded[client_ref]
-        mine = next((q for q in self.store.pending() if q.client_ref == client_ref), None)
+        mine = next((q for q in store.pending() if q.client_ref == client_ref), None)
         if mine is not None and mine.refused is not None and not mine.deferred:
-            self.store.remove(client_ref)
+            store.remove(client_ref)
             self.render_banner()
             raise ApiFailure(mine.refused)
         return None
 
     async def flush(self) -> dict[str, dict[str, Any]]:
         """Send the waiting sales, oldest first; stop at the first sign of no connection."""
-        assert self.store is not None
         recorded: dict[str, dict[str, Any]] = {}
+        # Never sent under a session the server has not accepted yet (no token, or one it
+        # may refuse): those sales wait, deferred, as when offline.
+        if self._unconfirmed is not None and not await self.confirm():
+            if self.store is not None:
+                for waiting in self.store.pending():
+                    if not waiting.refused:
+                        self.store.mark_deferred(waiting.client_ref)
+                self.online = False
+            self.render_banner()
+            return recorded
+        if self.store is None:
+            return recorded
         async with self._flush_lock:
             for queued in self.store.pending():
                 if queued.refused is not None:
@@ -326,10 +418,22 @@ class Session:
         return recorded
 
     async def _replay_loop(self) -> None:
-        while self.backend.user_id and self.store is not None and not self.closed:
+        # This store's loop: a session refused on resuming drops it (see `confirm`), and the
+        # sign-in that follows opens the store again with a loop of its own.
+        store = self.store
+        while self.backend.user_id and store is not None and self.store is store:
+            if self.closed:
+                return
+            if self._unconfirmed is not None:
+                if await self.confirm() and self.on_data_change is not None:
+                    with suppress(ApiFailure):  # the screen shows the server's data again
+                        await self.on_data_change()
+                    self.page.update()
+                if self.store is not store:
+                    break
             with suppress(ApiFailure):  # still unreachable: the next round tries again
                 await self.backend.keep_watching()
-            if any(q.refused is None for q in self.store.pending()):
+            if any(q.refused is None for q in store.pending()):
                 if await self.flush() and self.on_data_change is not None:
                     with suppress(ApiFailure):  # the screen keeps what it shows
                         await self.on_data_change()

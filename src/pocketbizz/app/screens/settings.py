@@ -244,6 +244,7 @@ async def build(session: Session) -> ft.Control:
             return
         profile.update(changes)
         settings.update(changes["settings"])
+        session.keep_profile()  # the device opens with it while the server is down
         session.notify(t("saved"))
         session.page.update()
 
@@ -256,6 +257,7 @@ async def build(session: Session) -> ft.Control:
         ):
             profile["settings"] = new_settings
             session.t = Translator(language)
+            session.keep_profile()
             await session.reopen(6)
 
     async def sign_out(e: ft.Event[ft.TextButton]) -> None:

@@ -1,0 +1,174 @@
+"""The app on a device (`pocketbizz app --backend URL`) started while the server is down, with
+the sign-in kept on the device: it opens signed in, on the counter, with the catalogue and the
+business profile kept from its last online session, and sells into the outbox; when the server
+is back the kept session is resumed and every sale is recorded once, dated when it was made."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from app.accounts import PASSWORD, kept_session_key
+from app.driver import PHONE, AppPage
+from app.servers import AppProcess, own_server
+from harness import ServerProcess
+from playwright.sync_api import Browser, expect
+from supabase import Client, create_client
+
+
+@pytest.fixture
+def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    with own_server(owner_dsn, tmp_path) as proc:
+        yield proc
+
+
+def _account(backend: ServerProcess, email: str) -> tuple[Client, str]:
+    """An account with its business set up and two products in stock; the API client signed
+    in as it, and the session as the app keeps it on the device."""
+    api = create_client(backend.url, backend.anon_key)
+    signed_up = api.auth.sign_up({"email": email, "password": PASSWORD})
+    assert signed_up.session is not None
+    profiles = api.table("business_profiles")
+    profile: dict[str, str] = profiles.select("id").single().execute().data  # type: ignore[assignment]
+    profiles.update({"business_name": "Gerai Malam"}).eq("id", profile["id"]).execute()
+    for sku, name in enumerate(("Pisang Goreng", "Cucur Udang")):
+        row = (
+            api.table("products")
+            .insert({"sku": f"P{sku}", "name": name, "sale_price": "1.50"})
+            .execute()
+            .data[0]
+        )
+        api.rpc(
+            "adjust_stock", {"product_id": row["id"], "counted_quantity": 10, "reason": "count"}
+        ).execute()
+    return api, json.dumps(signed_up.session.model_dump_json())
+
+
+def _reopen(app: AppPage) -> None:
+    """The same browser (its storage, the kept sign-in with it) loads the app again."""
+    app.page.reload()
+    app.page.wait_for_selector("flt-semantics-placeholder", state="attached")
+    app.page.evaluate("document.querySelector('flt-semantics-placeholder').click()")
+
+
+def _sell_by_card(app: AppPage, product: str) -> None:
+    app.tap(app.button(product))
+    app.click("Charge")
+    app.click("Card")
+    app.click("Complete sale")
+    app.expect_text(re.compile("^Saved offline"))
+    app.click("New sale")
+
+
+def test_the_app_started_offline_with_a_kept_sign_in_sells_and_replays(
+    backend: ServerProcess, browser: Browser, tmp_path: Path
+) -> None:
+    device = AppProcess(backend.url, tmp_path)
+    device.start()
+    try:
+        api, kept = _account(backend, f"offstart-{uuid.uuid4().hex[:10]}@example.com")
+        origin = device.url.rstrip("/")
+        app = AppPage.open(
+            browser,
+            device.url,
+            PHONE,
+            local_storage={origin: {kept_session_key(backend.url): kept}},
+        )
+        # Online once: the catalogue and the business profile are kept on the device.
+        expect(app.button("Cucur Udang")).to_be_visible()
+
+        backend.stop()
+        device.stop()
+        device.start()
+        _reopen(app)
+        expect(app.button("Pisang Goreng")).to_be_visible()  # the counter, not the sign-in
+        expect(app.textbox("Email")).to_have_count(0)
+        # A screen that needs the server says so, and the counter still sells.
+        app.navigate("Dashboard")
+        app.expect_text(re.compile("^Something went wrong: the server cannot be reached"))
+        app.navigate("Sell")
+
+        offline_from = datetime.now(UTC)
+        _sell_by_card(app, "Pisang Goreng")
+        _sell_by_card(app, "Cucur Udang")
+        offline_until = datetime.now(UTC)
+        app.expect_text("Offline — 2 sales waiting")
+
+        backend.start()  # same port, same database
+        waiting = app.page.get_by_text(re.compile("sales waiting"))
+        expect(waiting).to_have_count(0, timeout=30_000)
+
+        sales = (
+            api.table("sales")
+            .select("client_ref, payment_method, created_at, sale_items(product_name)")
+            .order("sale_number")
+            .execute()
+            .data
+        )
+        assert [[i["product_name"] for i in s["sale_items"]] for s in sales] == [
+            ["Pisang Goreng"],
+            ["Cucur Udang"],
+        ]
+        assert len({s["client_ref"] for s in sales}) == 2
+        assert all(s["payment_method"] == "card" for s in sales)
+        sold = [datetime.fromisoformat(s["created_at"]) for s in sales]
+        assert offline_from <= sold[0] < sold[1] <= offline_until
+        # The session is the server's again: the screen reads from it (the stock counted down).
+        stock = api.table("products").select("name, current_stock").order("name").execute()
+        assert {r["name"]: float(r["current_stock"]) for r in stock.data} == {
+            "Cucur Udang": 9,
+            "Pisang Goreng": 9,
+        }
+    finally:
+        device.stop()
+
+
+def test_a_kept_sign_in_refused_on_return_asks_to_sign_in_and_keeps_the_outbox(
+    backend: ServerProcess, browser: Browser, tmp_path: Path
+) -> None:
+    device = AppProcess(backend.url, tmp_path)
+    device.start()
+    try:
+        email = f"offstart-{uuid.uuid4().hex[:10]}@example.com"
+        api, kept = _account(backend, email)
+        origin = device.url.rstrip("/")
+        app = AppPage.open(
+            browser,
+            device.url,
+            PHONE,
+            local_storage={origin: {kept_session_key(backend.url): kept}},
+        )
+        expect(app.button("Cucur Udang")).to_be_visible()
+        # Signed out everywhere (scope "global"): the session the device keeps is revoked.
+        api.auth.sign_out()
+
+        backend.stop()
+        device.stop()
+        device.start()
+        _reopen(app)
+        offline_from = datetime.now(UTC)
+        _sell_by_card(app, "Pisang Goreng")
+        app.expect_text("Offline — 1 sales waiting")
+
+        backend.start()
+        # The server refuses the kept session: the sign-in form, the sale still on the device.
+        app.textbox("Email").wait_for(timeout=30_000)
+        api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+        assert api.table("sales").select("id").execute().data == []
+
+        app.type_into("Email", email)
+        app.type_into("Password", PASSWORD)
+        app.click("Sign in")
+        app.destination("Sell").wait_for()
+        waiting = app.page.get_by_text(re.compile("sales waiting"))
+        expect(waiting).to_have_count(0, timeout=30_000)
+        sales = api.table("sales").select("created_at, sale_items(product_name)").execute().data
+        assert [[i["product_name"] for i in s["sale_items"]] for s in sales] == [["Pisang Goreng"]]
+        assert offline_from <= datetime.fromisoformat(sales[0]["created_at"])
+    finally:
+        device.stop()
