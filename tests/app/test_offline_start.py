@@ -172,3 +172,77 @@ def test_a_kept_sign_in_refused_on_return_asks_to_sign_in_and_keeps_the_outbox(
         assert offline_from <= datetime.fromisoformat(sales[0]["created_at"])
     finally:
         device.stop()
+
+
+# Access tokens this short-lived expire while the device is offline, so the kept session can
+# come back only through its refresh token.
+SHORT_EXPIRY_SECONDS = 20
+
+
+@pytest.fixture
+def short_lived_backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    (tmp_path / "server").mkdir()
+    proc = ServerProcess(
+        owner_dsn,
+        tmp_path / "server",
+        env_overrides={
+            "PB_AUTHENTICATOR_PASSWORD": "test-authenticator",
+            "PB_JWT_EXPIRY_SECONDS": str(SHORT_EXPIRY_SECONDS),
+        },
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _kept_session(app: AppPage, backend: ServerProcess) -> dict[str, object]:
+    value = app.page.evaluate("key => localStorage.getItem(key)", kept_session_key(backend.url))
+    session: dict[str, object] = json.loads(json.loads(value))
+    return session
+
+
+def test_a_kept_sign_in_whose_access_token_expired_offline_is_refreshed_on_return(
+    short_lived_backend: ServerProcess, browser: Browser, tmp_path: Path
+) -> None:
+    backend = short_lived_backend
+    device = AppProcess(backend.url, tmp_path)
+    device.start()
+    try:
+        email = f"offstart-{uuid.uuid4().hex[:10]}@example.com"
+        api, kept = _account(backend, email)
+        origin = device.url.rstrip("/")
+        app = AppPage.open(
+            browser,
+            device.url,
+            PHONE,
+            local_storage={origin: {kept_session_key(backend.url): kept}},
+        )
+        expect(app.button("Cucur Udang")).to_be_visible()
+
+        backend.stop()
+        device.stop()
+        device.start()
+        _reopen(app)
+        _sell_by_card(app, "Pisang Goreng")
+        app.expect_text("Offline — 1 sales waiting")
+        offline = _kept_session(app, backend)
+        # Offline until the kept access token has expired (the page's clock is this machine's).
+        app.page.wait_for_function(
+            "exp => Date.now() / 1000 > exp + 1",
+            arg=offline["expires_at"],
+            timeout=(SHORT_EXPIRY_SECONDS + 15) * 1000,
+        )
+
+        backend.start()
+        waiting = app.page.get_by_text(re.compile("sales waiting"))
+        expect(waiting).to_have_count(0, timeout=30_000)
+        # This client's own token may have expired meanwhile too.
+        api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+        sales = api.table("sales").select("sale_items(product_name)").execute().data
+        assert [[i["product_name"] for i in s["sale_items"]] for s in sales] == [["Pisang Goreng"]]
+        # Refreshed with the kept refresh token: the device keeps the new pair.
+        assert _kept_session(app, backend)["refresh_token"] != offline["refresh_token"]
+    finally:
+        device.stop()

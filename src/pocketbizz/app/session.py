@@ -220,6 +220,7 @@ class Session:
 
     async def forget(self) -> None:
         """Drop the kept sign-in (signed out, or refused) and the screen it was on."""
+        self._unconfirmed = None  # signed out while offline: the next sign-in is online
         self._auth_wanted = None
         await self._sync_auth()
         self._screen = None
