@@ -313,10 +313,13 @@ class Session:
     # -- catalogue and sales, offline-first ----------------------------------------------
     def open_store(self) -> None:
         """The signed-in user's offline file (catalogue + outbox); starts the replay loop."""
-        if self.store is None and self.backend.user_id:
+        if self.backend.user_id:
             path = self.config.data_dir / f"{self.backend.user_id}.sqlite"
-            self.store = OfflineStore(path)
-            self.page.run_task(self._replay_loop)
+            # Another user signed in on this tab gets a file of their own: never the last
+            # user's catalogue or outbox (the old store's loop ends when it is replaced).
+            if self.store is None or self.store.path != path:
+                self.store = OfflineStore(path)
+                self.page.run_task(self._replay_loop)
         self.render_banner()
 
     async def load_products(self) -> list[Product]:
