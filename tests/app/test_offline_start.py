@@ -144,11 +144,11 @@ def test_a_kept_sign_in_refused_on_return_asks_to_sign_in_and_keeps_the_outbox(
             local_storage={origin: {kept_session_key(backend.url): kept}},
         )
         expect(app.button("Cucur Udang")).to_be_visible()
-        # Signed out everywhere (scope "global"): the session the device keeps is revoked.
-        api.auth.sign_out()
-
-        backend.stop()
+        # Signed out everywhere (scope "global"): the session the device keeps is revoked —
+        # with the device app stopped first, so it cannot learn of it before the server goes.
         device.stop()
+        api.auth.sign_out()
+        backend.stop()
         device.start()
         _reopen(app)
         offline_from = datetime.now(UTC)
