@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,25 @@ def _reopen(app: AppPage) -> None:
     app.page.evaluate("document.querySelector('flt-semantics-placeholder').click()")
 
 
+def open_device(browser: Browser, device: AppProcess, backend: ServerProcess, kept: str) -> AppPage:
+    """The device app in a browser that keeps `kept` as its sign-in, online: on the counter,
+    the catalogue and the business profile read (and so kept on the device)."""
+    origin = device.url.rstrip("/")
+    app = AppPage.open(
+        browser, device.url, PHONE, local_storage={origin: {kept_session_key(backend.url): kept}}
+    )
+    expect(app.button("Cucur Udang")).to_be_visible()
+    return app
+
+
+def restart_offline(backend: ServerProcess, device: AppProcess, app: AppPage) -> None:
+    """The server goes down, then the device app restarts and the browser loads it again."""
+    backend.stop()
+    device.stop()
+    device.start()
+    _reopen(app)
+
+
 def _sell_by_card(app: AppPage, product: str) -> None:
     app.tap(app.button(product))
     app.click("Charge")
@@ -72,20 +92,9 @@ def test_the_app_started_offline_with_a_kept_sign_in_sells_and_replays(
     device.start()
     try:
         api, kept = _account(backend, f"offstart-{uuid.uuid4().hex[:10]}@example.com")
-        origin = device.url.rstrip("/")
-        app = AppPage.open(
-            browser,
-            device.url,
-            PHONE,
-            local_storage={origin: {kept_session_key(backend.url): kept}},
-        )
         # Online once: the catalogue and the business profile are kept on the device.
-        expect(app.button("Cucur Udang")).to_be_visible()
-
-        backend.stop()
-        device.stop()
-        device.start()
-        _reopen(app)
+        app = open_device(browser, device, backend, kept)
+        restart_offline(backend, device, app)
         expect(app.button("Pisang Goreng")).to_be_visible()  # the counter, not the sign-in
         expect(app.textbox("Email")).to_have_count(0)
         # A screen that needs the server says so, and the counter still sells.
@@ -120,7 +129,7 @@ def test_the_app_started_offline_with_a_kept_sign_in_sells_and_replays(
         assert offline_from <= sold[0] < sold[1] <= offline_until
         # The session is the server's again: the screen reads from it (the stock counted down).
         stock = api.table("products").select("name, current_stock").order("name").execute()
-        assert {r["name"]: float(r["current_stock"]) for r in stock.data} == {
+        assert {r["name"]: Decimal(str(r["current_stock"])) for r in stock.data} == {
             "Cucur Udang": 9,
             "Pisang Goreng": 9,
         }
@@ -166,19 +175,8 @@ def test_a_kept_sign_in_whose_access_token_expired_offline_is_refreshed_on_retur
     try:
         email = f"offstart-{uuid.uuid4().hex[:10]}@example.com"
         api, kept = _account(backend, email)
-        origin = device.url.rstrip("/")
-        app = AppPage.open(
-            browser,
-            device.url,
-            PHONE,
-            local_storage={origin: {kept_session_key(backend.url): kept}},
-        )
-        expect(app.button("Cucur Udang")).to_be_visible()
-
-        backend.stop()
-        device.stop()
-        device.start()
-        _reopen(app)
+        app = open_device(browser, device, backend, kept)
+        restart_offline(backend, device, app)
         _sell_by_card(app, "Pisang Goreng")
         app.expect_text("Offline — 1 sales waiting")
         offline = _kept_session(app, backend)

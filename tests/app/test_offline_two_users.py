@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app.accounts import PASSWORD, kept_session_key
-from app.driver import PHONE, AppPage
+from app.accounts import PASSWORD
+from app.driver import AppPage
 from app.servers import AppProcess, own_server
-from app.test_offline_start import _account
+from app.test_offline_start import _account, open_device
 from harness import ServerProcess
 from playwright.sync_api import Browser, expect
 from supabase import create_client
@@ -62,14 +62,7 @@ def test_the_next_user_on_the_device_never_gets_the_last_users_outbox(
             "adjust_stock",
             {"product_id": cucur.execute().data["id"], "counted_quantity": 1, "reason": "count"},
         ).execute()
-        origin = device.url.rstrip("/")
-        app = AppPage.open(
-            browser,
-            device.url,
-            PHONE,
-            local_storage={origin: {kept_session_key(backend.url): kept}},
-        )
-        expect(app.button("Cucur Udang")).to_be_visible()
+        app = open_device(browser, device, backend, kept)
 
         # Offline, A sells two of the one in stock: the server refuses it on return, and the
         # sale stays on the device for A to resolve.
