@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
-from app.driver import CHROMIUM
-from playwright.sync_api import Browser, sync_playwright
+from app.driver import CHROMIUM, OPEN_PAGES
+from playwright.sync_api import Browser, Error, sync_playwright
 
 
 def _install_chromium() -> None:
@@ -41,3 +42,28 @@ def browser(chromium: str) -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    """A failed app test's report shows what each open page showed (its accessibility tree)
+    and the app processes' logs: a screen that was not the one expected says which it was."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "teardown":
+        OPEN_PAGES.clear()  # closed with their browser, or left to the next test's
+    if report.when != "call" or not report.failed:
+        return
+    for number, page in enumerate(OPEN_PAGES):
+        try:
+            shown = page.locator("body").aria_snapshot(timeout=3_000)
+        except Error as exc:
+            shown = f"(not read: {exc.message.splitlines()[0]})"
+        report.sections.append((f"page {number} ({page.url})", shown))
+    tmp_path = item.funcargs.get("tmp_path") if hasattr(item, "funcargs") else None
+    if isinstance(tmp_path, Path):
+        for log in sorted(tmp_path.glob("**/app-*.log")):
+            text = log.read_text(errors="replace")[-6_000:]
+            report.sections.append((f"log {log.name}", text))

@@ -44,6 +44,9 @@ QUIET_MS = 200
 # changes nothing sends no reply).
 ANSWER_MS = 500
 
+# The pages the tests have open, so a failing test's report can show what each one showed.
+OPEN_PAGES: list[Page] = []
+
 
 @dataclass
 class AppPage:
@@ -71,6 +74,7 @@ class AppPage:
         context = browser.new_context(viewport=viewport, storage_state=state)  # type: ignore[arg-type]
         context.add_init_script(WATCH_SOCKET)  # every page of the context, new tabs too
         page = context.new_page()
+        OPEN_PAGES.append(page)
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(url)
         page.wait_for_selector("flt-semantics-placeholder", state="attached")

@@ -87,8 +87,12 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
         async def on_close(e: ft.Event[ft.Page]) -> None:
             await session.close()
 
+        def on_connect(e: ft.Event[ft.Page]) -> None:
+            session.connected()
+
         page.on_resize = on_resize
         page.on_close = on_close
+        page.on_connect = on_connect
         session.signed_out = signed_out
         # Nothing to fill in while a kept sign-in is tried: a spinner, not a form.
         session.show(ft.Container(ft.ProgressRing(), alignment=ft.Alignment.CENTER, expand=True))

@@ -93,6 +93,7 @@ class Session:
         # supabase-js keeps it: a new app session, after a reload or a server restart that
         # ended the old one, resumes it instead of asking for the password again.
         self._prefs: ft.SharedPreferences | None = None
+        self._connected = asyncio.Event()  # set when a browser takes this session over
         self._auth_wanted: str | None = None
         self._auth_kept: str | None = None
         self._auth_lock = asyncio.Lock()
@@ -264,10 +265,26 @@ class Session:
 
     async def _preference(self, method: str, *args: str) -> Any:
         """Call the device's SharedPreferences (made when first needed, so only for a
-        session that uses them)."""
+        session that uses them). A call is a message to the browser and a wait for its
+        answer, with no time limit (Flet 1.0.5); a browser that reloads or reconnects
+        meanwhile takes the session over without that call, so it is asked again of the
+        browser now attached (get, set and remove do the same when repeated)."""
         if self._prefs is None:
             self._prefs = _DevicePreferences()
-        return await getattr(self._prefs, method)(*args)
+        while True:
+            connected = self._connected
+            call = asyncio.ensure_future(getattr(self._prefs, method)(*args))
+            taken_over = asyncio.ensure_future(connected.wait())
+            await asyncio.wait((call, taken_over), return_when=asyncio.FIRST_COMPLETED)
+            taken_over.cancel()
+            if call.done():
+                return call.result()
+            call.cancel()
+
+    def connected(self) -> None:
+        """A browser has (re)attached to this session (Flet's page `connect` event)."""
+        self._connected.set()
+        self._connected = asyncio.Event()
 
     async def load_profile(self) -> None:
         self._use_profile(await self.backend.business_profile())
