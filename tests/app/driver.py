@@ -18,6 +18,9 @@ CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 412, "height": 915}
 TABLET = {"width": 1024, "height": 768}
 TIMEOUT_MS = 15_000
+# Assertions wait as long as actions do (Playwright's own default is 5 s): on a loaded 2-core
+# machine a screen read from the server can take longer than that to appear.
+expect.set_options(timeout=TIMEOUT_MS)
 
 # Every message of the app's session socket (Flet: a tap goes out as an event, the screen's
 # changes come back) stamps the time it passed, for `AppPage.settle`.

@@ -137,6 +137,45 @@ def test_the_app_started_offline_with_a_kept_sign_in_sells_and_replays(
         device.stop()
 
 
+def test_a_kept_sign_in_refused_on_return_asks_to_sign_in_and_keeps_the_outbox(
+    backend: ServerProcess, browser: Browser, tmp_path: Path
+) -> None:
+    device = AppProcess(backend.url, tmp_path)
+    device.start()
+    try:
+        email = f"offstart-{uuid.uuid4().hex[:10]}@example.com"
+        api, kept = _account(backend, email)
+        app = open_device(browser, device, backend, kept)
+        # Signed out everywhere (scope "global"): the session the device keeps is revoked —
+        # with the device app stopped first, so it cannot learn of it before the server goes.
+        device.stop()
+        api.auth.sign_out()
+        backend.stop()
+        device.start()
+        _reopen(app)
+        offline_from = datetime.now(UTC)
+        _sell_by_card(app, "Pisang Goreng")
+        app.expect_text("Offline — 1 sales waiting")
+
+        backend.start()
+        # The server refuses the kept session: the sign-in form, the sale still on the device.
+        app.textbox("Email").wait_for(timeout=30_000)
+        api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+        assert api.table("sales").select("id").execute().data == []
+
+        app.type_into("Email", email)
+        app.type_into("Password", PASSWORD)
+        app.click("Sign in")
+        app.destination("Sell").wait_for()
+        waiting = app.page.get_by_text(re.compile("sales waiting"))
+        expect(waiting).to_have_count(0, timeout=30_000)
+        sales = api.table("sales").select("created_at, sale_items(product_name)").execute().data
+        assert [[i["product_name"] for i in s["sale_items"]] for s in sales] == [["Pisang Goreng"]]
+        assert offline_from <= datetime.fromisoformat(sales[0]["created_at"])
+    finally:
+        device.stop()
+
+
 # Access tokens this short-lived expire while the device is offline, so the kept session can
 # come back only through its refresh token.
 SHORT_EXPIRY_SECONDS = 20
