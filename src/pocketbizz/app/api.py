@@ -190,9 +190,18 @@ class Backend:
         self.user_id = res.user.id if res.user else None
 
     async def sign_out(self) -> None:
+        """Every session of the user ended on the server. With the server unreachable, this
+        device is signed out all the same (the client's `local` scope: its session dropped
+        and SIGNED_OUT announced, so the kept sign-in goes too). The server's session then
+        ends when it is revoked from another device or has been idle for the server's
+        inactivity limit (PB_SESSIONS_INACTIVITY_TIMEOUT, 90 days by default)."""
         try:
             await self.client.remove_all_channels()
-            await self.client.auth.sign_out()
+            try:
+                await self.client.auth.sign_out()
+            except AuthRetryableError:  # the auth client's word for a transport failure
+                with suppress(AuthRetryableError):
+                    await self.client.auth.sign_out({"scope": "local"})
         finally:
             self.user_id = None
             self.watching = False

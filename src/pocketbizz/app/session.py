@@ -222,6 +222,9 @@ class Session:
     async def forget(self) -> None:
         """Drop the kept sign-in (signed out, or refused) and the screen it was on."""
         self._unconfirmed = None  # signed out while offline: the next sign-in is online
+        # The replay loop ends with its store; the file keeps the outbox, and the next
+        # sign-in, whoever's, opens its own store with a loop of its own.
+        self.store = None
         self._auth_wanted = None
         await self._sync_auth()
         self._screen = None
