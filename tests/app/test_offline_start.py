@@ -29,8 +29,8 @@ def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 def _account(backend: ServerProcess, email: str) -> tuple[Client, str]:
-    """An account with its business set up and two products in stock; the API client signed
-    in as it, and the session as the app keeps it on the device."""
+    """An account with its business set up, two products in stock and a customer; the API
+    client signed in as it, and the session as the app keeps it on the device."""
     api = create_client(backend.url, backend.anon_key)
     signed_up = api.auth.sign_up({"email": email, "password": PASSWORD})
     assert signed_up.session is not None
@@ -47,6 +47,7 @@ def _account(backend: ServerProcess, email: str) -> tuple[Client, str]:
         api.rpc(
             "adjust_stock", {"product_id": row["id"], "counted_quantity": 10, "reason": "count"}
         ).execute()
+    api.table("customers").insert({"name": "Pak Ali", "phone": "0123456789"}).execute()
     return api, json.dumps(signed_up.session.model_dump_json())
 
 
@@ -109,6 +110,11 @@ def test_the_app_started_offline_with_a_kept_sign_in_sells_and_replays(
         app.expect_text("Offline — 2 sales waiting")
 
         backend.start()  # same port, same database
+        # A screen opened at once reads the server as the user (the session resumed first),
+        # not as nobody: the customers are there.
+        app.navigate("Customers")
+        app.expect_text("Pak Ali")
+        app.navigate("Sell")
         waiting = app.page.get_by_text(re.compile("sales waiting"))
         expect(waiting).to_have_count(0, timeout=30_000)
 

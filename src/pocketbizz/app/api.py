@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
@@ -98,6 +98,10 @@ class Product:
         )
 
 
+async def _nothing() -> None:
+    return None
+
+
 def _forwarded_for(client_ip: str | None) -> str | None:
     """The browser's address as an X-Forwarded-For value, or None when it is not an IP
     address (Flet leaves it empty when it does not know it)."""
@@ -118,6 +122,9 @@ class Backend:
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self.user_id: str | None = None
+        # Awaited before every call for data: the app session sets it to resume a sign-in
+        # opened offline first (a call without the user's token reads as nobody's: empty).
+        self.before_call: Callable[[], Awaitable[None]] = _nothing
         self.watching = False
         self._watched: tuple[tuple[str, ...], Callable[[str], None]] | None = None
         self._channel: AsyncRealtimeChannel | None = None
@@ -143,7 +150,11 @@ class Backend:
             options.headers["X-Forwarded-For"] = forwarded
         return cls(await acreate_client(config.backend_url, config.anon_key, options=options))
 
-    async def _call(self, request: Any) -> Any:
+    async def _call(self, make: Callable[[], Any]) -> Any:
+        """Run the request `make` builds — built only after `before_call`, since a session
+        resumed there changes the headers the client puts on new requests."""
+        await self.before_call()
+        request = make()
         try:
             response = await request.execute()
         except httpx.TransportError as exc:
@@ -258,14 +269,14 @@ class Backend:
 
     # -- business ------------------------------------------------------------------------
     async def business_profile(self) -> dict[str, Any]:
-        rows = await self._call(self.client.table("business_profiles").select("*").limit(1))
+        rows = await self._call(lambda: self.client.table("business_profiles").select("*").limit(1))
         if not rows:
             raise ApiFailure("business profile not found")
         return dict(rows[0])
 
     async def update_business(self, profile_id: str, changes: dict[str, Any]) -> None:
         await self._call(
-            self.client.table("business_profiles").update(changes).eq("id", profile_id)
+            lambda: self.client.table("business_profiles").update(changes).eq("id", profile_id)
         )
 
     async def set_logo(
@@ -290,6 +301,7 @@ class Backend:
         new name each time (an old URL may sit in a device's image cache); its public URL."""
         if self.user_id is None:
             raise ApiFailure("not signed in")
+        await self.before_call()
         path = f"{self.user_id}/{folder}/{uuid.uuid4().hex}.{extension}"
         bucket = self.client.storage.from_(bucket_id)
         try:
@@ -317,6 +329,7 @@ class Backend:
             options["method"] = "GET"
         else:
             options["body"] = body
+        await self.before_call()
         try:
             data = await self.client.functions.invoke(name, options)
         except httpx.TransportError as exc:
@@ -327,7 +340,9 @@ class Backend:
         return dict(payload)
 
     async def plans(self) -> list[dict[str, Any]]:
-        rows = await self._call(self.client.table("plans").select("*").order("price_monthly"))
+        rows = await self._call(
+            lambda: self.client.table("plans").select("*").order("price_monthly")
+        )
         return [dict(r) for r in rows]
 
     async def subscribe(self, plan: str, months: int) -> dict[str, Any]:
@@ -348,17 +363,19 @@ class Backend:
         # No client retries: offline, the catalogue kept on the device is the answer, and the
         # client's three retries (1 + 2 + 4 s) would only keep the counter waiting for it.
         rows = await self._call(
-            self.client.table("products")
-            .select("*")
-            .eq("is_active", True)
-            .order("name")
-            .retry(False)
+            lambda: (
+                self.client.table("products")
+                .select("*")
+                .eq("is_active", True)
+                .order("name")
+                .retry(False)
+            )
         )
         return [dict(r) for r in rows]
 
     async def add_product(self, fields: dict[str, Any], opening_stock: Decimal) -> Product:
         """A new product (`fields` are product columns), then its opening stock."""
-        rows = await self._call(self.client.table("products").insert(fields))
+        rows = await self._call(lambda: self.client.table("products").insert(fields))
         product = Product.from_row(rows[0])
         if opening_stock > 0:
             # Stock is a ledger: the opening level is a counted adjustment, never a write.
@@ -366,11 +383,11 @@ class Backend:
         return product
 
     async def update_product(self, product_id: str, changes: dict[str, Any]) -> None:
-        await self._call(self.client.table("products").update(changes).eq("id", product_id))
+        await self._call(lambda: self.client.table("products").update(changes).eq("id", product_id))
 
     async def adjust_stock(self, product_id: str, counted: Decimal, reason: str) -> None:
         await self._call(
-            self.client.rpc(
+            lambda: self.client.rpc(
                 "adjust_stock",
                 {"product_id": product_id, "counted_quantity": str(counted), "reason": reason},
             )
@@ -378,7 +395,7 @@ class Backend:
 
     async def record_purchase(self, product_id: str, quantity: Decimal, unit_cost: Decimal) -> None:
         await self._call(
-            self.client.rpc(
+            lambda: self.client.rpc(
                 "record_purchase",
                 {"product_id": product_id, "quantity": str(quantity), "unit_cost": str(unit_cost)},
             )
@@ -406,9 +423,11 @@ class Backend:
         rows = [
             dict(r)
             for r in await self._call(
-                self.client.table("recipe_items")
-                .select("id,ingredient_id,quantity")
-                .eq("product_id", product_id)
+                lambda: (
+                    self.client.table("recipe_items")
+                    .select("id,ingredient_id,quantity")
+                    .eq("product_id", product_id)
+                )
             )
         ]
         if not rows:
@@ -416,9 +435,11 @@ class Backend:
         ingredients = {
             str(p["id"]): p
             for p in await self._call(
-                self.client.table("products")
-                .select("id,name,current_stock")
-                .in_("id", [r["ingredient_id"] for r in rows])
+                lambda: (
+                    self.client.table("products")
+                    .select("id,name,current_stock")
+                    .in_("id", [r["ingredient_id"] for r in rows])
+                )
             )
         }
         for row in rows:
@@ -429,7 +450,7 @@ class Backend:
 
     async def add_recipe_item(self, product_id: str, ingredient_id: str, quantity: Decimal) -> None:
         await self._call(
-            self.client.table("recipe_items").insert(
+            lambda: self.client.table("recipe_items").insert(
                 {
                     "product_id": product_id,
                     "ingredient_id": ingredient_id,
@@ -440,16 +461,20 @@ class Backend:
 
     async def update_recipe_item(self, item_id: str, quantity: Decimal) -> None:
         await self._call(
-            self.client.table("recipe_items").update({"quantity": str(quantity)}).eq("id", item_id)
+            lambda: (
+                self.client.table("recipe_items")
+                .update({"quantity": str(quantity)})
+                .eq("id", item_id)
+            )
         )
 
     async def remove_recipe_item(self, item_id: str) -> None:
-        await self._call(self.client.table("recipe_items").delete().eq("id", item_id))
+        await self._call(lambda: self.client.table("recipe_items").delete().eq("id", item_id))
 
     async def record_production(self, product_id: str, quantity: Decimal) -> dict[str, Any]:
         return dict(
             await self._call(
-                self.client.rpc(
+                lambda: self.client.rpc(
                     "record_production", {"product_id": product_id, "quantity": str(quantity)}
                 )
             )
@@ -457,11 +482,13 @@ class Backend:
 
     async def movements(self, product_id: str) -> list[dict[str, Any]]:
         rows = await self._call(
-            self.client.table("stock_movements")
-            .select("reference_type,movement_type,quantity,unit_cost,reason,notes,created_at")
-            .eq("product_id", product_id)
-            .order("created_at", desc=True)
-            .limit(50)
+            lambda: (
+                self.client.table("stock_movements")
+                .select("reference_type,movement_type,quantity,unit_cost,reason,notes,created_at")
+                .eq("product_id", product_id)
+                .order("created_at", desc=True)
+                .limit(50)
+            )
         )
         return list(rows)
 
@@ -469,23 +496,34 @@ class Backend:
     async def customers(self, *, retry: bool = True) -> list[dict[str, Any]]:
         """`retry=False` where the caller goes on without them when the server cannot be
         reached, rather than after the client's retries (1 + 2 + 4 s)."""
-        request = self.client.table("customers").select("*").order("name").limit(500)
-        return list(await self._call(request.retry(retry)))
+        return list(
+            await self._call(
+                lambda: (
+                    self.client.table("customers").select("*").order("name").limit(500).retry(retry)
+                )
+            )
+        )
 
     async def add_customer(self, name: str, phone: str | None) -> None:
-        await self._call(self.client.table("customers").insert({"name": name, "phone": phone}))
+        await self._call(
+            lambda: self.client.table("customers").insert({"name": name, "phone": phone})
+        )
 
     async def update_customer(self, customer_id: str, changes: dict[str, Any]) -> None:
-        await self._call(self.client.table("customers").update(changes).eq("id", customer_id))
+        await self._call(
+            lambda: self.client.table("customers").update(changes).eq("id", customer_id)
+        )
 
     async def customer_sales(self, customer_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """The customer's sales, newest first, voided ones included (marked by `status`)."""
         rows = await self._call(
-            self.client.table("sales")
-            .select("id,sale_number,status,final_amount,created_at")
-            .eq("customer_id", customer_id)
-            .order("created_at", desc=True)
-            .limit(limit)
+            lambda: (
+                self.client.table("sales")
+                .select("id,sale_number,status,final_amount,created_at")
+                .eq("customer_id", customer_id)
+                .order("created_at", desc=True)
+                .limit(limit)
+            )
         )
         return list(rows)
 
@@ -518,22 +556,26 @@ class Backend:
         }
         if payment_status is not None:  # `pending`: paid later, through a payment link
             args["payment_status"] = payment_status
-        return dict(await self._call(self.client.rpc("create_sale", args)))
+        return dict(await self._call(lambda: self.client.rpc("create_sale", args)))
 
     async def void_sale(self, sale_id: str, reason: str) -> dict[str, Any]:
         return dict(
-            await self._call(self.client.rpc("void_sale", {"sale_id": sale_id, "reason": reason}))
+            await self._call(
+                lambda: self.client.rpc("void_sale", {"sale_id": sale_id, "reason": reason})
+            )
         )
 
     async def sales(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = await self._call(
-            self.client.table("sales")
-            .select(
-                "id,sale_number,status,channel,payment_method,final_amount,created_at,"
-                "void_reason,sale_items(product_name,quantity,subtotal)"
+            lambda: (
+                self.client.table("sales")
+                .select(
+                    "id,sale_number,status,channel,payment_method,final_amount,created_at,"
+                    "void_reason,sale_items(product_name,quantity,subtotal)"
+                )
+                .order("created_at", desc=True)
+                .limit(limit)
             )
-            .order("created_at", desc=True)
-            .limit(limit)
         )
         return list(rows)
 
@@ -541,7 +583,7 @@ class Backend:
         """The plan, its limits and what is used of them this month (the business's month, in
         its time zone `zone`, as create_sale counts it)."""
         users = await self._call(
-            self.client.table("users").select("subscription_plan, subscription_expires_at")
+            lambda: self.client.table("users").select("subscription_plan, subscription_expires_at")
         )
         user = dict(users[0]) if users else {}
         expires_at = user.get("subscription_expires_at")
@@ -549,7 +591,9 @@ class Backend:
         ends = datetime.fromisoformat(str(expires_at)) if expires_at else None
         lapsed = ends is not None and ends <= datetime.now(UTC)
         plan_code = str(user["subscription_plan"]) if user and not lapsed else "free"
-        plans = await self._call(self.client.table("plans").select("*").eq("code", plan_code))
+        plans = await self._call(
+            lambda: self.client.table("plans").select("*").eq("code", plan_code)
+        )
         products = (
             await self.client.table("products")
             .select("id", count=CountMethod.exact, head=True)
@@ -575,6 +619,7 @@ class Backend:
 
     async def receipt_lines(self, sale_id: str, columns: int) -> list[str]:
         """The sale's receipt laid out by the backend's `receipt` function."""
+        await self.before_call()
         try:
             data = await self.client.functions.invoke(
                 "receipt",
@@ -588,7 +633,7 @@ class Backend:
     async def analytics(self, start: date, end: date) -> dict[str, Any]:
         return dict(
             await self._call(
-                self.client.rpc(
+                lambda: self.client.rpc(
                     "analytics",
                     {"start_date": start.isoformat(), "end_date": end.isoformat()},
                 )

@@ -103,6 +103,7 @@ class Session:
         self._unconfirmed: tuple[str, str] | None = None
         self._confirm_lock = asyncio.Lock()
         backend.client.auth.on_auth_state_change(self._auth_changed)
+        backend.before_call = self._require_confirmed
 
     @property
     def wide(self) -> bool:
@@ -190,6 +191,12 @@ class Session:
         self._unconfirmed = (access_token, refresh_token)
         self._use_profile(profile)
         return True
+
+    async def _require_confirmed(self) -> None:
+        """Before a call for data: a session opened offline is resumed with the server first,
+        whichever screen asks (the replay loop does it too, but only every few seconds)."""
+        if self._unconfirmed is not None and not await self.confirm():
+            raise Offline("the server cannot be reached")
 
     async def confirm(self) -> bool:
         """Resume an offline-opened session with the server, once: True when the session is
@@ -344,9 +351,8 @@ class Session:
 
     async def load_products(self) -> list[Product]:
         try:
-            # Not read without the user's token (it would come back empty, and be kept).
-            if self._unconfirmed is not None and not await self.confirm():
-                raise Offline("the server cannot be reached")
+            # Never read without the user's token (it would come back empty, and be kept):
+            # the backend resumes an offline-opened session first, or raises Offline.
             rows = await self.backend.product_rows()
         except Offline:
             if self.store is None:
