@@ -18,15 +18,9 @@ begin;
 select create_reference_table('public.plans');
 select create_reference_table('auth.users');
 
--- The one schema change Citus needs: these two lookup tables (bill id → tenant, for the
--- ToyyibPay callback, which does not name the tenant) are keyed by the bill id alone, and a
--- distributed table's primary key must contain the distribution column. The bill id is a
--- uuid, so (business_owner_id, id) keeps it unique; the callback's lookup by id alone
--- becomes a query of every shard, at callback rates.
-alter table pb_internal.payment_bills
-    drop constraint payment_bills_pkey, add primary key (business_owner_id, id);
-alter table pb_internal.payment_link_bills
-    drop constraint payment_link_bills_pkey, add primary key (business_owner_id, id);
+-- No schema change is needed first: every tenant table's primary key holds business_owner_id
+-- (the two bill lookups since migration 0032). The ToyyibPay callback's lookup of a bill by
+-- its id alone (it does not name the tenant) is a query of every shard, at callback rates.
 
 -- The tenant, then what refers to it.
 select create_distributed_table('public.users', 'business_owner_id');
