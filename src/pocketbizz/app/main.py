@@ -48,6 +48,7 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
         session = Session(page, config, await Backend.connect(config, page.client_ip))
         shell = Shell(session, destinations())
         session.reopen = shell.open
+        session.relabel = shell.relabel
 
         async def home() -> None:
             session.open_store()

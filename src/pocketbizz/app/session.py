@@ -83,6 +83,9 @@ class Session:
         # elsewhere (another device, the API); each screen sets it when built.
         self.on_data_change: Callable[[], Awaitable[None]] | None = None
         self._refresh_pending = False
+        self._profile_changed = False
+        # The signed-in frame's labels made again in the session's language (the shell's).
+        self.relabel: Callable[[], Awaitable[None]] = _nothing
         self.store: OfflineStore | None = None
         self.online = True
         self.closed = False
@@ -311,8 +314,8 @@ class Session:
         self.t = Translator(language)
 
     async def watch(self) -> None:
-        """Follow the tenant's sales and products live (Realtime)."""
-        await self.backend.watch(("sales", "products"), self._changed)
+        """Follow the tenant's sales, products and business profile live (Realtime)."""
+        await self.backend.watch(("sales", "products", "business_profiles"), self._changed)
 
     async def close(self) -> None:
         """The session ended (its tab gone long enough for Flet to drop it): stop the replay
@@ -322,6 +325,9 @@ class Session:
             await self.backend.client.remove_all_channels()
 
     def _changed(self, table: str) -> None:
+        # "*": a rejoin, after which anything may have changed meanwhile.
+        if table in ("business_profiles", "*"):
+            self._profile_changed = True
         # A sale announces its row and each product's new stock: refresh once for the burst.
         if not self._refresh_pending:
             self._refresh_pending = True
@@ -330,6 +336,15 @@ class Session:
     async def _refresh_soon(self) -> None:
         await asyncio.sleep(0.2)
         self._refresh_pending = False
+        if self._profile_changed:
+            # Settings changed on another device (SST, rounding, the receipt, the language)
+            # apply here too; a new language re-labels the navigation at once.
+            self._profile_changed = False
+            language = self.t.language
+            with suppress(ApiFailure):
+                await self.load_profile()
+            if self.t.language != language and self.backend.user_id and not self.closed:
+                await self.relabel()
         if self.on_data_change is not None:
             try:
                 await self.on_data_change()

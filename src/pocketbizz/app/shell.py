@@ -31,6 +31,13 @@ class Shell:
         self.session.show(self._frame())
         await self.refresh()
 
+    async def relabel(self) -> None:
+        """The frame again in the session's language (changed on another device): navigation
+        and banner now; the screen on show keeps its own labels until the next one opens, so
+        a cart or a form in progress is not thrown away."""
+        self.session.render_banner()
+        self.session.show(self._frame())
+
     async def refresh(self) -> None:
         """Rebuild the current screen (after a language change, ...)."""
         self.session.on_data_change = None
