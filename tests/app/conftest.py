@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from app.driver import CHROMIUM, OPEN_PAGES
+from app.servers import own_server
+from harness import ServerProcess
 from playwright.sync_api import Browser, Error, sync_playwright
 
 
@@ -42,6 +44,14 @@ def browser(chromium: str) -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own, for tests that stop and start it (a device's app against
+    it: `app.devices`)."""
+    with own_server(owner_dsn, tmp_path) as proc:
+        yield proc
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -6,12 +6,10 @@ made through the API show in the open Sell screen without a reload."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from app.driver import PHONE, AppPage
-from app.servers import AppProcess, own_server
+from app.servers import AppProcess
 from app.test_counter_flow import PASSWORD, sign_up
 from app.test_live_updates import expect_stock
 from harness import ServerProcess
@@ -21,12 +19,6 @@ from supabase import Client, create_client
 # Longer than the ~1 s of a live update: the app's live feed has to notice the restart and
 # reconnect first (its retries start at 1 s and double).
 RECONNECT_MS = 30_000
-
-
-@pytest.fixture
-def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    with own_server(owner_dsn, tmp_path) as proc:
-        yield proc
 
 
 def _sell(api: Client, product_id: str, quantity: int) -> None:

@@ -8,13 +8,9 @@ import base64
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from app.driver import PHONE, TIMEOUT_MS, AppPage
-from app.servers import own_server
 from app.test_counter_flow import PASSWORD, sign_up
 from harness import ServerProcess
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -24,12 +20,6 @@ from supabase import Client, create_client
 KEPT = "flutter.sb-127-auth-token"
 # The browser has to notice the server is back and open a new app session first.
 RECONNECT_MS = 30_000
-
-
-@pytest.fixture
-def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    with own_server(owner_dsn, tmp_path) as proc:
-        yield proc
 
 
 def _semantics_on(page: Page) -> None:

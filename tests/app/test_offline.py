@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from app.driver import PHONE, AppPage
-from app.servers import AppProcess, own_server
+from app.servers import AppProcess
 from app.test_counter_flow import PASSWORD, sign_up
 from harness import ServerProcess
 from playwright.sync_api import Browser, expect
 from supabase import create_client
-
-
-@pytest.fixture
-def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    with own_server(owner_dsn, tmp_path) as proc:
-        yield proc
 
 
 def _sell_by_card(app: AppPage, product: str) -> None:

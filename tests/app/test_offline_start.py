@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,86 +14,18 @@ from pathlib import Path
 
 import pytest
 from app.accounts import PASSWORD, kept_session_key
-from app.driver import PHONE, AppPage
-from app.servers import AppProcess, own_server
+from app.devices import device_with_user, reopen, restart_offline, sell_by_card, sign_in
+from app.driver import AppPage
 from harness import ServerProcess
 from playwright.sync_api import Browser, expect
-from supabase import Client, create_client
-
-
-@pytest.fixture
-def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    with own_server(owner_dsn, tmp_path) as proc:
-        yield proc
-
-
-def _account(backend: ServerProcess, email: str) -> tuple[Client, str]:
-    """An account with its business set up, two products in stock and a customer; the API
-    client signed in as it, and the session as the app keeps it on the device."""
-    api = create_client(backend.url, backend.anon_key)
-    signed_up = api.auth.sign_up({"email": email, "password": PASSWORD})
-    assert signed_up.session is not None
-    profiles = api.table("business_profiles")
-    profile: dict[str, str] = profiles.select("id").single().execute().data  # type: ignore[assignment]
-    profiles.update({"business_name": "Gerai Malam"}).eq("id", profile["id"]).execute()
-    for sku, name in enumerate(("Pisang Goreng", "Cucur Udang")):
-        row = (
-            api.table("products")
-            .insert({"sku": f"P{sku}", "name": name, "sale_price": "1.50"})
-            .execute()
-            .data[0]
-        )
-        api.rpc(
-            "adjust_stock", {"product_id": row["id"], "counted_quantity": 10, "reason": "count"}
-        ).execute()
-    api.table("customers").insert({"name": "Pak Ali", "phone": "0123456789"}).execute()
-    return api, json.dumps(signed_up.session.model_dump_json())
-
-
-def _reopen(app: AppPage) -> None:
-    """The same browser (its storage, the kept sign-in with it) loads the app again."""
-    app.page.reload()
-    app.page.wait_for_selector("flt-semantics-placeholder", state="attached")
-    app.page.evaluate("document.querySelector('flt-semantics-placeholder').click()")
-
-
-def open_device(browser: Browser, device: AppProcess, backend: ServerProcess, kept: str) -> AppPage:
-    """The device app in a browser that keeps `kept` as its sign-in, online: on the counter,
-    the catalogue and the business profile read (and so kept on the device)."""
-    origin = device.url.rstrip("/")
-    app = AppPage.open(
-        browser, device.url, PHONE, local_storage={origin: {kept_session_key(backend.url): kept}}
-    )
-    expect(app.button("Cucur Udang")).to_be_visible()
-    return app
-
-
-def restart_offline(backend: ServerProcess, device: AppProcess, app: AppPage) -> None:
-    """The server goes down, then the device app restarts and the browser loads it again."""
-    backend.stop()
-    device.stop()
-    device.start()
-    _reopen(app)
-
-
-def _sell_by_card(app: AppPage, product: str) -> None:
-    app.tap(app.button(product))
-    app.click("Charge")
-    app.click("Card")
-    app.click("Complete sale")
-    app.expect_text(re.compile("^Saved offline"))
-    app.click("New sale")
 
 
 def test_the_app_started_offline_with_a_kept_sign_in_sells_and_replays(
     backend: ServerProcess, browser: Browser, tmp_path: Path
 ) -> None:
-    device = AppProcess(backend.url, tmp_path)
-    device.start()
-    try:
-        api, kept = _account(backend, f"offstart-{uuid.uuid4().hex[:10]}@example.com")
-        # Online once: the catalogue and the business profile are kept on the device.
-        app = open_device(browser, device, backend, kept)
+    # Online once: the catalogue and the business profile are kept on the device.
+    with device_with_user(backend, browser, tmp_path, "offstart") as (device, user):
+        api, app = user.api, user.app
         restart_offline(backend, device, app)
         expect(app.button("Pisang Goreng")).to_be_visible()  # the counter, not the sign-in
         expect(app.textbox("Email")).to_have_count(0)
@@ -104,8 +35,8 @@ def test_the_app_started_offline_with_a_kept_sign_in_sells_and_replays(
         app.navigate("Sell")
 
         offline_from = datetime.now(UTC)
-        _sell_by_card(app, "Pisang Goreng")
-        _sell_by_card(app, "Cucur Udang")
+        sell_by_card(app, "Pisang Goreng")
+        sell_by_card(app, "Cucur Udang")
         offline_until = datetime.now(UTC)
         app.expect_text("Offline — 2 sales waiting")
 
@@ -139,47 +70,36 @@ def test_the_app_started_offline_with_a_kept_sign_in_sells_and_replays(
             "Cucur Udang": 9,
             "Pisang Goreng": 9,
         }
-    finally:
-        device.stop()
 
 
 def test_a_kept_sign_in_refused_on_return_asks_to_sign_in_and_keeps_the_outbox(
     backend: ServerProcess, browser: Browser, tmp_path: Path
 ) -> None:
-    device = AppProcess(backend.url, tmp_path)
-    device.start()
-    try:
-        email = f"offstart-{uuid.uuid4().hex[:10]}@example.com"
-        api, kept = _account(backend, email)
-        app = open_device(browser, device, backend, kept)
+    with device_with_user(backend, browser, tmp_path, "offstart") as (device, user):
+        api, app = user.api, user.app
         # Signed out everywhere (scope "global"): the session the device keeps is revoked —
         # with the device app stopped first, so it cannot learn of it before the server goes.
         device.stop()
         api.auth.sign_out()
         backend.stop()
         device.start()
-        _reopen(app)
+        reopen(app)
         offline_from = datetime.now(UTC)
-        _sell_by_card(app, "Pisang Goreng")
+        sell_by_card(app, "Pisang Goreng")
         app.expect_text("Offline — 1 sales waiting")
 
         backend.start()
         # The server refuses the kept session: the sign-in form, the sale still on the device.
         app.textbox("Email").wait_for(timeout=30_000)
-        api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+        api.auth.sign_in_with_password({"email": user.email, "password": PASSWORD})
         assert api.table("sales").select("id").execute().data == []
 
-        app.type_into("Email", email)
-        app.type_into("Password", PASSWORD)
-        app.click("Sign in")
-        app.destination("Sell").wait_for()
+        sign_in(app, user.email)
         waiting = app.page.get_by_text(re.compile("sales waiting"))
         expect(waiting).to_have_count(0, timeout=30_000)
         sales = api.table("sales").select("created_at, sale_items(product_name)").execute().data
         assert [[i["product_name"] for i in s["sale_items"]] for s in sales] == [["Pisang Goreng"]]
         assert offline_from <= datetime.fromisoformat(sales[0]["created_at"])
-    finally:
-        device.stop()
 
 
 # Access tokens this short-lived expire while the device is offline, so the kept session can
@@ -215,14 +135,10 @@ def test_a_kept_sign_in_whose_access_token_expired_offline_is_refreshed_on_retur
     short_lived_backend: ServerProcess, browser: Browser, tmp_path: Path
 ) -> None:
     backend = short_lived_backend
-    device = AppProcess(backend.url, tmp_path)
-    device.start()
-    try:
-        email = f"offstart-{uuid.uuid4().hex[:10]}@example.com"
-        api, kept = _account(backend, email)
-        app = open_device(browser, device, backend, kept)
+    with device_with_user(backend, browser, tmp_path, "offstart") as (device, user):
+        api, app = user.api, user.app
         restart_offline(backend, device, app)
-        _sell_by_card(app, "Pisang Goreng")
+        sell_by_card(app, "Pisang Goreng")
         app.expect_text("Offline — 1 sales waiting")
         offline = _kept_session(app, backend)
         # Offline until the kept access token has expired (the page's clock is this machine's).
@@ -236,10 +152,8 @@ def test_a_kept_sign_in_whose_access_token_expired_offline_is_refreshed_on_retur
         waiting = app.page.get_by_text(re.compile("sales waiting"))
         expect(waiting).to_have_count(0, timeout=30_000)
         # This client's own token may have expired meanwhile too.
-        api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+        api.auth.sign_in_with_password({"email": user.email, "password": PASSWORD})
         sales = api.table("sales").select("sale_items(product_name)").execute().data
         assert [[i["product_name"] for i in s["sale_items"]] for s in sales] == [["Pisang Goreng"]]
         # Refreshed with the kept refresh token: the device keeps the new pair.
         assert _kept_session(app, backend)["refresh_token"] != offline["refresh_token"]
-    finally:
-        device.stop()

@@ -6,25 +6,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from app.accounts import PASSWORD
-from app.driver import AppPage
-from app.servers import AppProcess, own_server
-from app.test_offline_start import _account, open_device
+from app.devices import account, open_device, sign_in, sign_out
+from app.servers import AppProcess
 from harness import ServerProcess
 from playwright.sync_api import Browser, expect
 from supabase import create_client
 
 REFUSED = re.compile(r"refused: insufficient stock for \"Cucur Udang\"")
-
-
-@pytest.fixture
-def backend(owner_dsn: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    with own_server(owner_dsn, tmp_path) as proc:
-        yield proc
 
 
 def _sales(backend: ServerProcess, email: str) -> list[object]:
@@ -35,20 +26,6 @@ def _sales(backend: ServerProcess, email: str) -> list[object]:
     return list(api.table("sales").select("id").execute().data)
 
 
-def _sign_in(app: AppPage, email: str) -> None:
-    app.textbox("Email").wait_for()
-    app.type_into("Email", email)
-    app.type_into("Password", PASSWORD)
-    app.click("Sign in")
-    app.destination("Sell").wait_for()
-
-
-def _sign_out(app: AppPage) -> None:
-    app.navigate("Settings")
-    app.click("Sign out")
-    app.textbox("Email").wait_for()
-
-
 def test_the_next_user_on_the_device_never_gets_the_last_users_outbox(
     backend: ServerProcess, browser: Browser, tmp_path: Path
 ) -> None:
@@ -56,7 +33,7 @@ def test_the_next_user_on_the_device_never_gets_the_last_users_outbox(
     device.start()
     try:
         email_a = f"device-a-{uuid.uuid4().hex[:10]}@example.com"
-        api_a, kept = _account(backend, email_a)
+        api_a, kept = account(backend, email_a)
         cucur = api_a.table("products").select("id").eq("name", "Cucur Udang").single()
         api_a.rpc(
             "adjust_stock",
@@ -79,10 +56,10 @@ def test_the_next_user_on_the_device_never_gets_the_last_users_outbox(
         assert _sales(backend, email_a) == []
 
         # B signs in on the same tab: nothing of A's outbox is shown to B or sent as B.
-        _sign_out(app)
+        sign_out(app)
         email_b = f"device-b-{uuid.uuid4().hex[:10]}@example.com"
-        _account(backend, email_b)
-        _sign_in(app, email_b)
+        account(backend, email_b)
+        sign_in(app, email_b)
         expect(app.button("Pisang Goreng")).to_be_visible()
         app.page.wait_for_timeout(3000)  # a replay round, were A's outbox B's
         expect(app.page.get_by_text(REFUSED)).to_have_count(0)
@@ -90,8 +67,8 @@ def test_the_next_user_on_the_device_never_gets_the_last_users_outbox(
         assert _sales(backend, email_b) == []
 
         # A, back on the device, finds the refused sale where it was left.
-        _sign_out(app)
-        _sign_in(app, email_a)
+        sign_out(app)
+        sign_in(app, email_a)
         expect(app.page.get_by_text(REFUSED)).to_be_visible()
         assert _sales(backend, email_a) == []
     finally:

@@ -95,11 +95,28 @@ def make_main(config: AppConfig) -> Callable[[ft.Page], Awaitable[None]]:
         page.on_close = on_close
         page.on_connect = on_connect
         session.signed_out = signed_out
-        # Nothing to fill in while a kept sign-in is tried: a spinner, not a form.
-        session.show(ft.Container(ft.ProgressRing(), alignment=ft.Alignment.CENTER, expand=True))
-        if await session.resume():
-            await home()
-        else:
-            sign_in()
+
+        async def start() -> None:
+            # Nothing to fill in while a kept sign-in is tried: a spinner, not a form.
+            session.show(
+                ft.Container(ft.ProgressRing(), alignment=ft.Alignment.CENTER, expand=True)
+            )
+            if await session.resume():
+                await home()
+            else:
+                sign_in()
+
+        # A browser reloading while this runs can make it fail inside Flet (a message sent on
+        # the connection that is closing): the browser that attaches next gets it again.
+        while True:
+            taken_over = session.connection_watch()
+            try:
+                await start()
+            except Exception:
+                if not await session.reconnects(taken_over):
+                    raise
+                continue
+            taken_over.cancel()
+            return
 
     return main

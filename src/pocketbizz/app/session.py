@@ -9,7 +9,7 @@ import binascii
 import json
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from datetime import UTC, date, datetime
 from typing import Any
@@ -29,6 +29,9 @@ from pocketbizz.app.offline import OfflineStore
 TABLET_WIDTH = 720
 # How often waiting sales are tried again while the API is unreachable.
 REPLAY_SECONDS = 3.0
+# How long work that failed as a browser's connection closed waits for the next browser (a
+# reload) before the failure stands.
+RECONNECT_SECONDS = 30.0
 # The screen on show, kept on the device beside the sign-in: a resumed session opens it again.
 SCREEN_KEY = "pocketbizz-screen"
 DEFAULT_ZONE = "Asia/Kuala_Lumpur"  # business_profiles.timezone's default
@@ -97,6 +100,7 @@ class Session:
         # ended the old one, resumes it instead of asking for the password again.
         self._prefs: ft.SharedPreferences | None = None
         self._connected = asyncio.Event()  # set when a browser takes this session over
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._auth_wanted: str | None = None
         self._auth_kept: str | None = None
         self._auth_lock = asyncio.Lock()
@@ -249,7 +253,7 @@ class Session:
     def remember_screen(self, key: str) -> None:
         if key != self._screen and not self.closed:
             self._screen = key
-            self.page.run_task(self._preference, "set", SCREEN_KEY, key)
+            self.spawn(self._preference, "set", SCREEN_KEY, key)
 
     def _auth_changed(self, event: AuthChangeEvent, auth: AuthSession | None) -> None:
         # Called by the auth client on every sign-in, refresh (a refresh token is used once:
@@ -261,7 +265,7 @@ class Session:
         else:
             return
         if not self.closed:
-            self.page.run_task(self._sync_auth)
+            self.spawn(self._sync_auth)
 
     async def _sync_auth(self) -> None:
         """Write the latest wanted state; writes queue behind each other, so the last
@@ -280,8 +284,9 @@ class Session:
         """Call the device's SharedPreferences (made when first needed, so only for a
         session that uses them). A call is a message to the browser and a wait for its
         answer, with no time limit (Flet 1.0.5); a browser that reloads or reconnects
-        meanwhile takes the session over without that call, so it is asked again of the
-        browser now attached (get, set and remove do the same when repeated)."""
+        meanwhile takes the session over without that call, and a call made as the old
+        connection closes fails inside Flet. Either way it is asked again of the browser
+        that attaches next (get, set and remove do the same when repeated)."""
         if self._prefs is None:
             self._prefs = _DevicePreferences()
         while True:
@@ -289,10 +294,36 @@ class Session:
             call = asyncio.ensure_future(getattr(self._prefs, method)(*args))
             taken_over = asyncio.ensure_future(connected.wait())
             await asyncio.wait((call, taken_over), return_when=asyncio.FIRST_COMPLETED)
-            taken_over.cancel()
-            if call.done():
+            if not call.done():
+                call.cancel()
+                continue
+            failure = call.exception()
+            if failure is None:
+                taken_over.cancel()
                 return call.result()
-            call.cancel()
+            if not await self.reconnects(taken_over):
+                raise failure
+
+    async def reconnects(self, taken_over: asyncio.Future[Any]) -> bool:
+        """After a failure that a closing connection explains: whether a browser attaches
+        to this session within RECONNECT_SECONDS (then the work is worth doing again)."""
+        try:
+            await asyncio.wait_for(taken_over, RECONNECT_SECONDS)
+        except TimeoutError:
+            return False
+        return True
+
+    def connection_watch(self) -> asyncio.Future[Any]:
+        """Done when a browser next attaches to this session (see `reconnects`)."""
+        return asyncio.ensure_future(self._connected.wait())
+
+    def spawn(self, work: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Run `work(*args)` in the background on this process's loop. Not `page.run_task`:
+        that takes the loop from the browser's connection, and fails while a reloading
+        browser has none."""
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(work(*args))
+        self._tasks.add(task)  # a task only the loop refers to may be collected mid-way
+        task.add_done_callback(self._tasks.discard)
 
     def connected(self) -> None:
         """A browser has (re)attached to this session (Flet's page `connect` event)."""
@@ -331,7 +362,7 @@ class Session:
         # A sale announces its row and each product's new stock: refresh once for the burst.
         if not self._refresh_pending:
             self._refresh_pending = True
-            self.page.run_task(self._refresh_soon)
+            self.spawn(self._refresh_soon)
 
     async def _refresh_soon(self) -> None:
         await asyncio.sleep(0.2)
@@ -361,7 +392,7 @@ class Session:
             # user's catalogue or outbox (the old store's loop ends when it is replaced).
             if self.store is None or self.store.path != path:
                 self.store = OfflineStore(path)
-                self.page.run_task(self._replay_loop)
+                self.spawn(self._replay_loop)
         self.render_banner()
 
     async def load_products(self) -> list[Product]:
