@@ -10,21 +10,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.devices import sell_by_card
 from app.driver import PHONE, AppPage
 from app.servers import AppProcess
 from app.test_counter_flow import PASSWORD, sign_up
 from harness import ServerProcess
 from playwright.sync_api import Browser, expect
 from supabase import create_client
-
-
-def _sell_by_card(app: AppPage, product: str) -> None:
-    app.tap(app.button(product))
-    app.click("Charge")
-    app.click("Card")
-    app.click("Complete sale")
-    app.expect_text(re.compile("^Saved offline"))
-    app.click("New sale")
 
 
 def test_offline_sales_are_recorded_once_each_when_the_server_returns(
@@ -58,7 +50,7 @@ def test_offline_sales_are_recorded_once_each_when_the_server_returns(
         backend.stop()
         offline_from = datetime.now(UTC)
         for _ in range(3):
-            _sell_by_card(app, "Pisang Goreng")
+            sell_by_card(app, "Pisang Goreng")
         offline_until = datetime.now(UTC)
         # Two of the one Cucur Udang in stock: the server will refuse this one on replay.
         app.tap(app.button("Cucur Udang"))
