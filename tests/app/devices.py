@@ -28,18 +28,24 @@ def account(backend: ServerProcess, email: str) -> tuple[Client, str]:
     profiles = api.table("business_profiles")
     profile: dict[str, str] = profiles.select("id").single().execute().data  # type: ignore[assignment]
     profiles.update({"business_name": "Gerai Malam"}).eq("id", profile["id"]).execute()
-    for sku, name in enumerate(("Pisang Goreng", "Cucur Udang")):
+    add_products(api, {"Pisang Goreng": 10, "Cucur Udang": 10}, "1.50")
+    api.table("customers").insert({"name": "Pak Ali", "phone": "0123456789"}).execute()
+    return api, json.dumps(signed_up.session.model_dump_json())
+
+
+def add_products(api: Client, stock: dict[str, int], price: str) -> None:
+    """Products at `price`, each counted in at its quantity in `stock` (SKUs P0, P1, …)."""
+    for sku, (name, count) in enumerate(stock.items()):
         row = (
             api.table("products")
-            .insert({"sku": f"P{sku}", "name": name, "sale_price": "1.50"})
+            .insert({"sku": f"P{sku}", "name": name, "sale_price": price})
             .execute()
             .data[0]
         )
         api.rpc(
-            "adjust_stock", {"product_id": row["id"], "counted_quantity": 10, "reason": "count"}
+            "adjust_stock",
+            {"product_id": row["id"], "counted_quantity": count, "reason": "count"},
         ).execute()
-    api.table("customers").insert({"name": "Pak Ali", "phone": "0123456789"}).execute()
-    return api, json.dumps(signed_up.session.model_dump_json())
 
 
 def open_device(browser: Browser, device: AppProcess, backend: ServerProcess, kept: str) -> AppPage:

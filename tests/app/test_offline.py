@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.devices import sell_by_card
+from app.devices import add_products, sell_by_card
 from app.driver import PHONE, AppPage
 from app.servers import AppProcess
 from app.test_counter_flow import PASSWORD, sign_up
@@ -31,18 +31,7 @@ def test_offline_sales_are_recorded_once_each_when_the_server_returns(
 
         api = create_client(backend.url, backend.anon_key)
         api.auth.sign_in_with_password({"email": email, "password": PASSWORD})
-        stock = {"Pisang Goreng": 10, "Cucur Udang": 1}
-        for sku, (name, count) in enumerate(stock.items()):
-            row = (
-                api.table("products")
-                .insert({"sku": f"P{sku}", "name": name, "sale_price": "1.00"})
-                .execute()
-                .data[0]
-            )
-            api.rpc(
-                "adjust_stock",
-                {"product_id": row["id"], "counted_quantity": count, "reason": "count"},
-            ).execute()
+        add_products(api, {"Pisang Goreng": 10, "Cucur Udang": 1}, "1.00")
         app.navigate("Products")  # the catalogue is loaded, and kept on the device
         app.navigate("Sell")
         expect(app.button("Cucur Udang")).to_be_visible()
