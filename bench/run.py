@@ -36,6 +36,13 @@ def _capacity(duration: float) -> list[str]:
     return capacity_bench.main(duration)
 
 
+def _sale_ceiling(duration: float) -> list[str]:
+    from bench import sale_ceiling
+
+    # Four phases per round on two servers, twice each: a quarter of the suite's duration each.
+    return sale_ceiling.main(max(3.0, duration / 4))
+
+
 def _storage(duration: float) -> list[str]:
     from bench import storage_bench
     from bench.stack import stack
@@ -108,6 +115,7 @@ SUITES: dict[str, Callable[[float], list[str]]] = {
     "rest": _rest,
     "sales": _sales,
     "capacity": _capacity,
+    "sale_ceiling": _sale_ceiling,
     "storage": _storage,
     "realtime": _realtime,
     "ratelimit": _ratelimit,
