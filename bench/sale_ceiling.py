@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -158,7 +159,7 @@ def _ops(pool: asyncpg.Pool, tenants: list[_Tenant]) -> dict[str, list[Op]]:
             return 200
 
         async def read(run: Callable[..., Awaitable[int]] = run, t: _Tenant = t) -> int:
-            return await run(ONE_SQL, uuid.UUID(t.products[int.from_bytes(os.urandom(2)) % 50]))
+            return await run(ONE_SQL, uuid.UUID(random.choice(t.products)))
 
         async def listing(run: Callable[..., Awaitable[int]] = run) -> int:
             return await run(LIST_SQL)
