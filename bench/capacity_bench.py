@@ -79,17 +79,24 @@ class _Tenant:
         self.products = products
 
 
+def direct_runner(pool: asyncpg.Pool, t: _Tenant) -> Callable[..., Awaitable[int]]:
+    """One statement in one transaction as the tenant, with the server's transaction model."""
+    begin = _begin(t.claims)
+
+    async def run(sql: str, *args: object) -> int:
+        async with pool.acquire() as conn:
+            await conn.execute(begin)
+            await conn.fetchval(sql, *args)
+            await conn.execute("commit")
+        return 200
+
+    return run
+
+
 def _direct_ops(pool: asyncpg.Pool, tenants: list[_Tenant]) -> dict[str, list[Op]]:
     ops: dict[str, list[Op]] = {"one": [], "sale": []}
     for t in tenants:
-        begin = _begin(t.claims)
-
-        async def run(sql: str, *args: object, begin: str = begin) -> int:
-            async with pool.acquire() as conn:
-                await conn.execute(begin)
-                await conn.fetchval(sql, *args)
-                await conn.execute("commit")
-            return 200
+        run = direct_runner(pool, t)
 
         async def one(run: Callable[..., Awaitable[int]] = run, t: _Tenant = t) -> int:
             return await run(ONE_SQL, uuid.UUID(random.choice(t.products)))

@@ -48,7 +48,7 @@ import asyncpg
 import orjson
 import pgserver
 
-from bench.capacity_bench import ONE_SQL, SALE_SQL, _begin, _sale_items, _Tenant
+from bench.capacity_bench import ONE_SQL, SALE_SQL, _sale_items, _Tenant, direct_runner
 from bench.data import generate, selling_tenants, tenant_ids
 from bench.loadgen import Result, run_closed_loop
 from bench.stack import AUTHENTICATOR_PASSWORD
@@ -149,14 +149,7 @@ def _ops(pool: asyncpg.Pool, tenants: list[_Tenant]) -> dict[str, list[Op]]:
     """The asyncpg loop of bench/capacity_bench.py, with the plain sale beside the other two."""
     ops: dict[str, list[Op]] = {"read": [], "list": [], "create_sale": [], "plain": []}
     for t in tenants:
-        begin = _begin(t.claims)
-
-        async def run(sql: str, *args: object, begin: str = begin) -> int:
-            async with pool.acquire() as conn:
-                await conn.execute(begin)
-                await conn.fetchval(sql, *args)
-                await conn.execute("commit")
-            return 200
+        run = direct_runner(pool, t)
 
         async def read(run: Callable[..., Awaitable[int]] = run, t: _Tenant = t) -> int:
             return await run(ONE_SQL, uuid.UUID(random.choice(t.products)))
